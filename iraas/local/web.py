@@ -1,0 +1,38 @@
+"""Serve ``chalice_web/`` the way ``chalice local`` does, with a listen backlog for bursts.
+
+``chalice local`` listens with Python's default backlog of 5, so a burst of 100 clients (what
+the course's load generator sends) sees refused or retried connections. This runs the same
+chalice local gateway with a deeper backlog. Usage: ``python -m iraas.local.web --port 8000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from chalice.cli.factory import CLIFactory
+from chalice.local import LocalDevServer, ThreadedHTTPServer
+
+CHALICE_PROJECT = Path(__file__).resolve().parents[2] / "chalice_web"
+
+
+class BurstReadyServer(ThreadedHTTPServer):
+    request_queue_size = 256
+
+
+def make_server(host: str, port: int, project_dir: Path = CHALICE_PROJECT, stage: str = "dev") -> LocalDevServer:
+    config = CLIFactory(project_dir=str(project_dir)).create_config_obj(chalice_stage_name=stage)
+    return LocalDevServer(config.chalice_app, config, host, port, server_cls=BurstReadyServer)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--project-dir", type=Path, default=CHALICE_PROJECT)
+    args = parser.parse_args(argv)
+    make_server(args.host, args.port, args.project_dir).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
