@@ -31,12 +31,13 @@ lint: install
 	$(BIN)/cfn-lint template.yaml
 
 # What `sam deploy` ships: chalice's CloudFormation for the web tier merged with template.yaml.
+PACKAGE_DIR ?= build/package
 package: install
-	rm -rf build/package
-	cd chalice_web && ../$(BIN)/chalice package --pkg-format cloudformation \
-	  --template-format yaml --merge-template ../template.yaml ../build/package
-	$(BIN)/cfn-lint build/package/sam.yaml
-	@echo "deploy with: cd build/package && sam deploy --template-file sam.yaml --config-file ../../samconfig.toml --guided"
+	rm -rf $(PACKAGE_DIR)
+	cd chalice_web && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(abspath $(BIN))/chalice package \
+	  --pkg-format cloudformation --template-format yaml --merge-template ../template.yaml $(abspath $(PACKAGE_DIR))
+	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.yaml
+	@echo "packaged into $(PACKAGE_DIR); deploy with: sam deploy --template-file $(PACKAGE_DIR)/sam.yaml --config-file $(abspath samconfig.toml)"
 
 bench: install
 	$(BIN)/python -m iraas.bench $(ARGS)

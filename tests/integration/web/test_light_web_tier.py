@@ -1,0 +1,52 @@
+"""The web tier stays light: no ML engines in its imports or its Lambda package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+HEAVY = ("torch", "onnxruntime", "onnx", "numpy", "cv2", "dlib")
+
+
+def test_importing_the_web_tier_loads_no_heavy_engine():
+    code = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('app', {str(REPO_ROOT / 'chalice_web' / 'app.py')!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "import iraas.worker, iraas.service, iraas.jobs, iraas.uploads, iraas.classify\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+@pytest.mark.slow
+def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_path):
+    """`make package`: chalice's template merged with template.yaml, linted, and a light zip."""
+    out = tmp_path / "package"
+    subprocess.run(["make", "--no-print-directory", "package", f"PACKAGE_DIR={out}"], cwd=REPO_ROOT, check=True)
+
+    with zipfile.ZipFile(out / "deployment.zip") as zf:
+        names = zf.namelist()
+        size = sum(info.file_size for info in zf.infolist())
+    assert "app.py" in names and "iraas/service.py" in names and "iraas/jobs.py" in names
+    assert "iraas/classify/imagenet_class_index.json" in names
+    assert not [n for n in names if n.split("/")[0] in HEAVY or n.endswith((".onnx", ".pth"))]
+    assert size < 20 * 1024 * 1024, f"the web tier's package is {size} bytes unzipped"
+
+    template = yaml.load((out / "sam.yaml").read_text(), Loader=yaml.SafeLoader)
+    resources = template["Resources"]
+    # chalice's function and template.yaml's resources are one stack; the function gets the
+    # resource names through Globals and the least-privilege role defined in template.yaml.
+    assert {"APIHandler", "RestAPI", "ImageInputBucket", "RequestQueue"} <= resources.keys()
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["IRAAS_REQUEST_QUEUE_URL"] == {"Ref": "RequestQueue"}
+    statements = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert all(statement["Resource"] != "*" for statement in statements)
