@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -20,6 +21,7 @@ _BOTO_CONFIG = Config(
 )
 
 _lock = threading.Lock()
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @lru_cache(maxsize=None)
@@ -34,8 +36,14 @@ def client(settings: Settings, service: str) -> Any:
 
 @lru_cache(maxsize=None)
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
+    # The embedded endpoint on loopback gets moto's dummy credentials: a developer running
+    # `chalice local` needs none, and real credentials are never sent to a local endpoint.
+    local = endpoint_url is not None and urlparse(endpoint_url).hostname in _LOOPBACK
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if local else {}
     with _lock:  # creating clients from one session is not thread-safe
-        return _session(region).client(service, endpoint_url=endpoint_url, config=_BOTO_CONFIG)
+        return _session(region).client(
+            service, endpoint_url=endpoint_url, config=_BOTO_CONFIG, **credentials
+        )
 
 
 def reset_clients() -> None:

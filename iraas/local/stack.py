@@ -122,7 +122,7 @@ class EmbeddedStack:
     def start(self) -> Settings:
         if not port_is_free(self.host, self.port):
             raise StackError(f"port {self.port} on {self.host} is in use; choose another with --port")
-        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
         os.environ.update(local_credentials_env())  # this process provisions and reads queues too
         os.environ.pop("AWS_PROFILE", None)  # a profile would override the embedded credentials
         aws.reset_clients()
@@ -266,7 +266,9 @@ def up(home: Path, host: str, port: int, workers: int, say: Callable[[str], None
         stop.set()
         raise KeyboardInterrupt
 
+    # Set both explicitly: a process started in the background inherits an ignored SIGINT.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         stack.start()
         stack.wait_ready()
@@ -282,6 +284,8 @@ def up(home: Path, host: str, port: int, workers: int, say: Callable[[str], None
         say(f"error: {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # A second Ctrl-C must not cut the orderly stop short; it is bounded by STOP_GRACE_S.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         say("stopped")

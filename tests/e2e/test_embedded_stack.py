@@ -1,0 +1,166 @@
+"""End to end: `iraas up` as a user runs it, real photos over real HTTP, then Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PHOTOS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def read_until(process: subprocess.Popen, marker: str, timeout_s: float) -> list[str]:
+    """Lines of the process's output up to the one containing ``marker``."""
+    lines: list[str] = []
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not selector.select(timeout=1):
+            continue
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError(f"no {marker!r} within {timeout_s} s; output:\n{''.join(lines)}")
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory, model_path):
+    home = tmp_path_factory.mktemp("iraas-home")
+    port = free_port()
+    env = {**os.environ, "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", "2"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        read_until(process, "ready on", timeout_s=180)
+        yield {"url": f"http://127.0.0.1:{port}", "home": home, "process": process}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def aws_clients(home: Path):
+    stack = json.loads((home / "stack.json").read_text())
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=stack["region"]
+    )
+    s3 = session.client("s3", endpoint_url=stack["endpoint_url"])
+    sqs = session.client("sqs", endpoint_url=stack["endpoint_url"])
+    return stack["resources"], s3, sqs
+
+
+def test_twenty_photos_sent_at_once_to_both_endpoints_are_all_answered(
+    embedded_stack, imagenet_sample, classifier
+):
+    url = embedded_stack["url"]
+    photos = imagenet_sample[1:400:20][:PHOTOS]
+    expected = [c.best.label for c in classifier.classify_bytes([p.path.read_bytes() for p in photos])]
+
+    def course(i: int) -> requests.Response:
+        field = "myfile" if i % 2 else "inputFile"
+        with open(photos[i].path, "rb") as f:
+            return requests.post(f"{url}/", files={field: (f"course_{i:02d}.JPEG", f)}, timeout=90)
+
+    def api(i: int) -> requests.Response:
+        return requests.post(
+            f"{url}/v1/images?wait=60&name=api_{i:02d}.jpg",
+            data=photos[i].path.read_bytes(),
+            headers={"Content-Type": "image/jpeg"},
+            timeout=90,
+        )
+
+    with ThreadPoolExecutor(max_workers=2 * PHOTOS) as pool:
+        course_answers = list(pool.map(course, range(PHOTOS)))
+        api_answers = list(pool.map(api, range(PHOTOS)))
+
+    for i, response in enumerate(course_answers):
+        assert response.status_code == 200, response.text
+        assert response.text == f"course_{i:02d}:{expected[i]}"
+    results = []
+    for i, response in enumerate(api_answers):
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert (result["name"], result["label"]) == (f"api_{i:02d}.jpg", expected[i])
+        assert result["top5"][0]["wnid"] == result["wnid"]
+        results.append(result)
+    assert sum(r["wnid"] == p.wnid for r, p in zip(results, photos)) >= PHOTOS * 0.8
+
+    resources, s3, sqs = aws_clients(embedded_stack["home"])
+    inputs = s3.list_objects_v2(Bucket=resources["ImageInputBucket"], Prefix="inputs/")["KeyCount"]
+    assert inputs == 2 * PHOTOS
+    for result in results:
+        stored = s3.get_object(Bucket=resources["ImageOutputBucket"], Key=f"results/{result['id']}.json")
+        assert json.loads(stored["Body"].read())["label"] == result["label"]
+    names = s3.list_objects_v2(Bucket=resources["ImageOutputBucket"], Prefix="names/")["Contents"]
+    assert {o["Key"].split("/")[1] for o in names} == (
+        {f"course_{i:02d}.JPEG" for i in range(PHOTOS)} | {f"api_{i:02d}.jpg" for i in range(PHOTOS)}
+    )
+    for queue in ("RequestQueue", "RequestDeadLetterQueue"):
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=resources[queue],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+    stats = requests.get(f"{url}/v1/stats", timeout=10).json()
+    assert stats["workers"]["running"] == 2 and stats["queue"]["visible"] == 0
+    pending = requests.get(f"{url}/v1/images/{results[0]['id']}", timeout=10)
+    assert pending.status_code == 200 and pending.json() == results[0]
+
+
+def test_bad_input_over_http_gets_a_json_error(embedded_stack):
+    url = embedded_stack["url"]
+    response = requests.post(f"{url}/", files={"myfile": ("notes.txt", b"not an image")}, timeout=10)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "not_an_image"
+    assert requests.get(f"{url}/v1/images/{'f' * 32}", timeout=10).status_code == 404
+
+
+def test_ctrl_c_stops_the_stack_and_everything_it_started_within_ten_seconds(embedded_stack):
+    process = embedded_stack["process"]
+    url = embedded_stack["url"]
+    home = embedded_stack["home"]
+    endpoint = json.loads((home / "stack.json").read_text())["endpoint_url"]
+
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=10)
+
+    assert time.monotonic() - started < 10
+    assert process.returncode == 0
+    for address in (url, endpoint):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(address, timeout=2)
+    assert not (home / "stack.json").exists()
+    workers = subprocess.run(["pgrep", "-f", f"ready-file {home}"], capture_output=True, text=True)
+    assert workers.stdout == ""
