@@ -146,6 +146,30 @@ def test_bad_input_over_http_gets_a_json_error(embedded_stack):
     assert requests.get(f"{url}/v1/images/{'f' * 32}", timeout=10).status_code == 404
 
 
+def test_chalice_local_inside_chalice_web_serves_against_the_running_stack(embedded_stack, photo):
+    """The development loop: `iraas up` keeps the rest running while `chalice local` serves routes."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # none needed locally
+    env.update(IRAAS_HOME=str(embedded_stack["home"]), PYTHONUNBUFFERED="1")
+    chalice = subprocess.Popen(
+        [str(Path(sys.executable).parent / "chalice"), "local", "--port", str(port), "--no-autoreload"],
+        cwd=REPO_ROOT / "chalice_web",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        read_until(chalice, "Serving on", timeout_s=60)
+        with open(photo.path, "rb") as f:
+            response = requests.post(f"http://127.0.0.1:{port}/", files={"myfile": ("fish.jpg", f)}, timeout=60)
+    finally:
+        chalice.terminate()
+        chalice.wait(timeout=10)
+
+    assert (response.status_code, response.text) == (200, "fish:tench")
+
+
 def test_ctrl_c_stops_the_stack_and_everything_it_started_within_ten_seconds(embedded_stack):
     process = embedded_stack["process"]
     url = embedded_stack["url"]
