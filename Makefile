@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# aws-sam-cli pins boto3, so it lives in a venv of its own; only `sam validate` uses it.
+SAM_STAMP := .venv-sam/.installed
 
 .PHONY: install run test test-fast lint package bench clean
 
@@ -17,18 +19,24 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(BIN)/iraas model build
 	touch $@
 
+$(SAM_STAMP):
+	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --disable-pip-version-check -q aws-sam-cli==1.170.0
+	touch $@
+
 run: install
 	$(BIN)/iraas up $(ARGS)
 
-test: install
+test: install $(SAM_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Unit tests only: no model, no processes.
 test-fast: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-lint: install
+lint: install $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 
 # What `sam deploy` ships: chalice's CloudFormation for the web tier merged with template.yaml.
 PACKAGE_DIR ?= build/package
@@ -43,4 +51,4 @@ bench: install
 	$(BIN)/python -m iraas.bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) build .iraas .pytest_cache
+	rm -rf $(VENV) .venv-sam build .iraas .pytest_cache

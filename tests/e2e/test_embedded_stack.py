@@ -28,6 +28,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def spawn(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
 def read_until(process: subprocess.Popen, marker: str, timeout_s: float) -> list[str]:
     """Lines of the process's output up to the one containing ``marker``."""
     lines: list[str] = []
@@ -51,13 +57,8 @@ def embedded_stack(tmp_path_factory, model_path):
     home = tmp_path_factory.mktemp("iraas-home")
     port = free_port()
     env = {**os.environ, "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", "2"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = spawn(
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", "2"], REPO_ROOT, env
     )
     try:
         read_until(process, "ready on", timeout_s=180)
@@ -151,13 +152,10 @@ def test_chalice_local_inside_chalice_web_serves_against_the_running_stack(embed
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}  # none needed locally
     env.update(IRAAS_HOME=str(embedded_stack["home"]), PYTHONUNBUFFERED="1")
-    chalice = subprocess.Popen(
+    chalice = spawn(
         [str(Path(sys.executable).parent / "chalice"), "local", "--port", str(port), "--no-autoreload"],
-        cwd=REPO_ROOT / "chalice_web",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        REPO_ROOT / "chalice_web",
+        env,
     )
     try:
         read_until(chalice, "Serving on", timeout_s=60)

@@ -83,3 +83,20 @@ def test_request_queue_redrives_to_dead_letter_queue(template: dict) -> None:
 def test_outputs_name_every_configured_resource(template: dict) -> None:
     for logical_id in RESOURCE_ENV:
         assert template["Outputs"][logical_id]["Value"] == {"Ref": logical_id}
+
+
+SAM = TEMPLATE_PATH.parent / ".venv-sam" / "bin" / "sam"
+
+
+@pytest.mark.skipif(not SAM.exists(), reason="aws-sam-cli is not installed in .venv-sam (make test installs it)")
+def test_sam_validate_lint_passes(tmp_path: Path) -> None:
+    import subprocess
+
+    result = subprocess.run(
+        [str(SAM), "validate", "--lint", "--region", "us-east-1", "--template-file", str(TEMPLATE_PATH)],
+        capture_output=True,
+        text=True,
+        env={"SAM_CLI_TELEMETRY": "0", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
