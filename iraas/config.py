@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from iraas.scaling.policy import ScalingConfig
+
 # Logical ids in template.yaml -> environment variables that carry their physical name or URL.
 RESOURCE_ENV: dict[str, str] = {
     "ImageInputBucket": "IRAAS_IMAGE_INPUT_BUCKET",
@@ -21,6 +23,10 @@ RESOURCE_ENV: dict[str, str] = {
     "RequestQueue": "IRAAS_REQUEST_QUEUE_URL",
     "ResponseQueue": "IRAAS_RESPONSE_QUEUE_URL",
     "RequestDeadLetterQueue": "IRAAS_DEAD_LETTER_QUEUE_URL",
+    # The classroom face pipeline; optional for the image deployables (see load_face_settings).
+    "VideoInputBucket": "IRAAS_VIDEO_INPUT_BUCKET",
+    "VideoOutputBucket": "IRAAS_VIDEO_OUTPUT_BUCKET",
+    "StudentsTable": "IRAAS_STUDENTS_TABLE",
 }
 
 MIB = 1024 * 1024
@@ -69,6 +75,11 @@ class Settings:
     home: Path
     limits: Limits = field(default_factory=Limits)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
+    # The EC2 fleet (set in AWS by template.yaml; unused by the embedded stack).
+    fleet_name: str = "iraas"
+    launch_template_id: str | None = None
+    scaler_invocation_s: float = 55.0  # how long one scheduled invocation keeps scaling
 
     @property
     def stack_file(self) -> Path:
@@ -175,6 +186,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         threads=_int(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
     )
     model_dir = default_model_dir(env)
+    max_workers = _int(env, "IRAAS_MAX_WORKERS", ScalingConfig.max_workers, 0, 1000)
+    try:
+        scaling = ScalingConfig(
+            max_workers=max_workers,
+            min_workers=_int(env, "IRAAS_MIN_WORKERS", ScalingConfig.min_workers, 0, 1000),
+            requests_per_worker=_int(
+                env, "IRAAS_REQUESTS_PER_WORKER", ScalingConfig.requests_per_worker, 1, 10_000
+            ),
+            tick_s=_number(env, "IRAAS_SCALER_TICK_S", ScalingConfig.tick_s, 0.1, 60),
+            scale_in_after_s=_number(
+                env, "IRAAS_SCALE_IN_AFTER_S", ScalingConfig.scale_in_after_s, 0, 3600
+            ),
+            idle_s=_number(env, "IRAAS_WORKER_IDLE_S", ScalingConfig.idle_s, 0, 3600),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"IRAAS_MIN_WORKERS/IRAAS_MAX_WORKERS: {exc}") from None
     return Settings(
         region=region,
         endpoint_url=endpoint,
@@ -187,6 +214,73 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         home=home,
         limits=limits,
         worker=worker,
+        scaling=scaling,
+        fleet_name=env.get("IRAAS_FLEET_NAME") or "iraas",
+        launch_template_id=env.get("IRAAS_LAUNCH_TEMPLATE_ID") or None,
+        scaler_invocation_s=_number(env, "IRAAS_SCALER_INVOCATION_S", 55.0, 0, 900),
+    )
+
+
+# Largest distance between two dlib descriptors that still counts as the same person. Measured on
+# the shared photos (`make bench-faces`): same person at most 0.52, different people at least 0.63;
+# 0.55 sits in that gap, a little stricter than face_recognition's 0.6 because a false match
+# puts the wrong student on the list.
+DEFAULT_FACE_TOLERANCE = 0.55
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    """The face pipeline's settings: its resources, the matching tolerance, input bounds."""
+
+    region: str
+    endpoint_url: str | None
+    video_input_bucket: str | None
+    video_output_bucket: str | None
+    students_table: str | None
+    tolerance: float = DEFAULT_FACE_TOLERANCE
+    max_video_bytes: int = 512 * MIB  # the function's /tmp holds the whole video
+    max_frame_pixels: int = 40_000_000  # above 8K; a larger first frame is refused, not decoded
+    engine: str = "dlib"
+    facenet_weights: Path | None = None
+
+    def require(self, *fields: str) -> "FaceSettings":
+        """Check that the named resources are configured; raise ConfigError naming the variable."""
+        ids = {"video_input_bucket": "VideoInputBucket", "video_output_bucket": "VideoOutputBucket",
+               "students_table": "StudentsTable"}
+        for name in fields:
+            if not getattr(self, name):
+                raise ConfigError(
+                    f"{RESOURCE_ENV[ids[name]]} is not set and no running stack provides "
+                    f"{ids[name]}; start one with `iraas up` or set the variable"
+                )
+        return self
+
+
+def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
+    """The face pipeline's settings. Resources may be absent: callers ``require`` what they use."""
+    env = dict(os.environ if env is None else env)
+    stack = read_stack_file(default_home(env) / "stack.json")
+    resources = stack.get("resources", {})
+
+    def resource(logical_id: str) -> str | None:
+        return env.get(RESOURCE_ENV[logical_id]) or resources.get(logical_id) or None
+
+    engine = env.get("IRAAS_FACE_ENGINE") or "dlib"
+    if engine not in ("dlib", "facenet"):
+        raise ConfigError(f"IRAAS_FACE_ENGINE={engine!r} is not one of 'dlib', 'facenet'")
+    weights = env.get("IRAAS_FACENET_WEIGHTS")
+    return FaceSettings(
+        region=env.get("IRAAS_REGION") or stack.get("region") or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=env.get("IRAAS_ENDPOINT_URL") or stack.get("endpoint_url") or None,
+        video_input_bucket=resource("VideoInputBucket"),
+        video_output_bucket=resource("VideoOutputBucket"),
+        students_table=resource("StudentsTable"),
+        tolerance=_number(env, "IRAAS_FACE_TOLERANCE", DEFAULT_FACE_TOLERANCE, 0.05, 2.0),
+        max_video_bytes=_int(env, "IRAAS_MAX_VIDEO_BYTES", FaceSettings.max_video_bytes, 1024, 10 * 1024 * MIB),
+        max_frame_pixels=_int(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
+        engine=engine,
+        facenet_weights=Path(weights).expanduser() if weights else None,
     )
 
 

@@ -201,3 +201,9 @@ class ImageResult:
 
 
 FLEET_STATUS_KEY = "status/fleet.json"  # in the output bucket; written by whoever runs the fleet
+HEARTBEAT_PREFIX = "status/workers/"
+
+
+def heartbeat_key(worker_id: str) -> str:
+    """Where a worker reports whether it is busy (an EC2 instance id, or ``local-3``)."""
+    return HEARTBEAT_PREFIX + (_UNSAFE.sub("_", worker_id)[:128] or "unknown") + ".json"

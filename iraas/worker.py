@@ -21,6 +21,7 @@ from typing import Any, Protocol, Sequence
 
 from iraas import aws
 from iraas.config import Settings
+from iraas.scaling.heartbeat import HeartbeatPublisher
 from iraas.jobs import (
     ImageRequest,
     ImageResult,
@@ -33,6 +34,7 @@ from iraas.jobs import (
 log = logging.getLogger("iraas.worker")
 
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
+HEARTBEAT_INTERVAL_S = 2.0
 
 
 class BatchClassifier(Protocol):
@@ -86,6 +88,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.max_receives = self._max_receives()
         self.busy = threading.Event()  # set while a batch is being worked on
+        self.idle_since = time.time()  # wall clock, reported in heartbeats to the scaler
         self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
 
     def _max_receives(self) -> int:
@@ -125,7 +128,12 @@ class Worker:
         try:
             return self.handle_batch(messages)
         finally:
+            self.idle_since = time.time()
             self.busy.clear()
+
+    def state(self) -> tuple[bool, float]:
+        """(busy, idle since), for the heartbeat."""
+        return self.busy.is_set(), self.idle_since
 
     # ---- one batch -----------------------------------------------------------------------
 
@@ -289,7 +297,10 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
     classifier = load_classifier(
         settings.model_dir, threads=settings.worker.threads, max_pixels=settings.limits.max_image_pixels
     )
-    worker = Worker(settings, classifier)
+    worker = Worker(settings, classifier, worker_id=os.environ.get("IRAAS_WORKER_ID") or None)
+    heartbeat = HeartbeatPublisher(
+        worker.s3, settings.image_output_bucket, worker.worker_id, worker.state, HEARTBEAT_INTERVAL_S
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -303,9 +314,12 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
     if ready_file:
         with open(ready_file, "w") as f:
             f.write(worker.worker_id)
+    heartbeat.start()
     log.info("worker %s ready", worker.worker_id)
     try:
         worker.run(stop, max_idle_s=max_idle_s)
     except SystemExit:
         pass
+    finally:
+        heartbeat.stop()
     log.info("worker %s stopped", worker.worker_id)

@@ -102,3 +102,103 @@ def web_app(stack):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ---- the classroom face pipeline ------------------------------------------------------------
+
+FACES_DIR = DATA_DIR / "faces"
+
+# Who is enrolled in the face tests (name -> enrolment photos) and which other photo of the same
+# person goes into the videos, so that a video never shows the very photo that was enrolled.
+ENROLLED = {
+    "Barack Obama": ["obama/face_recognition-obama2.jpg", "obama/face_recognition-obama3.jpg"],
+    "Joe Biden": ["biden/face_recognition-biden.jpg"],
+    "Kit Harington": ["kit_harington/face_recognition-john1.jpeg"],
+}
+IN_VIDEO = {
+    "Barack Obama": "obama/face_recognition-obama.jpg",
+    "Joe Biden": "biden/face_recognition-biden2.jpg",
+    "Kit Harington": "kit_harington/face_recognition-johnsnow_test1.jpg",
+    "stranger": "paul_rudd/facenet-pytorch-1.jpg",  # never enrolled
+}
+STUDENTS = [
+    {"id": "1001", "name": "Barack Obama", "major": "Law", "year": "senior"},
+    {"id": "1002", "name": "Joe Biden", "major": "History, Politics", "year": 4},
+    {"id": "1003", "name": "Kit Harington", "major": "Drama", "year": "junior"},
+]
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "people").is_dir():
+        pytest.skip(f"shared face photos not found at {FACES_DIR}; set IRAAS_TEST_DATA to its parent")
+    pytest.importorskip("dlib", reason="the faces extra is not installed (pip install -e '.[faces]')")
+    return FACES_DIR
+
+
+def make_classroom_video(path: Path, photos: list[Path], size: tuple[int, int] = (1280, 720), frames: int = 12) -> Path:
+    """A short mp4v video whose every frame shows ``photos`` side by side on a grey classroom wall."""
+    import cv2
+    import numpy as np
+
+    width, height = size
+    canvas = np.full((height, width, 3), (96, 110, 120), np.uint8)
+    canvas[int(height * 0.8):] = (60, 70, 80)  # a floor, so "nobody" is not a flat image
+    slot = width // max(1, len(photos))
+    for n, photo in enumerate(photos):
+        image = cv2.imread(str(photo))
+        scale = min((slot - 20) / image.shape[1], (height * 0.7) / image.shape[0])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        x, y = n * slot + (slot - w) // 2, (height - h) // 2
+        canvas[y:y + h, x:x + w] = image
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write mp4v videos here"
+    for _ in range(frames):
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def classroom_videos(faces_dir: Path, tmp_path_factory) -> dict[str, Path]:
+    """one, two, nobody, unknown: short classroom videos whose first frame shows exactly that."""
+    folder = tmp_path_factory.mktemp("classroom-videos")
+    people = faces_dir / "people"
+    return {
+        "one": make_classroom_video(folder / "one.mp4", [people / IN_VIDEO["Barack Obama"]]),
+        "two": make_classroom_video(
+            folder / "two.mp4", [people / IN_VIDEO["Barack Obama"], people / IN_VIDEO["Joe Biden"]]
+        ),
+        "nobody": make_classroom_video(folder / "nobody.mp4", []),
+        "unknown": make_classroom_video(folder / "unknown.mp4", [people / IN_VIDEO["stranger"]]),
+        "kit": make_classroom_video(folder / "kit.mp4", [people / IN_VIDEO["Kit Harington"]]),
+    }
+
+
+EXPECTED_CSV = {
+    "one": "name,major,year\nBarack Obama,Law,senior\n",
+    "two": 'name,major,year\nBarack Obama,Law,senior\nJoe Biden,"History, Politics",4\n',
+    "nobody": "name,major,year\n",
+    "unknown": "name,major,year\n",
+    "kit": "name,major,year\nKit Harington,Drama,junior\n",
+}
+
+
+@dataclass(frozen=True)
+class Classroom:
+    enrolled: dict[str, list[Path]]  # name -> enrolment photos
+    students: list[dict]  # the course's records format
+    videos: dict[str, Path]
+    expected_csv: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def classroom(faces_dir: Path, classroom_videos: dict[str, Path]) -> Classroom:
+    people = faces_dir / "people"
+    return Classroom(
+        enrolled={name: [people / p for p in photos] for name, photos in ENROLLED.items()},
+        students=STUDENTS,
+        videos=classroom_videos,
+        expected_csv=EXPECTED_CSV,
+    )

@@ -1,7 +1,9 @@
 """Create template.yaml's resources on an AWS-compatible endpoint (moto) as CloudFormation would.
 
 Same properties, dependency order, generated names; idempotent for a given stack name. Created:
-AWS::S3::Bucket, AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::DynamoDB::Table. Every other type
+AWS::S3::Bucket, AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::DynamoDB::Table; an
+AWS::Serverless::Function's S3 events become an S3 -> SQS notification to a local-only queue, which
+``iraas up``'s runner polls to invoke the function's handler with the real S3 event. Every other type
 (Serverless, IAM, EC2, Lambda, S3 bucket policies, ...) is skipped with a debug line; a created
 resource that refers to a skipped one is an error.
 """
@@ -326,6 +328,55 @@ def _table(ctx: _Context, logical_id: str, props: dict[str, Any]) -> tuple[str, 
     return name, attributes
 
 
+# --- Lambda functions' S3 events -----------------------------------------------------------------
+
+
+def event_queue_id(function_logical_id: str) -> str:
+    """The stack.json entry of the local queue that carries a function's S3 events."""
+    return f"{function_logical_id}.EventQueue"
+
+
+def _function(ctx: _Context, logical_id: str, props: dict[str, Any]) -> tuple[None, dict[str, str]]:
+    """The function itself does not exist locally; its S3 events are routed to a queue instead.
+
+    SAM turns an S3 event into the bucket's NotificationConfiguration plus a Lambda permission. Here
+    the bucket notifies a queue (same events, same filter), and the runner started by ``iraas up``
+    hands each message's S3 event to the handler, as the Lambda service would.
+    """
+    events = [e.get("Properties", {}) for e in (props.get("Events") or {}).values() if e.get("Type") == "S3"]
+    if not events:
+        log.debug("skipped %s: a function without S3 events is not run locally", logical_id)
+        return None, {}
+    sqs, s3 = ctx.clients.sqs, ctx.clients.s3
+    name = physical_name(ctx.stack_name, f"{logical_id}Events", SQS_NAME_MAX)
+    # A message stays hidden while the handler runs, as long as the function's timeout.
+    attributes = {"VisibilityTimeout": str(int(ctx.prop(props, "Timeout", 300)))}
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    except ClientError as exc:
+        if _error_code(exc) not in _NO_SUCH_QUEUE:
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    by_bucket: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        bucket = ctx.resolver.resolve(event["Bucket"])
+        kinds = ctx.resolver.resolve(event["Events"])
+        for kind in [kinds] if isinstance(kinds, str) else kinds:
+            config = {"Queue": arn, "Event": kind, "Filter": ctx.resolver.resolve(event.get("Filter", {}))}
+            by_bucket.setdefault(bucket, []).append(_queue_notification(config))
+    for bucket, configs in by_bucket.items():
+        current = s3.get_bucket_notification_configuration(Bucket=bucket)
+        kept = [q for q in current.get("QueueConfigurations", []) if q.get("QueueArn") != arn]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": kept + configs}
+        )
+    ctx.resolver.physical[event_queue_id(logical_id)] = url
+    log.info("routed %s's S3 events to local queue %s", logical_id, url)
+    return None, {}
+
+
 # Types skipped for a reason beyond "moto cannot run it"; the reason goes in the debug line.
 SKIPPED_BECAUSE = {
     # moto (>= 5.0, getmoto/moto#5820) enforces Deny statements of a bucket policy on object
@@ -339,6 +390,7 @@ HANDLERS: dict[str, Handler] = {
     "AWS::SQS::Queue": _queue,
     "AWS::SQS::QueuePolicy": _queue_policy,
     "AWS::DynamoDB::Table": _table,
+    "AWS::Serverless::Function": _function,
 }
 
 

@@ -9,6 +9,7 @@ exactly as in AWS.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import signal
@@ -22,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from iraas import aws, fleet_status
+from iraas import aws
 from iraas.config import Settings, load_settings, settings_env
 from iraas.local.motoserver import MotoServer, local_credentials_env
 from iraas.local.provision import provision
 from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.template import load_template
+from iraas.scaling.local import LocalFleet
+from iraas.scaling.scaler import Scaler
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
@@ -74,6 +77,10 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else -1
+
     def terminate(self) -> None:
         if self.alive:
             self.process.send_signal(signal.SIGTERM)
@@ -103,13 +110,16 @@ class EmbeddedStack:
     home: Path
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 2
+    workers: int | None = None  # a fixed fleet size; None: the scaler follows the queue
+    web_server: str = "chalice"  # "chalice": chalice's local gateway; "gunicorn": the WSGI adapter
     template: Path = TEMPLATE
     say: Callable[[str], None] = print
     settings: Settings | None = None
     moto: MotoServer | None = None
     web: Child | None = None
-    worker_children: list[Child] = field(default_factory=list)
+    fleet: LocalFleet | None = None
+    scaler: Scaler | None = None
+    function_children: list[Child] = field(default_factory=list)  # local Lambda instances
     _stopping: threading.Event = field(default_factory=threading.Event)
     _env: dict[str, str] = field(default_factory=dict)
 
@@ -138,30 +148,41 @@ class EmbeddedStack:
 
         self._ensure_model(settings)
         env = {**os.environ, **local_credentials_env(), **settings_env(settings)}
-        env.setdefault("IRAAS_ORT_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, self.workers))))
+        # Many small workers share the cores: one inference thread each.
+        env.setdefault("IRAAS_ORT_THREADS", "1")
         self._env = env
         logs = self.home / "logs"
-        self.web = Child(
-            "web",
-            [sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port)],
-            logs / "web.log",
-        )
+        self.web = Child("web", self._web_command(), logs / "web.log")
         self.web.start(env, REPO_ROOT)
-        ready_dir = self.home / "ready"
-        ready_dir.mkdir(exist_ok=True)
-        for n in range(self.workers):
-            ready = ready_dir / f"worker-{n}"
-            ready.unlink(missing_ok=True)
-            child = Child(
-                f"worker-{n}",
-                [sys.executable, "-m", "iraas.cli", "worker", "--ready-file", str(ready)],
-                logs / f"worker-{n}.log",
-                ready_file=ready,
-            )
-            child.start(env, REPO_ROOT)
-            self.worker_children.append(child)
-        self.publish_fleet()
+        self._start_functions(resources, env)
+        (self.home / "ready").mkdir(exist_ok=True)
+        config = settings.scaling
+        if self.workers is not None:
+            config = dataclasses.replace(config, min_workers=self.workers, max_workers=self.workers)
+        self.fleet = LocalFleet(self._spawn_worker)
+        self.scaler = Scaler(settings, self.fleet, config)
+        self.scaler.tick()  # the first workers start now, not one tick later
         return settings
+
+    def _spawn_worker(self, worker_id: str) -> Child:
+        """One local stand-in for an EC2 instance: the same `iraas worker` its systemd unit runs."""
+        ready = self.home / "ready" / worker_id
+        ready.unlink(missing_ok=True)
+        child = Child(
+            worker_id,
+            [sys.executable, "-m", "iraas.cli", "worker", "--ready-file", str(ready)],
+            self.home / "logs" / f"{worker_id}.log",
+            ready_file=ready,
+        )
+        child.start({**self._env, "IRAAS_WORKER_ID": worker_id}, REPO_ROOT)
+        return child
+
+    def _web_command(self) -> list[str]:
+        if self.web_server == "gunicorn":
+            from iraas.hybrid.gunicorn import gunicorn_command
+
+            return gunicorn_command(self.host, self.port)
+        return [sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port)]
 
     def _ensure_model(self, settings: Settings) -> None:
         from iraas.classify.export import ensure_model
@@ -170,13 +191,15 @@ class EmbeddedStack:
         ensure_model(settings.model_dir, progress=self.say)
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
-        """Return once a request would succeed: the web tier answers and a worker is warm."""
+        """Return once a request would succeed: the web tier answers, and with a fixed-size fleet,
+        a worker is warm (a scaled fleet starts workers when requests arrive)."""
         deadline = time.monotonic() + timeout_s
+        ready_dir = self.home / "ready"
         while time.monotonic() < deadline:
-            for child in [self.web, *self.worker_children]:
-                if not child.alive:
-                    raise StackError(f"{child.name} exited; see {child.log_path}:\n{_tail(child.log_path)}")
-            if self._healthy() and any(c.ready_file.exists() for c in self.worker_children):
+            if not self.web.alive:
+                raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
+            warm = self.scaler.config.min_workers == 0 or any(ready_dir.iterdir())
+            if self._healthy() and warm:
                 return
             time.sleep(0.2)
         raise StackError(f"the stack was not ready within {timeout_s:.0f} s; logs are in {self.home / 'logs'}")
@@ -189,14 +212,6 @@ class EmbeddedStack:
             return False
 
     # ---- run -----------------------------------------------------------------------------
-
-    def publish_fleet(self) -> None:
-        running = sum(child.alive for child in self.worker_children)
-        fleet_status.publish(
-            aws.client(self.settings, "s3"),
-            self.settings.image_output_bucket,
-            fleet_status.FleetStatus(running=running, desired=self.workers, fleet="local"),
-        )
 
     def report_results(self) -> None:
         """Print one line per answered request, draining the response queue (its consumer here)."""
@@ -224,27 +239,39 @@ class EmbeddedStack:
                 )
 
     def supervise(self, stop: threading.Event) -> None:
-        """Keep the processes up until ``stop``: restart a crashed worker, publish the fleet size."""
-        while not stop.wait(2.0):
+        """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier."""
+        scaler = threading.Thread(target=self.scaler.run, args=(self._stopping,), name="scaler", daemon=True)
+        scaler.start()
+        while not stop.wait(1.0):
             if not self.web.alive:
                 raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
-            for child in self.worker_children:
-                if not child.alive:
-                    self.say(f"{child.name} exited with {child.process.returncode}; restarting it")
-                    child.start(self._env, REPO_ROOT)
-            self.publish_fleet()
 
     # ---- stop ----------------------------------------------------------------------------
 
+    def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
+        """Runners that invoke the template's S3-triggered functions (the face pipeline)."""
+        from iraas.local.functions import concurrency, local_functions
+
+        for function in local_functions(load_template(self.template), resources, REPO_ROOT):
+            for n in range(concurrency()):
+                name = f"{function.logical_id}-{n}"
+                child = Child(name, function.command(self.home / "ready" / name), self.home / "logs" / f"{name}.log")
+                child.start(env, REPO_ROOT)
+                self.function_children.append(child)
+
     def stop(self) -> None:
         """Stop the web tier, let workers finish their batch, then stop the endpoint."""
-        self._stopping.set()
-        deadline = time.monotonic() + STOP_GRACE_S
-        children = [c for c in [self.web, *self.worker_children] if c is not None]
-        for child in children:
+        self._stopping.set()  # the scaler starts nothing more
+        if self.web is not None:
+            self.web.terminate()
+        for child in self.function_children:  # each finishes the video it is on
             child.terminate()
-        for child in children:
-            child.wait_or_kill(deadline)
+        for child in self.function_children:
+            child.wait_or_kill(time.monotonic() + STOP_GRACE_S)
+        if self.fleet is not None:
+            self.fleet.shutdown(STOP_GRACE_S)
+        if self.web is not None:
+            self.web.wait_or_kill(time.monotonic() + 1.0)
         if self.moto is not None:
             self.moto.stop()
         remove_stack_file(self.home / "stack.json")
@@ -257,9 +284,16 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
-def up(home: Path, host: str, port: int, workers: int, say: Callable[[str], None] = print) -> int:
+def up(
+    home: Path,
+    host: str,
+    port: int,
+    workers: int | None = None,
+    say: Callable[[str], None] = print,
+    web_server: str = "chalice",
+) -> int:
     """Run the embedded stack in the foreground until Ctrl-C or SIGTERM."""
-    stack = EmbeddedStack(home=home, host=host, port=port, workers=workers, say=say)
+    stack = EmbeddedStack(home=home, host=host, port=port, workers=workers, say=say, web_server=web_server)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -274,7 +308,8 @@ def up(home: Path, host: str, port: int, workers: int, say: Callable[[str], None
         stack.wait_ready()
         reporter = threading.Thread(target=stack.report_results, name="results", daemon=True)
         reporter.start()
-        say(f"IRaaS is ready on {stack.url} ({workers} workers; logs in {home / 'logs'}). Ctrl-C stops it.")
+        fleet = f"{workers} workers" if workers is not None else f"0-{stack.scaler.config.max_workers} workers, scaled"
+        say(f"IRaaS is ready on {stack.url} ({fleet}; logs in {home / 'logs'}). Ctrl-C stops it.")
         stack.supervise(stop)
         return 0
     except KeyboardInterrupt:

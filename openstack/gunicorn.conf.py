@@ -1,0 +1,39 @@
+"""gunicorn settings for the web tier (``gunicorn --config openstack/gunicorn.conf.py``).
+
+Every value is explicit; the ones an operator tunes come from the environment (the systemd unit's
+EnvironmentFile on Nova, ``iraas up --web gunicorn`` locally). Command-line flags override them.
+"""
+
+import os
+from pathlib import Path
+
+# Load openstack/wsgi.py by path: this folder goes on sys.path, the repository root does not,
+# so `import openstack` still finds openstacksdk.
+chdir = str(Path(__file__).resolve().parent)
+wsgi_app = "wsgi:application"
+
+bind = [os.environ.get("IRAAS_WEB_BIND", "127.0.0.1:8000")]
+# Threads, not processes, carry the concurrency: a request mostly waits on S3 (`?wait=` polls for
+# its result up to IRAAS_MAX_WAIT_S), so one thread per in-flight request is cheap.
+worker_class = "gthread"
+workers = int(os.environ.get("IRAAS_WEB_PROCESSES", "2"))
+threads = int(os.environ.get("IRAAS_WEB_THREADS", "32"))
+backlog = 2048  # bursts of 100 clients queue instead of being refused
+
+# gthread workers heartbeat from their main thread, so `timeout` only kills a stuck process;
+# it stays above the longest wait (30 s) plus an upload.
+timeout = int(os.environ.get("IRAAS_WEB_TIMEOUT_S", "60"))
+graceful_timeout = int(os.environ.get("IRAAS_WEB_GRACEFUL_S", "35"))  # let `?wait=30` requests finish
+keepalive = 5
+
+# Request-line and header bounds; the body is bounded by the adapter (IRAAS_MAX_IMAGE_BYTES).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("IRAAS_WEB_LOG_LEVEL", "info")
+proc_name = "iraas-web"
+# No gunicornc control socket: it would default to one shared path in $HOME, and nothing uses it.
+control_socket_disable = True

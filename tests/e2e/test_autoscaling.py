@@ -1,0 +1,150 @@
+"""End to end: the embedded stack's scaler follows a burst up and down, and survives killed workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MAX_WORKERS = 6
+
+
+class RunningStack:
+    """`iraas up` in the background, its output collected line by line."""
+
+    def __init__(self, home: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = home
+        env = {
+            **os.environ,
+            "IRAAS_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+            "IRAAS_MAX_WORKERS": str(MAX_WORKERS),
+            "IRAAS_SCALER_TICK_S": "1",
+            # A killed worker's batch comes back after 5 s instead of 60.
+            "IRAAS_WORKER_VISIBILITY_S": "5",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "iraas.cli", "up", "--port", str(self.port)],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(180):
+            raise AssertionError("not ready:\n" + "".join(self.lines))
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if "ready on" in line:
+                self.ready.set()
+
+    def stats(self) -> dict:
+        return requests.get(f"{self.url}/v1/stats", timeout=10).json()
+
+    def submit(self, photos: list[Path]) -> list[str]:
+        def send(path: Path) -> str:
+            response = requests.post(
+                f"{self.url}/v1/images?wait=0&name={path.name}",
+                data=path.read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+                timeout=60,
+            )
+            assert response.status_code == 202, response.text
+            return response.json()["id"]
+
+        with ThreadPoolExecutor(max_workers=len(photos)) as pool:
+            return list(pool.map(send, photos))
+
+    def wait_for(self, condition, timeout_s: float, what: str):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"{what} did not happen within {timeout_s} s; stats: {self.stats()}")
+
+    def all_answered(self, ids: list[str]) -> bool:
+        return all(requests.get(f"{self.url}/v1/images/{i}", timeout=10).status_code == 200 for i in ids)
+
+    def announcements(self) -> Counter:
+        """How often `iraas up` printed each request (one line per response-queue message)."""
+        return Counter(line.split()[0] for line in self.lines if line.startswith("  "))
+
+    def worker_pids(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-f", f"ready-file {self.home}/ready/local-"], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def running_stack(tmp_path, model_path):
+    stack = RunningStack(tmp_path / "home")
+    yield stack
+    stack.stop()
+
+
+def test_a_burst_of_60_scales_to_the_maximum_and_back_to_zero(running_stack, imagenet_sample):
+    stack = running_stack
+    photos = [p.path for p in imagenet_sample[:60]]
+    assert stack.stats()["workers"]["running"] == 0
+
+    sent = time.monotonic()
+    ids = stack.submit(photos)
+    stack.wait_for(lambda: stack.stats()["workers"]["running"] == MAX_WORKERS, 10, "6 workers")
+    assert time.monotonic() - sent <= 10.5
+
+    stack.wait_for(lambda: stack.all_answered(ids), 120, "all 60 answered")
+    stack.wait_for(lambda: sum(stack.stats()["queue"].values()) == 0, 30, "an empty queue")
+    drained = time.monotonic()
+    stack.wait_for(lambda: stack.stats()["workers"]["running"] == 0, 30, "scale-in to zero")
+    assert time.monotonic() - drained <= 30.5
+
+    time.sleep(1.5)  # the last announcements reach the output
+    announced = stack.announcements()
+    assert {i[:8] for i in ids} <= set(announced) and max(announced.values()) == 1
+
+
+def test_killing_workers_during_scale_in_loses_no_request_and_answers_none_twice(running_stack, imagenet_sample):
+    stack = running_stack
+    first = stack.submit([p.path for p in imagenet_sample[60:100]])
+    stack.wait_for(lambda: stack.all_answered(first), 120, "the first burst answered")
+    # Scale-in starts: the queue is empty and the scaler lowers its target.
+    stack.wait_for(
+        lambda: (lambda w: w["desired"] < w["running"])(stack.stats()["workers"]), 30, "scale-in"
+    )
+
+    second = stack.submit([p.path for p in imagenet_sample[100:130]])
+    stack.wait_for(lambda: len(stack.worker_pids()) >= 2 and stack.stats()["queue"]["in_flight"] > 0, 20, "work in flight")
+    pids = stack.worker_pids()
+    os.kill(pids[0], signal.SIGKILL)  # a crash in the middle of a batch
+    os.kill(pids[1], signal.SIGTERM)  # a graceful stop: it finishes its batch first
+
+    ids = first + second
+    stack.wait_for(lambda: stack.all_answered(ids), 120, "every request answered")
+    time.sleep(1.5)
+    announced = stack.announcements()
+    assert max(announced[i[:8]] for i in ids) == 1  # none answered twice

@@ -1,0 +1,100 @@
+"""End to end: `iraas up`, enrol a class with the CLI, drop videos in the bucket with boto3, read the CSVs."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_line(process: subprocess.Popen, marker: str, timeout_s: float) -> None:
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    seen, deadline = [], time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if selector.select(timeout=1):
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if marker in line:
+                return
+    raise AssertionError(f"no {marker!r} within {timeout_s} s:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="module")
+def classroom_stack(tmp_path_factory, model_path, classroom):
+    """`iraas up` running, the class imported and enrolled through the CLI."""
+    home = tmp_path_factory.mktemp("iraas-classroom")
+    env = {**os.environ, "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1", "IRAAS_LOCAL_FUNCTION_CONCURRENCY": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(free_port()), "--workers", "1"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for_line(process, "ready on", timeout_s=240)
+        cli = [sys.executable, "-m", "iraas.cli"]
+        students = home / "students.json"
+        students.write_text(json.dumps(classroom.students))
+        subprocess.run([*cli, "students", "import", str(students)], env=env, check=True)
+        for name, photos in classroom.enrolled.items():
+            subprocess.run([*cli, "faces", "enroll", name, *map(str, photos)], env=env, check=True)
+        stack = json.loads((home / "stack.json").read_text())
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name=stack["region"])
+        yield {"env": env, "resources": stack["resources"], "s3": session.client("s3", endpoint_url=stack["endpoint_url"])}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for_object(s3, bucket: str, key: str, timeout_s: float = 180) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.5)
+    raise AssertionError(f"no {key} in {bucket} within {timeout_s} s")
+
+
+def test_videos_uploaded_with_boto3_get_their_csvs(classroom_stack, classroom):
+    s3, resources = classroom_stack["s3"], classroom_stack["resources"]
+    names = {"one": "one.mp4", "two": "Room 101/two people.mp4", "nobody": "nobody.mp4", "unknown": "unknown.mp4"}
+    for video, key in names.items():  # all at once: the runners take them in parallel
+        s3.upload_file(str(classroom.videos[video]), resources["VideoInputBucket"], key)
+
+    csvs = {video: wait_for_object(s3, resources["VideoOutputBucket"], key.rsplit(".", 1)[0] + ".csv")
+            for video, key in names.items()}
+
+    assert csvs == {video: classroom.expected_csv[video] for video in names}
+
+
+def test_videos_submit_waits_and_prints_the_csv(classroom_stack, classroom):
+    result = subprocess.run(
+        [sys.executable, "-m", "iraas.cli", "videos", "submit", str(classroom.videos["kit"]), "--wait", "180"],
+        env=classroom_stack["env"], capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == classroom.expected_csv["kit"]

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs on the AMI build instance (Packer's shell provisioner), as root.
+# Installs the worker into /opt/iraas/venv (onnxruntime, no torch), the ONNX model uploaded by
+# Packer into /opt/iraas/models, and the systemd unit, disabled: the instance's user data writes
+# /etc/iraas/worker.env and starts it.
+set -euo pipefail
+
+apt-get update -q
+apt-get install -y -q python3-venv python3-pip
+useradd --system --home /opt/iraas --shell /usr/sbin/nologin iraas || true
+install -d -o root -g root -m 0755 /opt/iraas /opt/iraas/src
+tar -xzf /tmp/iraas-src.tar.gz -C /opt/iraas/src
+
+echo "== runtime venv (worker extra only)"
+python3 -m venv /opt/iraas/venv
+/opt/iraas/venv/bin/pip install -q "/opt/iraas/src[worker]"
+
+echo "== the ONNX model, built and tested before the image build (make ami-inputs)"
+install -d -o root -g root -m 0755 /opt/iraas/models
+install -m 0644 /tmp/iraas-models/*.onnx /opt/iraas/models/
+rm -rf /tmp/iraas-models
+
+echo "== smoke test: the runtime venv loads the model without torch"
+IRAAS_MODEL_DIR=/opt/iraas/models /opt/iraas/venv/bin/python -c \
+  "from iraas.classify.runtime import load_classifier; load_classifier(__import__('pathlib').Path('/opt/iraas/models'))"
+
+install -m 0644 /tmp/iraas-worker.service /etc/systemd/system/iraas-worker.service
+systemctl daemon-reload
+echo "worker installed; /etc/systemd/system/iraas-worker.service is enabled by the user data at boot"
