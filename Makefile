@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli pins boto3, so it lives in a venv of its own; only `sam validate` uses it.
 SAM_STAMP := .venv-sam/.installed
 
-.PHONY: install run test test-fast lint package bench clean system-deps ami-inputs ami
+.PHONY: install run test test-fast lint package bench bench-faces clean system-deps ami-inputs ami
 
 install: $(STAMP)
 
@@ -68,6 +68,10 @@ ami: ami-inputs
 bench: install
 	$(BIN)/python -m iraas.bench $(ARGS)
 	$(BIN)/python -m iraas.scaling.bench
+
+# The face pipeline alone (also part of `make bench`): bench/out/faces.json.
+bench-faces: install
+	$(BIN)/python -m iraas.bench_faces $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sam build .iraas .pytest_cache

@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         "classifier": bench_classifier(photos),
         "embedded_stack": bench_stack(photos, args.port, args.concurrency, args.workers),
     }
+    from iraas import bench_faces  # the face pipeline: cold start, first frame to CSV
+
+    report["faces"] = bench_faces.run(DEFAULT_DATA)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

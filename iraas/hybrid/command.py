@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from iraas.hybrid.plan import DeployOptions, PlanError, build_plan
-
 
 def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
     """Register `iraas openstack ...` on the top-level subcommands."""
@@ -43,6 +41,9 @@ def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    # Imported here: every `iraas` command builds this parser, and a worker has no pyyaml/openstacksdk.
+    from iraas.hybrid.plan import DeployOptions, PlanError, build_plan
+
     options = DeployOptions(
         cloud=args.cloud, ssh_cidr=args.ssh_cidr, source_url=args.source_url, source_ref=args.source_ref,
         name=args.name, image=args.image, flavor=args.flavor, network=args.network, keypair=args.keypair,
@@ -57,18 +58,26 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(plan.describe())
         return 0
+    from openstack.exceptions import SDKException
+
     from iraas.hybrid.deploy import DeployError, connect, deploy
 
     try:
         deploy(connect(args.cloud), plan, say=lambda m: print(m, flush=True))
-    except DeployError as exc:
+    except (DeployError, SDKException) as exc:  # the cloud's own message names what it refused
         print(f"iraas openstack deploy: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_teardown(args: argparse.Namespace) -> int:
+    from openstack.exceptions import SDKException
+
     from iraas.hybrid.deploy import connect, teardown
 
-    teardown(connect(args.cloud), args.name, say=lambda m: print(m, flush=True))
+    try:
+        teardown(connect(args.cloud), args.name, say=lambda m: print(m, flush=True))
+    except SDKException as exc:
+        print(f"iraas openstack teardown: {exc}", file=sys.stderr)
+        return 1
     return 0

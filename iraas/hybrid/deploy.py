@@ -41,8 +41,18 @@ def connect(cloud: str) -> Any:
     return openstack.connect(cloud=cloud)
 
 
+def _lookup(finder: Callable[..., Any], name: str) -> Any:
+    """The resource named ``name``, or None (openstacksdk is retiring ``ignore_missing=True``)."""
+    from openstack import exceptions
+
+    try:
+        return finder(name, ignore_missing=False)
+    except exceptions.NotFoundException:
+        return None
+
+
 def _find(finder: Callable[..., Any], kind: str, name: str) -> Any:
-    found = finder(name, ignore_missing=True)
+    found = _lookup(finder, name)
     if found is None:
         raise DeployError(f"no {kind} named {name!r} in this cloud")
     return found
@@ -50,7 +60,7 @@ def _find(finder: Callable[..., Any], kind: str, name: str) -> Any:
 
 def ensure_keypair(conn: Any, plan: DeployPlan, say: Say) -> bool:
     """Find the keypair, or create it from the plan's public key; True if created."""
-    if conn.compute.find_keypair(plan.keypair_name, ignore_missing=True) is not None:
+    if _lookup(conn.compute.find_keypair, plan.keypair_name) is not None:
         say(f"keypair {plan.keypair_name}: found")
         return False
     if plan.public_key is None:
@@ -62,7 +72,7 @@ def ensure_keypair(conn: Any, plan: DeployPlan, say: Say) -> bool:
 
 def ensure_security_group(conn: Any, plan: DeployPlan, say: Say) -> Any:
     """Find this deployment's security group or create it; add any rule it lacks."""
-    group = conn.network.find_security_group(plan.security_group_name, ignore_missing=True)
+    group = _lookup(conn.network.find_security_group, plan.security_group_name)
     if group is None:
         group = conn.network.create_security_group(
             name=plan.security_group_name, description=plan.security_group_description
@@ -126,7 +136,7 @@ def wait_healthy(url: str, timing: Timing, say: Say) -> None:
 def deploy(conn: Any, plan: DeployPlan, say: Say = print, timing: Timing = Timing()) -> str:
     """Create what the plan describes, boot the server, wait until it is healthy; return its URL."""
     o = plan.options
-    if conn.compute.find_server(plan.server_name, ignore_missing=True) is not None:
+    if _lookup(conn.compute.find_server, plan.server_name) is not None:
         raise DeployError(f"a server named {plan.server_name!r} already exists; run teardown first")
     image = _find(conn.image.find_image, "image", o.image)
     flavor = _find(conn.compute.find_flavor, "flavor", o.flavor)
@@ -180,7 +190,7 @@ def teardown(conn: Any, name: str, say: Say = print, timing: Timing = Timing()) 
         conn.compute.wait_for_delete(server, interval=timing.poll_s, wait=timing.active_s)
         say(f"server {server.name}: deleted ({server.id})")
         deleted += 1
-    group = conn.network.find_security_group(f"{name}-sg", ignore_missing=True)
+    group = _lookup(conn.network.find_security_group, f"{name}-sg")
     if group is not None and group.description == marker:
         conn.network.delete_security_group(group)
         say(f"security group {group.name}: deleted")

@@ -345,7 +345,7 @@ def _function(ctx: _Context, logical_id: str, props: dict[str, Any]) -> tuple[No
     """
     events = [e.get("Properties", {}) for e in (props.get("Events") or {}).values() if e.get("Type") == "S3"]
     if not events:
-        log.debug("skipped %s: a function without S3 events is not run locally", logical_id)
+        log.debug("skipped %s (AWS::Serverless::Function): without S3 events it is not run locally", logical_id)
         return None, {}
     sqs, s3 = ctx.clients.sqs, ctx.clients.s3
     name = physical_name(ctx.stack_name, f"{logical_id}Events", SQS_NAME_MAX)

@@ -145,3 +145,12 @@ def test_the_rendered_user_data_passes_cloud_init_schema(cloud_init, public_key,
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Valid" in checked.stdout
+
+
+def test_an_unknown_cloud_name_is_a_clear_error(no_network, tmp_path, monkeypatch, capsys):
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(clouds))
+
+    assert main(["openstack", "teardown", "--cloud", "nowhere"]) == 1
+    assert "Cloud nowhere was not found" in capsys.readouterr().err

@@ -1,0 +1,42 @@
+"""template.yaml's face pipeline: S3-triggered image function with least-privilege access."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from iraas.local.template import load_template, references
+
+TEMPLATE = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+
+
+def test_the_function_is_a_python312_image_triggered_by_video_uploads():
+    function = RESOURCES["FaceRecognitionFunction"]
+    assert function["Properties"]["PackageType"] == "Image"
+    assert function["Metadata"]["Dockerfile"] == "functions/face_recognition/Dockerfile"
+    dockerfile = Path(__file__).resolve().parents[3] / "functions" / "face_recognition" / "Dockerfile"
+    assert "FROM public.ecr.aws/lambda/python:3.12" in dockerfile.read_text()
+    assert function["Properties"]["Events"]["VideoUploaded"] == {
+        "Type": "S3", "Properties": {"Bucket": {"Ref": "VideoInputBucket"}, "Events": "s3:ObjectCreated:*"}
+    }
+
+
+def test_the_function_may_touch_only_the_two_video_buckets_and_the_table():
+    role = RESOURCES["FaceRecognitionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    touched = set().union(*(references(s["Resource"]) for s in statements)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+    assert touched == {"VideoOutputBucket", "StudentsTable"}
+    assert {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+        "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem",
+    }
+    # Reading videos: granted by the input bucket's policy, and by nothing else.
+    grants = [
+        (name, s) for name, r in RESOURCES.items() if r["Type"] == "AWS::S3::BucketPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"] if "FaceRecognitionRole" in json.dumps(s)
+    ]
+    assert [(name, s["Action"], s["Resource"]) for name, s in grants] == [
+        ("VideoInputBucketPolicy", "s3:GetObject", {"Fn::Sub": "${VideoInputBucket.Arn}/*"})
+    ]
