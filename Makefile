@@ -53,8 +53,11 @@ package: install
 	rm -rf $(PACKAGE_DIR)
 	cd chalice_web && AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(abspath $(BIN))/chalice package \
 	  --pkg-format cloudformation --template-format yaml --merge-template ../template.yaml $(abspath $(PACKAGE_DIR))
+	# template.yaml's paths (the face function's Docker build context) are relative to the repo root.
+	sed -i 's|^\(\s*DockerContext:\) \.$$|\1 $(shell realpath -m --relative-to=$(PACKAGE_DIR) .)|' $(PACKAGE_DIR)/sam.yaml
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.yaml
-	@echo "packaged into $(PACKAGE_DIR); deploy with: sam deploy --template-file $(PACKAGE_DIR)/sam.yaml --config-file $(abspath samconfig.toml)"
+	@echo "packaged into $(PACKAGE_DIR); deploy with:"
+	@echo "  sam build --template-file $(PACKAGE_DIR)/sam.yaml && sam deploy --config-file $(abspath samconfig.toml) --resolve-image-repos"
 
 # What the AMI recipe uploads: the source tree and the tested ONNX model (see worker_ami/).
 ami-inputs: install

@@ -50,6 +50,9 @@ def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_p
     assert variables["IRAAS_REQUEST_QUEUE_URL"] == {"Ref": "RequestQueue"}
     statements = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     assert all(statement["Resource"] != "*" for statement in statements)
+    # `sam build` on the packaged template finds the face function's Dockerfile.
+    face = resources["FaceRecognitionFunction"]["Metadata"]
+    assert ((out / face["DockerContext"]).resolve() / face["Dockerfile"]).is_file()
     # The scaler runs every minute, one invocation at a time, with its own least-privilege role.
     scale = resources["Scale"]["Properties"]
     assert scale["Role"] == {"Fn::GetAtt": ["ScaleRole", "Arn"]} and scale["ReservedConcurrentExecutions"] == 1
