@@ -246,8 +246,6 @@ class EmbeddedStack:
             if not self.web.alive:
                 raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
 
-    # ---- stop ----------------------------------------------------------------------------
-
     def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
         """Runners that invoke the template's S3-triggered functions (the face pipeline)."""
         from iraas.local.functions import concurrency, local_functions
@@ -259,19 +257,20 @@ class EmbeddedStack:
                 child.start(env, REPO_ROOT)
                 self.function_children.append(child)
 
+    # ---- stop ----------------------------------------------------------------------------
+
     def stop(self) -> None:
-        """Stop the web tier, let workers finish their batch, then stop the endpoint."""
+        """Stop the web tier, let workers and function runners finish their current item (all
+        within one shared grace period), then stop the endpoint."""
         self._stopping.set()  # the scaler starts nothing more
-        if self.web is not None:
-            self.web.terminate()
-        for child in self.function_children:  # each finishes the video it is on
+        deadline = time.monotonic() + STOP_GRACE_S
+        others = [c for c in [self.web, *self.function_children] if c is not None]
+        for child in others:  # a runner finishes the video it is on
             child.terminate()
-        for child in self.function_children:
-            child.wait_or_kill(time.monotonic() + STOP_GRACE_S)
         if self.fleet is not None:
-            self.fleet.shutdown(STOP_GRACE_S)
-        if self.web is not None:
-            self.web.wait_or_kill(time.monotonic() + 1.0)
+            self.fleet.shutdown(STOP_GRACE_S)  # SIGTERM: each worker finishes its batch
+        for child in others:
+            child.wait_or_kill(deadline)
         if self.moto is not None:
             self.moto.stop()
         remove_stack_file(self.home / "stack.json")
