@@ -18,9 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from iraas.config import default_model_dir
+from iraas.paths import BENCH_OUT, REPO_ROOT, shared_data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("IRAAS_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def save_report(path: Path, report: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def _photos(data_dir: Path, count: int) -> list[Path]:
@@ -54,7 +59,7 @@ def bench_stack(photos: list[Path], port: int, concurrency: int, workers: int) -
     """Requests through `iraas up` over HTTP: latency percentiles and throughput."""
     import requests
 
-    home = REPO_ROOT / "bench" / "out" / "iraas-home"
+    home = BENCH_OUT / "iraas-home"
     process = subprocess.Popen(
         [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", str(workers), "--home", str(home)],
         cwd=REPO_ROOT,
@@ -102,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8077)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out" / "bench.json")
+    parser.add_argument("--out", type=Path, default=BENCH_OUT / "bench.json")
     args = parser.parse_args(argv)
-    photos = _photos(DEFAULT_DATA, args.images)
+    photos = _photos(shared_data_dir(), args.images)
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
         "classifier": bench_classifier(photos),
@@ -112,10 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     from iraas import bench_faces  # the face pipeline: cold start, first frame to CSV
 
-    report["faces"] = bench_faces.run(DEFAULT_DATA)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    report["faces"] = bench_faces.run(shared_data_dir())
+    save_report(args.out, report)
     return 0
 
 

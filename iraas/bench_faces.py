@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -18,30 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("IRAAS_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
+from iraas.faces.sample_video import make_classroom_video
+from iraas.paths import BENCH_OUT, REPO_ROOT, shared_data_dir
+
 HANDLER = REPO_ROOT / "functions" / "face_recognition" / "handler.py"
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
-
-
-def _video(path: Path, photos: list[Path], size: tuple[int, int]) -> Path:
-    import cv2
-    import numpy as np
-
-    width, height = size
-    canvas = np.full((height, width, 3), 100, np.uint8)
-    slot = width // len(photos)
-    for n, photo in enumerate(photos):
-        image = cv2.imread(str(photo))
-        scale = min((slot - 20) / image.shape[1], height * 0.5 / image.shape[0])
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        h, w = image.shape[:2]
-        canvas[(height - h) // 2 : (height - h) // 2 + h, n * slot : n * slot + w] = image
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
-    for _ in range(20):
-        writer.write(canvas)
-    writer.release()
-    return path
 
 
 def cold_start(repeats: int = 3) -> dict:
@@ -114,7 +94,7 @@ def per_video(data: Path, repeats: int) -> dict:
         photos = [people / "obama" / "face_recognition-obama.jpg", people / "biden" / "face_recognition-biden2.jpg"]
         for label, size in RESOLUTIONS.items():
             key = f"bench-{label}.mp4"
-            s3.upload_file(str(_video(Path(folder) / key, photos, size)), settings.video_input_bucket, key)
+            s3.upload_file(str(make_classroom_video(Path(folder) / key, photos, size)), settings.video_input_bucket, key)
             event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                                   "s3": {"bucket": {"name": settings.video_input_bucket}, "object": {"key": key}}}]}
             frame_to_csv, invocation = [], []
@@ -131,7 +111,8 @@ def per_video(data: Path, repeats: int) -> dict:
     return figures
 
 
-def run(data: Path = DEFAULT_DATA, repeats: int = 3) -> dict:
+def run(data: Path | None = None, repeats: int = 3) -> dict:
+    data = data or shared_data_dir()
     if not (data / "faces" / "people").is_dir():
         sys.exit(f"no face photos under {data / 'faces'}; set IRAAS_TEST_DATA")
     report = {"cold_start": cold_start(), "per_video": per_video(data, repeats), "distances": distances(data)}
@@ -143,12 +124,11 @@ def run(data: Path = DEFAULT_DATA, repeats: int = 3) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out" / "faces.json")
+    parser.add_argument("--out", type=Path, default=BENCH_OUT / "faces.json")
     args = parser.parse_args(argv)
-    report = {"cpus": os.cpu_count(), **run(repeats=args.repeats)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    from iraas.bench import save_report
+
+    save_report(args.out, {"cpus": os.cpu_count(), **run(repeats=args.repeats)})
     return 0
 
 

@@ -29,6 +29,16 @@ RESOURCE_ENV: dict[str, str] = {
     "StudentsTable": "IRAAS_STUDENTS_TABLE",
 }
 
+# The Settings field that holds each image resource's physical name or URL.
+IMAGE_RESOURCE_FIELDS: dict[str, str] = {
+    "ImageInputBucket": "image_input_bucket",
+    "ImageOutputBucket": "image_output_bucket",
+    "RequestQueue": "request_queue_url",
+    "ResponseQueue": "response_queue_url",
+    "RequestDeadLetterQueue": "dead_letter_queue_url",
+}
+OPTIONAL_RESOURCES = {"RequestDeadLetterQueue"}  # only /v1/stats reads it
+
 MIB = 1024 * 1024
 
 
@@ -205,11 +215,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         region=region,
         endpoint_url=endpoint,
-        image_input_bucket=resource("ImageInputBucket"),
-        image_output_bucket=resource("ImageOutputBucket"),
-        request_queue_url=resource("RequestQueue"),
-        response_queue_url=resource("ResponseQueue"),
-        dead_letter_queue_url=resource("RequestDeadLetterQueue", required=False),
+        **{
+            name: resource(logical_id, required=logical_id not in OPTIONAL_RESOURCES)
+            for logical_id, name in IMAGE_RESOURCE_FIELDS.items()
+        },
         model_dir=model_dir,
         home=home,
         limits=limits,
@@ -290,14 +299,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "IRAAS_REGION": settings.region,
         "IRAAS_HOME": str(settings.home),
         "IRAAS_MODEL_DIR": str(settings.model_dir),
-        "IRAAS_IMAGE_INPUT_BUCKET": settings.image_input_bucket,
-        "IRAAS_IMAGE_OUTPUT_BUCKET": settings.image_output_bucket,
-        "IRAAS_REQUEST_QUEUE_URL": settings.request_queue_url,
-        "IRAAS_RESPONSE_QUEUE_URL": settings.response_queue_url,
     }
+    for logical_id, name in IMAGE_RESOURCE_FIELDS.items():
+        if getattr(settings, name):
+            env[RESOURCE_ENV[logical_id]] = getattr(settings, name)
     if settings.endpoint_url:
         env["IRAAS_ENDPOINT_URL"] = settings.endpoint_url
-    if settings.dead_letter_queue_url:
-        env["IRAAS_DEAD_LETTER_QUEUE_URL"] = settings.dead_letter_queue_url
     return env
 

@@ -34,13 +34,7 @@ class ImageService:
         With a ``request_id`` derived from a client's idempotency key, a repeated submission is
         recognised and not queued a second time.
         """
-        if request_id is not None and self.is_known(request_id):
-            return ImageRequest(
-                id=request_id,
-                name=upload.name,
-                bucket=self.settings.image_input_bucket,
-                key=input_key(request_id, upload.name),
-            )
+        repeated = request_id is not None and self.is_known(request_id)
         request_id = request_id or new_id()
         request = ImageRequest(
             id=request_id,
@@ -48,6 +42,8 @@ class ImageService:
             bucket=self.settings.image_input_bucket,
             key=input_key(request_id, upload.name),
         )
+        if repeated:
+            return request
         self.s3.put_object(
             Bucket=request.bucket,
             Key=request.key,
@@ -98,7 +94,7 @@ class ImageService:
         if self.settings.dead_letter_queue_url:
             stats["dead_letter"] = self._queue_counts(self.settings.dead_letter_queue_url)
         fleet = fleet_status.read(self.s3, self.settings.image_output_bucket)
-        stats["workers"] = {k: v for k, v in asdict(fleet).items()}
+        stats["workers"] = asdict(fleet)
         return stats
 
     def _queue_counts(self, url: str) -> dict[str, int]:

@@ -91,8 +91,9 @@ def _file_from_multipart(body: bytes, boundary: str, limits: Limits) -> tuple[st
         boundary,
         content_length=len(body),
         part_limit=16,
-        partsize_limit=limits.max_image_bytes + 1,  # one byte over, so we can say "too large"
-        spool_limit=limits.max_image_bytes + 1,  # keep parts in memory; the body already is
+        # The body is already bounded and in memory: keep its parts there too, and let the size
+        # check after parsing say "too large" with the limit.
+        spool_limit=len(body) + 1,
         memory_limit=len(body) + _MULTIPART_OVERHEAD,
     )
     try:
@@ -100,7 +101,5 @@ def _file_from_multipart(body: bytes, boundary: str, limits: Limits) -> tuple[st
             if part.filename is not None:
                 return part.filename, part.raw
     except multipart.MultipartError as exc:
-        if "limit" in str(exc).lower():
-            raise too_large(len(body), limits.max_image_bytes) from None
         raise ApiError(400, "bad_multipart", f"the multipart body cannot be parsed: {exc}") from None
     raise ApiError(400, "no_file", "the multipart form has no file field")

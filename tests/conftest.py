@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -13,8 +12,11 @@ import pytest
 
 import moto  # noqa: F401 - must be imported before any boto3 client is created
 
+from iraas.faces.sample_video import make_classroom_video
+from iraas.paths import shared_data_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("IRAAS_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
+DATA_DIR = shared_data_dir()
 
 
 @dataclass(frozen=True)
@@ -134,30 +136,6 @@ def faces_dir() -> Path:
         pytest.skip(f"shared face photos not found at {FACES_DIR}; set IRAAS_TEST_DATA to its parent")
     pytest.importorskip("dlib", reason="the faces extra is not installed (pip install -e '.[faces]')")
     return FACES_DIR
-
-
-def make_classroom_video(path: Path, photos: list[Path], size: tuple[int, int] = (1280, 720), frames: int = 12) -> Path:
-    """A short mp4v video whose every frame shows ``photos`` side by side on a grey classroom wall."""
-    import cv2
-    import numpy as np
-
-    width, height = size
-    canvas = np.full((height, width, 3), (96, 110, 120), np.uint8)
-    canvas[int(height * 0.8):] = (60, 70, 80)  # a floor, so "nobody" is not a flat image
-    slot = width // max(1, len(photos))
-    for n, photo in enumerate(photos):
-        image = cv2.imread(str(photo))
-        scale = min((slot - 20) / image.shape[1], (height * 0.7) / image.shape[0])
-        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        h, w = image.shape[:2]
-        x, y = n * slot + (slot - w) // 2, (height - h) // 2
-        canvas[y:y + h, x:x + w] = image
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (width, height))
-    assert writer.isOpened(), "OpenCV cannot write mp4v videos here"
-    for _ in range(frames):
-        writer.write(canvas)
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from iraas.paths import REPO_ROOT
+
 GUNICORN_CONFIG = REPO_ROOT / "openstack" / "gunicorn.conf.py"
 
 

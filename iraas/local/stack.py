@@ -29,11 +29,10 @@ from iraas.local.motoserver import MotoServer, local_credentials_env
 from iraas.local.provision import provision
 from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.template import load_template
+from iraas.paths import REPO_ROOT, TEMPLATE
 from iraas.scaling.local import LocalFleet
 from iraas.scaling.scaler import Scaler
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "template.yaml"
 STOP_GRACE_S = 6.0  # a worker finishing its batch; the whole stop stays under 10 s
 
 
@@ -55,7 +54,6 @@ class Child:
     args: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
-    ready_file: Path | None = None
 
     def start(self, env: dict[str, str], cwd: Path) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,10 +74,6 @@ class Child:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid if self.process else -1
 
     def terminate(self) -> None:
         if self.alive:
@@ -172,7 +166,6 @@ class EmbeddedStack:
             worker_id,
             [sys.executable, "-m", "iraas.cli", "worker", "--ready-file", str(ready)],
             self.home / "logs" / f"{worker_id}.log",
-            ready_file=ready,
         )
         child.start({**self._env, "IRAAS_WORKER_ID": worker_id}, REPO_ROOT)
         return child

@@ -13,7 +13,8 @@ from pathlib import Path
 from chalice.cli.factory import CLIFactory
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
-CHALICE_PROJECT = Path(__file__).resolve().parents[2] / "chalice_web"
+from iraas.paths import CHALICE_PROJECT
+
 
 
 class BurstReadyServer(ThreadedHTTPServer):

@@ -16,17 +16,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("IRAAS_TEST_DATA", REPO_ROOT.parent / "shared" / "data"))
-OUT = REPO_ROOT / "bench" / "out"
+from iraas.paths import BENCH_OUT as OUT
+from iraas.paths import REPO_ROOT, shared_data_dir
 
 
 def run_burst(burst: int, max_workers: int, port: int) -> list[dict]:
     import requests
 
-    photos = sorted((DATA / "imagenet-sample" / "images").glob("*.JPEG"))
+    data = shared_data_dir()
+    photos = sorted((data / "imagenet-sample" / "images").glob("*.JPEG"))
     if not photos:
-        sys.exit(f"no photos under {DATA}; set IRAAS_TEST_DATA")
+        sys.exit(f"no photos under {data}; set IRAAS_TEST_DATA")
     env = {**os.environ, "IRAAS_MAX_WORKERS": str(max_workers), "IRAAS_SCALER_TICK_S": "1"}
     home = OUT / "scaling-home"
     process = subprocess.Popen(

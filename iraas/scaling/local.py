@@ -52,11 +52,6 @@ class LocalFleet:
                     self._processes[worker_id].terminate()
                     self._stopping.add(worker_id)
 
-    def pids(self) -> dict[str, int]:
-        """Process ids by worker id (tests use them to kill workers)."""
-        with self._lock:
-            return {w: getattr(p, "pid", -1) for w, p in self._processes.items()}
-
     def shutdown(self, grace_s: float) -> None:
         """Stop everything: SIGTERM all, wait up to ``grace_s``, then kill what is left."""
         with self._lock:

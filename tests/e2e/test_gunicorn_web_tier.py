@@ -4,7 +4,6 @@ against moto's server provisioned from template.yaml, with a worker answering in
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import signal

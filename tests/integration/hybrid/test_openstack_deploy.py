@@ -4,7 +4,6 @@ conversation (requests-mock): the server spec, the security group rules and the 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from pathlib import Path
 
