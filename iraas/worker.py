@@ -5,6 +5,16 @@ Each batch is classified with one model call; one bad image never fails the othe
 is deleted only after its result is stored and announced; a request that keeps failing is left
 to the queue's redrive policy, which moves it to the dead-letter queue, and its reason is
 recorded as its result on the last attempt.
+
+SQS delivers at least once, so two workers can hold the same request: after a crash, or when a
+batch outlives its visibility timeout. Two things keep every request answered once:
+- while a batch is worked on, its messages' visibility is extended (``_Lease``), so SQS does not
+  hand them to another worker while this one is alive;
+- the result object is written with ``If-None-Match: *``. The first write wins and only its
+  writer announces the result; a later delivery finds the answer stored and retires its message.
+A worker that dies between storing and announcing leaves the stored result as the answer (the
+web tier and ``GET /v1/images/{id}`` read S3); its announcement on the response queue is lost, never
+doubled.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from typing import Any, Protocol, Sequence
 from iraas import aws
 from iraas.config import Settings
 from iraas.scaling.heartbeat import HeartbeatPublisher
+from botocore.exceptions import ClientError
+
 from iraas.jobs import (
     ImageRequest,
     ImageResult,
@@ -35,6 +47,7 @@ log = logging.getLogger("iraas.worker")
 
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
+SQS_BATCH_LIMIT = 10
 
 
 class BatchClassifier(Protocol):
@@ -70,6 +83,42 @@ class _Item:
     @property
     def receive_count(self) -> int:
         return int(self.message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+
+
+class _Lease:
+    """Keeps a batch's messages hidden from other workers for as long as this one works on them.
+
+    Every third of the visibility timeout it pushes the timeout out again, so a slow batch (a
+    loaded machine, a cold model) is never handed to a second worker while this one is alive.
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, messages: list[dict[str, Any]], timeout_s: int) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.receipts = [m["ReceiptHandle"] for m in messages]
+        self.timeout_s = timeout_s
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._keep, name="lease", daemon=True)
+
+    def __enter__(self) -> "_Lease":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        while not self._done.wait(self.timeout_s / 3):
+            for start in range(0, len(self.receipts), SQS_BATCH_LIMIT):
+                entries = [
+                    {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": self.timeout_s}
+                    for i, receipt in enumerate(self.receipts[start : start + SQS_BATCH_LIMIT])
+                ]
+                try:
+                    self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+                except Exception as exc:  # noqa: BLE001 - the conditional result write still guards
+                    log.warning("could not extend the visibility of a batch: %s", exc)
 
 
 class Worker:
@@ -142,32 +191,36 @@ class Worker:
         outcome = BatchOutcome(received=len(messages))
         items = [self._parse(m) for m in messages]
         done: list[_Item] = []
-        todo: list[_Item] = []
-        for item in items:
-            if item.request is not None and self._already_answered(item.request):
-                done.append(item)  # a repeated delivery: the answer stands, just retire it
-                outcome.duplicates += 1
-            elif item.error is None:
-                todo.append(item)
-        list(self._fetch_pool.map(self._fetch, todo))
-        ready = [item for item in todo if item.error is None]
-        results = self.classifier.classify_bytes([item.data for item in ready]) if ready else []
-        answers: list[tuple[_Item, ImageResult]] = []
-        for item, result in zip(ready, results):
-            if isinstance(result, Exception):
-                code = getattr(result, "code", "classification_failed")
-                item.error = ProcessingError(code, getattr(result, "message", str(result)))
-            else:
-                answers.append((item, ImageResult.done(item.request, result)))
-        for item, answer in answers:
-            try:
-                self._answer(answer)
-            except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
-                log.warning("could not store the result of %s: %s", answer.id, exc)
-                item.error = ProcessingError("store_failed", str(exc))
-                continue
-            done.append(item)
-            outcome.answered += 1
+        with _Lease(self.sqs, self.settings.request_queue_url, messages, self.settings.worker.visibility_timeout_s):
+            todo: list[_Item] = []
+            for item in items:
+                if item.request is not None and self._already_answered(item.request):
+                    done.append(item)  # a repeated delivery: the answer stands, just retire it
+                    outcome.duplicates += 1
+                elif item.error is None:
+                    todo.append(item)
+            list(self._fetch_pool.map(self._fetch, todo))
+            ready = [item for item in todo if item.error is None]
+            results = self.classifier.classify_bytes([item.data for item in ready]) if ready else []
+            answers: list[tuple[_Item, ImageResult]] = []
+            for item, result in zip(ready, results):
+                if isinstance(result, Exception):
+                    code = getattr(result, "code", "classification_failed")
+                    item.error = ProcessingError(code, getattr(result, "message", str(result)))
+                else:
+                    answers.append((item, ImageResult.done(item.request, result)))
+            for item, answer in answers:
+                try:
+                    answered = self._answer(answer)
+                except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
+                    log.warning("could not store the result of %s: %s", answer.id, exc)
+                    item.error = ProcessingError("store_failed", str(exc))
+                    continue
+                done.append(item)
+                if answered:
+                    outcome.answered += 1
+                else:  # another delivery of the same request got there first
+                    outcome.duplicates += 1
         for item in items:
             if item.error is not None:
                 outcome.failed += 1
@@ -193,12 +246,20 @@ class Worker:
         return item
 
     def _already_answered(self, request: ImageRequest) -> bool:
+        bucket = self.settings.image_output_bucket
         try:
-            self.s3.head_object(Bucket=self.settings.image_output_bucket, Key=result_key(request.id))
-        except self.s3.exceptions.ClientError as exc:
+            self.s3.head_object(Bucket=bucket, Key=result_key(request.id))
+        except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
+        # The first delivery may have died between its two writes: make sure the answer can be
+        # found by name too (a copy of the stored answer, so both keys always agree).
+        self.s3.copy_object(
+            Bucket=bucket,
+            Key=result_by_name_key(request.id, request.name),
+            CopySource={"Bucket": bucket, "Key": result_key(request.id)},
+        )
         return True
 
     def _fetch(self, item: _Item) -> None:
@@ -215,17 +276,27 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - transient S3 trouble; retried by the queue
             item.error = ProcessingError("fetch_failed", str(exc))
 
-    def _answer(self, result: ImageResult) -> None:
-        """Store the result (by id and by name), then announce it on the response queue."""
+    def _answer(self, result: ImageResult) -> bool:
+        """Store the result (by id, then by name) and announce it on the response queue.
+
+        Returns False, storing and announcing nothing, when the request already has an answer.
+        """
         body = result.to_json().encode()
-        for key in (result_key(result.id), result_by_name_key(result.id, result.name)):
+        bucket = self.settings.image_output_bucket
+        try:
+            # If-None-Match makes the first answer final: S3 refuses (412) to overwrite it.
             self.s3.put_object(
-                Bucket=self.settings.image_output_bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/json",
+                Bucket=bucket, Key=result_key(result.id), Body=body, ContentType="application/json", IfNoneMatch="*"
             )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise  # including 409 ConditionalRequestConflict: a concurrent write; retried later
+        self.s3.put_object(
+            Bucket=bucket, Key=result_by_name_key(result.id, result.name), Body=body, ContentType="application/json"
+        )
         self.sqs.send_message(QueueUrl=self.settings.response_queue_url, MessageBody=result.to_json())
+        return True
 
     def _fail(self, item: _Item) -> int:
         """Leave a failed message to the queue; on its last attempt, record why. Returns 1 then."""
@@ -269,8 +340,8 @@ class Worker:
         return int(final)
 
     def _delete(self, items: list[_Item]) -> None:
-        for start in range(0, len(items), 10):  # SQS batch limit
-            chunk = items[start : start + 10]
+        for start in range(0, len(items), SQS_BATCH_LIMIT):
+            chunk = items[start : start + SQS_BATCH_LIMIT]
             response = self.sqs.delete_message_batch(
                 QueueUrl=self.settings.request_queue_url,
                 Entries=[

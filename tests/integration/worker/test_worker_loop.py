@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import time
 
 import pytest
 from PIL import Image
@@ -163,6 +165,57 @@ def test_a_repeated_delivery_is_answered_once(settings, clients, worker, photo):
     drain(worker)
 
     assert stored_result(settings, s3, request.id) == first
+    assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
+    assert queue_depth(sqs, settings.request_queue_url) == 0
+
+
+def test_two_deliveries_worked_on_at_once_are_answered_once(settings, clients, worker, photo):
+    s3, sqs = clients
+    request = enqueue(settings, clients, photo.path.read_bytes(), "both.jpg")
+    # A second delivery before the first is answered: both copies are classified, one answer wins.
+    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
+
+    outcome = worker.poll_once(wait_s=0)
+
+    assert outcome.received == 2 and outcome.answered == 1 and outcome.duplicates == 1
+    assert stored_result(settings, s3, request.id)["label"] == "tench"
+    assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
+    assert queue_depth(sqs, settings.request_queue_url) == 0
+
+
+def test_a_redelivery_restores_the_by_name_copy_a_crashed_worker_did_not_write(settings, clients, worker, photo):
+    s3, sqs = clients
+    request = enqueue(settings, clients, photo.path.read_bytes(), "crash.jpg")
+    drain(worker)
+    by_name = result_by_name_key(request.id, request.name)
+    s3.delete_object(Bucket=settings.image_output_bucket, Key=by_name)  # as if it died between the writes
+    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
+
+    drain(worker)
+
+    restored = s3.get_object(Bucket=settings.image_output_bucket, Key=by_name)["Body"].read()
+    assert json.loads(restored) == stored_result(settings, s3, request.id)
+
+
+def test_a_batch_slower_than_the_visibility_timeout_is_not_handed_to_another_worker(settings, clients, classifier, photo):
+    _, sqs = clients
+    short = dataclasses.replace(settings, worker=dataclasses.replace(settings.worker, visibility_timeout_s=1))
+    seen_by_others: list[int] = []
+
+    class SlowClassifier:
+        def classify_bytes(self, blobs):
+            for _ in range(6):  # three visibility timeouts; another worker polls meanwhile
+                time.sleep(0.5)
+                seen_by_others.append(len(sqs.receive_message(
+                    QueueUrl=settings.request_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+                ).get("Messages", [])))
+            return classifier.classify_bytes(blobs)
+
+    request = enqueue(settings, clients, photo.path.read_bytes(), "slow.jpg")
+    outcome = Worker(short, SlowClassifier()).poll_once(wait_s=0)
+
+    assert outcome.answered == 1
+    assert seen_by_others == [0] * 6
     assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
     assert queue_depth(sqs, settings.request_queue_url) == 0
 
