@@ -48,6 +48,7 @@ log = logging.getLogger("iraas.worker")
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 SQS_BATCH_LIMIT = 10
+POLL_ERROR_BACKOFF_S = 2.0
 
 
 class BatchClassifier(Protocol):
@@ -156,7 +157,12 @@ class Worker:
         log.info("worker %s polling %s", self.worker_id, self.settings.request_queue_url)
         idle_since = time.monotonic()
         while not stop.is_set():
-            outcome = self.poll_once()
+            try:
+                outcome = self.poll_once()
+            except Exception as exc:  # noqa: BLE001 - SQS unreachable after boto3's retries: keep going
+                log.warning("could not poll %s: %s; trying again", self.settings.request_queue_url, exc)
+                stop.wait(POLL_ERROR_BACKOFF_S)
+                outcome = BatchOutcome()
             if outcome.received:
                 idle_since = time.monotonic()
             elif max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
@@ -194,10 +200,17 @@ class Worker:
         with _Lease(self.sqs, self.settings.request_queue_url, messages, self.settings.worker.visibility_timeout_s):
             todo: list[_Item] = []
             for item in items:
-                if item.request is not None and self._already_answered(item.request):
+                if item.error is not None:
+                    continue
+                try:
+                    answered_before = self._already_answered(item.request)
+                except Exception as exc:  # noqa: BLE001 - transient S3 trouble; retried by the queue
+                    item.error = ProcessingError("lookup_failed", str(exc))
+                    continue
+                if answered_before:
                     done.append(item)  # a repeated delivery: the answer stands, just retire it
                     outcome.duplicates += 1
-                elif item.error is None:
+                else:
                     todo.append(item)
             list(self._fetch_pool.map(self._fetch, todo))
             ready = [item for item in todo if item.error is None]

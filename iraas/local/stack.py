@@ -34,6 +34,8 @@ from iraas.scaling.local import LocalFleet
 from iraas.scaling.scaler import Scaler
 
 STOP_GRACE_S = 6.0  # a worker finishing its batch; the whole stop stays under 10 s
+FUNCTION_QUICK_EXIT_S = 5.0  # a function runner that exits sooner than this after its start...
+FUNCTION_MAX_QUICK_EXITS = 3  # ...this many times in a row is broken, not unlucky
 
 
 class StackError(RuntimeError):
@@ -54,8 +56,11 @@ class Child:
     args: list[str]
     log_path: Path
     process: subprocess.Popen | None = None
+    started_at: float = 0.0  # time.monotonic() of the last start
+    quick_exits: int = 0  # exits in a row soon after a start
 
     def start(self, env: dict[str, str], cwd: Path) -> None:
+        self.started_at = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         # Own session: Ctrl-C reaches only `iraas up`, which then stops children in order.
@@ -232,12 +237,29 @@ class EmbeddedStack:
                 )
 
     def supervise(self, stop: threading.Event) -> None:
-        """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier."""
+        """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier and
+        replace crashed function runners."""
         scaler = threading.Thread(target=self.scaler.run, args=(self._stopping,), name="scaler", daemon=True)
         scaler.start()
         while not stop.wait(1.0):
             if not self.web.alive:
                 raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
+            self._replace_crashed_functions()
+
+    def _replace_crashed_functions(self) -> None:
+        """Like Lambda, replace a function instance that died; the event it held is redelivered.
+
+        One that keeps dying within seconds of its start cannot start at all: stop rather than loop.
+        """
+        for child in self.function_children:
+            if child.alive or self._stopping.is_set():
+                continue
+            quick = time.monotonic() - child.started_at < FUNCTION_QUICK_EXIT_S
+            child.quick_exits = child.quick_exits + 1 if quick else 0
+            if child.quick_exits >= FUNCTION_MAX_QUICK_EXITS:
+                raise StackError(f"{child.name} exits at start; see {child.log_path}:\n{_tail(child.log_path)}")
+            self.say(f"{child.name} exited (status {child.process.returncode}); starting a new one")
+            child.start(self._env, REPO_ROOT)
 
     def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
         """Runners that invoke the template's S3-triggered functions (the face pipeline)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -98,3 +99,29 @@ def test_videos_submit_waits_and_prints_the_csv(classroom_stack, classroom):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == classroom.expected_csv["kit"]
+
+
+def test_function_runners_that_crash_are_replaced(classroom_stack, classroom):
+    s3, resources = classroom_stack["s3"], classroom_stack["resources"]
+    ready = Path(classroom_stack["env"]["IRAAS_HOME"]) / "ready"
+    runners = f"ready-file {ready}/FaceRecognitionFunction-"
+
+    def pids() -> set[str]:
+        return set(subprocess.run(["pgrep", "-f", runners], capture_output=True, text=True).stdout.split())
+
+    crashed = pids()
+    assert len(crashed) == 2
+    killed_at = time.time()
+    for pid in crashed:
+        os.kill(int(pid), signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while not (len(pids() - crashed) == 2 and all(
+        f.stat().st_mtime >= killed_at for f in ready.glob("FaceRecognitionFunction-*")
+    )):
+        assert time.monotonic() < deadline, "the crashed runners were not replaced within 60 s"
+        time.sleep(0.5)
+
+    s3.upload_file(str(classroom.videos["one"]), resources["VideoInputBucket"], "after the crash.mp4")
+
+    csv = wait_for_object(s3, resources["VideoOutputBucket"], "after the crash.csv")
+    assert csv == classroom.expected_csv["one"]

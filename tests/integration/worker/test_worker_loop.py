@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import threading
 import time
 
 import pytest
@@ -218,6 +219,29 @@ def test_a_batch_slower_than_the_visibility_timeout_is_not_handed_to_another_wor
     assert seen_by_others == [0] * 6
     assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
     assert queue_depth(sqs, settings.request_queue_url) == 0
+
+
+def test_a_worker_outlives_an_unreachable_queue_and_works_once_it_is_back(settings, clients, worker, photo):
+    s3, sqs = clients
+    later = sqs.get_queue_url(QueueName=settings.request_queue_url.rsplit("/", 1)[1])["QueueUrl"] + "-later"
+    worker.settings = dataclasses.replace(settings, request_queue_url=later)  # no such queue yet
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop,))
+    loop.start()
+    try:
+        time.sleep(1)
+        assert loop.is_alive()
+        sqs.create_queue(QueueName=later.rsplit("/", 1)[1])
+        request = enqueue(worker.settings, clients, photo.path.read_bytes(), "back.jpg")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not s3.list_objects_v2(
+            Bucket=settings.image_output_bucket, Prefix=result_key(request.id)
+        ).get("KeyCount"):
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        loop.join(timeout=30)
+    assert stored_result(settings, s3, request.id)["label"] == "tench"
 
 
 def test_images_of_every_common_mode_are_classified(settings, clients, worker):
