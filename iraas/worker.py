@@ -27,13 +27,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Iterator, Protocol, Sequence
+
+from botocore.exceptions import ClientError
 
 from iraas import aws
 from iraas.config import Settings
 from iraas.scaling.heartbeat import HeartbeatPublisher
-from botocore.exceptions import ClientError
-
 from iraas.jobs import (
     ImageRequest,
     ImageResult,
@@ -86,6 +86,13 @@ class _Item:
         return int(self.message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
 
 
+def _entry_batches(receipts: list[str], **fields: Any) -> Iterator[list[dict[str, Any]]]:
+    """SQS batch-call entries for ``receipts``, at most ``SQS_BATCH_LIMIT`` per call."""
+    for start in range(0, len(receipts), SQS_BATCH_LIMIT):
+        chunk = receipts[start : start + SQS_BATCH_LIMIT]
+        yield [{"Id": str(i), "ReceiptHandle": receipt, **fields} for i, receipt in enumerate(chunk)]
+
+
 class _Lease:
     """Keeps a batch's messages hidden from other workers for as long as this one works on them.
 
@@ -111,11 +118,7 @@ class _Lease:
 
     def _keep(self) -> None:
         while not self._done.wait(self.timeout_s / 3):
-            for start in range(0, len(self.receipts), SQS_BATCH_LIMIT):
-                entries = [
-                    {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": self.timeout_s}
-                    for i, receipt in enumerate(self.receipts[start : start + SQS_BATCH_LIMIT])
-                ]
+            for entries in _entry_batches(self.receipts, VisibilityTimeout=self.timeout_s):
                 try:
                     self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
                 except Exception as exc:  # noqa: BLE001 - the conditional result write still guards
@@ -196,44 +199,8 @@ class Worker:
         started = time.perf_counter()
         outcome = BatchOutcome(received=len(messages))
         items = [self._parse(m) for m in messages]
-        done: list[_Item] = []
         with _Lease(self.sqs, self.settings.request_queue_url, messages, self.settings.worker.visibility_timeout_s):
-            todo: list[_Item] = []
-            for item in items:
-                if item.error is not None:
-                    continue
-                try:
-                    answered_before = self._already_answered(item.request)
-                except Exception as exc:  # noqa: BLE001 - transient S3 trouble; retried by the queue
-                    item.error = ProcessingError("lookup_failed", str(exc))
-                    continue
-                if answered_before:
-                    done.append(item)  # a repeated delivery: the answer stands, just retire it
-                    outcome.duplicates += 1
-                else:
-                    todo.append(item)
-            list(self._fetch_pool.map(self._fetch, todo))
-            ready = [item for item in todo if item.error is None]
-            results = self.classifier.classify_bytes([item.data for item in ready]) if ready else []
-            answers: list[tuple[_Item, ImageResult]] = []
-            for item, result in zip(ready, results):
-                if isinstance(result, Exception):
-                    code = getattr(result, "code", "classification_failed")
-                    item.error = ProcessingError(code, getattr(result, "message", str(result)))
-                else:
-                    answers.append((item, ImageResult.done(item.request, result)))
-            for item, answer in answers:
-                try:
-                    answered = self._answer(answer)
-                except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
-                    log.warning("could not store the result of %s: %s", answer.id, exc)
-                    item.error = ProcessingError("store_failed", str(exc))
-                    continue
-                done.append(item)
-                if answered:
-                    outcome.answered += 1
-                else:  # another delivery of the same request got there first
-                    outcome.duplicates += 1
+            done = self._answer_batch(items, outcome)
         for item in items:
             if item.error is not None:
                 outcome.failed += 1
@@ -249,6 +216,49 @@ class Worker:
             (time.perf_counter() - started) * 1000,
         )
         return outcome
+
+    def _answer_batch(self, items: list[_Item], outcome: BatchOutcome) -> list[_Item]:
+        """Classify and answer the parsed items; returns those to delete (answered or repeated)."""
+        done: list[_Item] = []
+        todo: list[_Item] = []
+        for item in items:
+            if item.error is not None:
+                continue
+            try:
+                answered_before = self._already_answered(item.request)
+                if answered_before:
+                    self._restore_by_name(item.request)
+            except Exception as exc:  # noqa: BLE001 - transient S3 trouble; retried by the queue
+                item.error = ProcessingError("lookup_failed", str(exc))
+                continue
+            if answered_before:
+                done.append(item)  # a repeated delivery: the answer stands, just retire it
+                outcome.duplicates += 1
+            else:
+                todo.append(item)
+        list(self._fetch_pool.map(self._fetch, todo))
+        ready = [item for item in todo if item.error is None]
+        results = self.classifier.classify_bytes([item.data for item in ready]) if ready else []
+        answers: list[tuple[_Item, ImageResult]] = []
+        for item, result in zip(ready, results):
+            if isinstance(result, Exception):
+                code = getattr(result, "code", "classification_failed")
+                item.error = ProcessingError(code, getattr(result, "message", str(result)))
+            else:
+                answers.append((item, ImageResult.done(item.request, result)))
+        for item, answer in answers:
+            try:
+                answered = self._answer(answer)
+            except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
+                log.warning("could not store the result of %s: %s", answer.id, exc)
+                item.error = ProcessingError("store_failed", str(exc))
+                continue
+            done.append(item)
+            if answered:
+                outcome.answered += 1
+            else:  # another delivery of the same request got there first
+                outcome.duplicates += 1
+        return done
 
     def _parse(self, message: dict[str, Any]) -> _Item:
         item = _Item(message)
@@ -266,14 +276,17 @@ class Worker:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
             raise
-        # The first delivery may have died between its two writes: make sure the answer can be
-        # found by name too (a copy of the stored answer, so both keys always agree).
+        return True
+
+    def _restore_by_name(self, request: ImageRequest) -> None:
+        """The first delivery may have died between its two writes: make sure the answer can be
+        found by name too (a copy of the stored answer, so both keys always agree)."""
+        bucket = self.settings.image_output_bucket
         self.s3.copy_object(
             Bucket=bucket,
             Key=result_by_name_key(request.id, request.name),
             CopySource={"Bucket": bucket, "Key": result_key(request.id)},
         )
-        return True
 
     def _fetch(self, item: _Item) -> None:
         request = item.request
@@ -294,21 +307,21 @@ class Worker:
 
         Returns False, storing and announcing nothing, when the request already has an answer.
         """
-        body = result.to_json().encode()
+        body = result.to_json()
         bucket = self.settings.image_output_bucket
         try:
             # If-None-Match makes the first answer final: S3 refuses (412) to overwrite it.
             self.s3.put_object(
-                Bucket=bucket, Key=result_key(result.id), Body=body, ContentType="application/json", IfNoneMatch="*"
+                Bucket=bucket, Key=result_key(result.id), Body=body.encode(), ContentType="application/json", IfNoneMatch="*"
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
                 return False
             raise  # including 409 ConditionalRequestConflict: a concurrent write; retried later
         self.s3.put_object(
-            Bucket=bucket, Key=result_by_name_key(result.id, result.name), Body=body, ContentType="application/json"
+            Bucket=bucket, Key=result_by_name_key(result.id, result.name), Body=body.encode(), ContentType="application/json"
         )
-        self.sqs.send_message(QueueUrl=self.settings.response_queue_url, MessageBody=result.to_json())
+        self.sqs.send_message(QueueUrl=self.settings.response_queue_url, MessageBody=body)
         return True
 
     def _fail(self, item: _Item) -> int:
@@ -353,15 +366,9 @@ class Worker:
         return int(final)
 
     def _delete(self, items: list[_Item]) -> None:
-        for start in range(0, len(items), SQS_BATCH_LIMIT):
-            chunk = items[start : start + SQS_BATCH_LIMIT]
-            response = self.sqs.delete_message_batch(
-                QueueUrl=self.settings.request_queue_url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": item.message["ReceiptHandle"]}
-                    for i, item in enumerate(chunk)
-                ],
-            )
+        receipts = [item.message["ReceiptHandle"] for item in items]
+        for entries in _entry_batches(receipts):
+            response = self.sqs.delete_message_batch(QueueUrl=self.settings.request_queue_url, Entries=entries)
             for failure in response.get("Failed", []):
                 # The answer is stored; a redelivery will be recognised and retired.
                 log.warning("could not delete a message: %s", failure)

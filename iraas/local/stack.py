@@ -251,8 +251,10 @@ class EmbeddedStack:
 
         One that keeps dying within seconds of its start cannot start at all: stop rather than loop.
         """
+        if self._stopping.is_set():
+            return
         for child in self.function_children:
-            if child.alive or self._stopping.is_set():
+            if child.alive:
                 continue
             quick = time.monotonic() - child.started_at < FUNCTION_QUICK_EXIT_S
             child.quick_exits = child.quick_exits + 1 if quick else 0

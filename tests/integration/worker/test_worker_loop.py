@@ -223,7 +223,7 @@ def test_a_batch_slower_than_the_visibility_timeout_is_not_handed_to_another_wor
 
 def test_a_worker_outlives_an_unreachable_queue_and_works_once_it_is_back(settings, clients, worker, photo):
     s3, sqs = clients
-    later = sqs.get_queue_url(QueueName=settings.request_queue_url.rsplit("/", 1)[1])["QueueUrl"] + "-later"
+    later = settings.request_queue_url + "-later"
     worker.settings = dataclasses.replace(settings, request_queue_url=later)  # no such queue yet
     stop = threading.Event()
     loop = threading.Thread(target=worker.run, args=(stop,))
