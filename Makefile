@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli pins boto3, so it lives in a venv of its own; only `sam validate` uses it.
 SAM_STAMP := .venv-sam/.installed
 
-.PHONY: install run test test-fast lint package bench bench-faces clean system-deps ami-inputs ami
+.PHONY: install run test test-fast check lint package bench bench-faces clean system-deps ami-inputs ami
 
 install: $(STAMP)
 
@@ -37,14 +37,19 @@ $(SAM_STAMP):
 run: install
 	$(BIN)/iraas up $(ARGS)
 
-test: install $(SAM_STAMP) system-deps
+test: install $(SAM_STAMP) system-deps check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Lint (with import order) and types, configured in pyproject.toml; part of `make test`.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Unit tests only: no model, no processes.
 test-fast: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-lint: install $(SAM_STAMP)
+lint: check $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 
@@ -70,12 +75,12 @@ ami: ami-inputs
 	packer build worker_ami/worker.pkr.hcl
 
 bench: install
-	$(BIN)/python -m iraas.bench $(ARGS)
-	$(BIN)/python -m iraas.scaling.bench
+	$(BIN)/python -m bench.run $(ARGS)
+	$(BIN)/python -m bench.scaling
 
 # The face pipeline alone (also part of `make bench`): bench/out/faces.json.
 bench-faces: install
-	$(BIN)/python -m iraas.bench_faces $(ARGS)
+	$(BIN)/python -m bench.faces $(ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sam build .iraas .pytest_cache

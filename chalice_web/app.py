@@ -1,22 +1,25 @@
 """The web tier: HTTP routes over the shared package. Parse, call one use case, shape the answer.
 
 Runs unchanged on Lambda behind API Gateway (`make package` / `sam deploy`), under `chalice local`,
-and in `iraas up`'s embedded stack.
+and in `iraas up`'s embedded stack. The classroom routes are a blueprint (chalicelib/classroom.py).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable
+from typing import Any
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib.classroom import routes as classroom_routes
+from chalicelib.responses import api_errors, json_response, query_param
 from iraas.config import load_settings
-from iraas.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
+from iraas.errors import ApiError
+from iraas.images.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
+from iraas.images.service import ImageService
+from iraas.images.uploads import Upload, parse_upload
 from iraas.scaling.ec2 import scale_ec2_fleet
-from iraas.service import ImageService
-from iraas.uploads import ApiError, parse_upload
 
 
 class ThreadSafeChalice(Chalice):
@@ -25,7 +28,7 @@ class ThreadSafeChalice(Chalice):
 
     _state = threading.local()
 
-    @property  # type: ignore[override]
+    @property
     def current_request(self) -> Any:
         return getattr(self._state, "request", None)
 
@@ -40,6 +43,7 @@ app.api.binary_types.extend(
     ["multipart/form-data", "image/webp", "image/bmp", "image/tiff", "image/avif", "image/*"]
 )
 app.api.binary_types.extend(["video/mp4", "video/quicktime", "video/x-msvideo", "video/*"])
+app.register_blueprint(classroom_routes)  # /v1/students, /v1/videos
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,30 +52,8 @@ def service() -> ImageService:
     return ImageService(load_settings())
 
 
-def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-
-
-def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Client errors become ``{"error": {...}}`` with their 4xx status; nothing escapes as HTML."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return view(*args, **kwargs)
-        except ApiError as exc:
-            return _json(exc.status, exc.body())
-        except Exception:  # noqa: BLE001 - the client gets a clean 500; the log gets the trace
-            app.log.exception("unhandled error")
-            return _json(500, {"error": {"code": "internal", "message": "internal error"}})
-
-    return wrapper
-
-
 def _query(name: str) -> str | None:
-    return (app.current_request.query_params or {}).get(name)
+    return query_param(app.current_request, name)
 
 
 def _wait_seconds() -> float:
@@ -88,7 +70,7 @@ def _wait_seconds() -> float:
     return min(wait, limits.max_wait_s)  # longer waits are clamped, as documented
 
 
-def _upload() -> Any:
+def _upload() -> Upload:
     request = app.current_request
     return parse_upload(
         request.raw_body,
@@ -101,13 +83,13 @@ def _upload() -> Any:
 def _result_response(result: ImageResult) -> Response:
     if result.status == "failed":
         body = {"id": result.id, "name": result.name, "status": "failed", "error": result.public()["error"]}
-        return _json(422, body)
-    return _json(200, result.public())
+        return json_response(422, body)
+    return json_response(200, result.public())
 
 
 def _queued(request_id: str) -> Response:
     location = f"/v1/images/{request_id}"
-    return _json(202, {"id": request_id, "status": "queued"}, {"Location": location})
+    return json_response(202, {"id": request_id, "status": "queued"}, {"Location": location})
 
 
 @app.route("/", methods=["POST"], content_types=["*/*"])
@@ -161,13 +143,13 @@ def get_image(image_id: str) -> Response:
 @api_errors
 def healthz() -> Response:
     service()  # settings are valid and clients can be built
-    return _json(200, {"status": "ok"})
+    return json_response(200, {"status": "ok"})
 
 
 @app.route("/v1/stats", methods=["GET"])
 @api_errors
 def stats() -> Response:
-    return _json(200, service().stats())
+    return json_response(200, service().stats())
 
 
 # The app tier's scaler in AWS. EventBridge fires at most once a minute, so each invocation keeps
@@ -180,38 +162,3 @@ def scale(event: Any) -> dict:
     settings = load_settings()
     left = event.context.get_remaining_time_in_millis() / 1000 - SCALER_MARGIN_S
     return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
-
-
-# ---- the classroom face pipeline (the recognition runs in FaceRecognitionFunction) ----------
-
-
-@functools.lru_cache(maxsize=1)
-def classroom() -> Any:
-    from iraas.classroom import ClassroomService
-    from iraas.config import load_face_settings
-
-    return ClassroomService(load_face_settings())
-
-
-@app.route("/v1/students", methods=["POST"], content_types=["application/json"])
-@api_errors
-def import_students() -> Response:
-    """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept."""
-    return _json(200, {"imported": classroom().import_students(app.current_request.raw_body)})
-
-
-@app.route("/v1/videos", methods=["POST"], content_types=["*/*"])
-@api_errors
-def submit_video() -> Response:
-    """A raw video body, named by ``?name=lecture.mp4``; the CSV appears at the Location."""
-    answer = classroom().submit_video(_query("name"), app.current_request.raw_body)
-    return _json(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
-
-
-@app.route("/v1/videos/{name}/csv", methods=["GET"])
-@api_errors
-def video_csv(name: str) -> Response:
-    text = classroom().find_csv(name)
-    if text is None:
-        raise ApiError(404, "not_found", f"no CSV for {name!r} yet")
-    return Response(body=text, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})

@@ -1,16 +1,19 @@
-"""boto3 clients, created once per process and lazily, pointed at AWS or the embedded endpoint."""
+"""boto3 clients, created once per process and lazily, pointed at AWS or the embedded endpoint.
+
+Also the few AWS facts every part shares: which endpoints are local (and get fake credentials),
+and what a "not found" answer looks like.
+"""
 
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
-from typing import Any
+from functools import cache
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-
-from iraas.config import Settings
+from botocore.exceptions import ClientError
 
 # Explicit network limits: a request never hangs on a slow endpoint, and retries are bounded.
 _BOTO_CONFIG = Config(
@@ -20,26 +23,75 @@ _BOTO_CONFIG = Config(
     max_pool_connections=64,  # the web tier serves many threads from one process
 )
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# What processes talking to the embedded endpoint sign with: moto accepts any credentials, and
+# fake ones keep a developer's real AWS credentials from ever reaching a local endpoint.
+_LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+
+# Error codes S3 answers for a missing object or bucket: GET says NoSuchKey, HEAD has no body and
+# says 404, some SDK paths say NotFound.
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+
 _lock = threading.Lock()
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-@lru_cache(maxsize=None)
+class Endpoint(Protocol):
+    """What a client needs to know of any settings object: where AWS is."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+
+
+def local_credentials_env() -> dict[str, str]:
+    """Environment variables with the fake credentials of the embedded endpoint (a fresh copy)."""
+    return dict(_LOCAL_CREDENTIALS)
+
+
+def local_credentials() -> dict[str, str]:
+    """The same fake credentials as boto3 client or session keyword arguments."""
+    return {
+        "aws_access_key_id": _LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": _LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def is_local_endpoint(endpoint_url: str | None) -> bool:
+    """Whether ``endpoint_url`` points at this machine (the embedded stack), not at AWS."""
+    return endpoint_url is not None and urlparse(endpoint_url).hostname in LOOPBACK_HOSTS
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether a boto3 error says the object (or bucket) does not exist."""
+    return isinstance(exc, ClientError) and error_code(exc) in _NOT_FOUND_CODES
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@cache
 def _session(region: str) -> boto3.session.Session:
     return boto3.session.Session(region_name=region)
 
 
-def client(settings: Settings, service: str) -> Any:
+def client(settings: Endpoint, service: str) -> Any:
     """The shared boto3 client for ``service`` (clients are thread-safe; sessions are not)."""
     return _client(service, settings.region, settings.endpoint_url)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
-    # The embedded endpoint on loopback gets moto's dummy credentials: a developer running
-    # `chalice local` needs none, and real credentials are never sent to a local endpoint.
-    local = endpoint_url is not None and urlparse(endpoint_url).hostname in _LOOPBACK
-    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"} if local else {}
+    # A developer running `chalice local` against the embedded stack needs no credentials.
+    credentials = local_credentials() if is_local_endpoint(endpoint_url) else {}
     with _lock:  # creating clients from one session is not thread-safe
         return _session(region).client(
             service, endpoint_url=endpoint_url, config=_BOTO_CONFIG, **credentials

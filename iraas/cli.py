@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from iraas.config import ConfigError, default_home, default_model_dir, load_settings
+from iraas import logs
+from iraas.config import default_home, default_model_dir, load_settings
+from iraas.errors import ConfigError
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -25,20 +26,20 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from iraas.worker import serve
+    from iraas.images.worker import serve
 
     serve(load_settings(), ready_file=args.ready_file, max_idle_s=args.max_idle)
     return 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from iraas.classify.command import run
+    from iraas.images.classify.command import run
 
     return run(args.files, as_json=args.json, model_dir=default_model_dir())
 
 
 def cmd_model_build(args: argparse.Namespace) -> int:
-    from iraas.classify.export import ensure_model
+    from iraas.images.classify.export import ensure_model
 
     path = ensure_model(default_model_dir(), progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(path)
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_openstack_commands(sub)
 
-    from iraas.classroom_cli import add_commands  # students, faces, videos: the face pipeline
+    from iraas.classroom.cli import add_commands  # students, faces, videos: the classroom
 
     add_commands(sub)
     return parser
@@ -93,10 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Quiet chatty libraries: credentials found on every start, the ONNX exporter's passes.
-    for name in ("botocore", "onnx_ir", "onnxscript"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    logs.configure()
     try:
         return args.func(args)
     except ConfigError as exc:

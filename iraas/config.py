@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any
 
+from iraas.errors import ConfigError
 from iraas.scaling.policy import ScalingConfig
 
 # Logical ids in template.yaml -> environment variables that carry their physical name or URL.
@@ -35,15 +37,12 @@ IMAGE_RESOURCE_FIELDS: dict[str, str] = {
     "ImageOutputBucket": "image_output_bucket",
     "RequestQueue": "request_queue_url",
     "ResponseQueue": "response_queue_url",
-    "RequestDeadLetterQueue": "dead_letter_queue_url",
+    "RequestDeadLetterQueue": "dead_letter_queue_url",  # optional: only /v1/stats reads it
 }
-OPTIONAL_RESOURCES = {"RequestDeadLetterQueue"}  # only /v1/stats reads it
 
 MIB = 1024 * 1024
-
-
-class ConfigError(ValueError):
-    """A setting is missing or out of range; raised at start-up, never mid-request."""
+# Multipart framing (boundaries, part headers) a body may carry on top of the largest image.
+MULTIPART_HEADROOM = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,11 @@ class Limits:
     max_wait_s: float = 30.0
     default_wait_s: float = 30.0
 
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest request body that can still hold an acceptable image (multipart framed)."""
+        return self.max_image_bytes + MULTIPART_HEADROOM
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
@@ -73,16 +77,28 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
-class Settings:
+class AwsSettings:
+    """Where AWS is: the part every deployable's settings share (image service and classroom)."""
+
     region: str
-    endpoint_url: str | None
+    endpoint_url: str | None  # None: AWS itself; a loopback URL: the embedded stack
+    home: Path  # the embedded stack's state folder (stack.json)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.home / "stack.json"
+
+
+@dataclass(frozen=True)
+class Settings(AwsSettings):
+    """The image service's settings: its resources, limits, the worker and the scaler."""
+
     image_input_bucket: str
     image_output_bucket: str
     request_queue_url: str
     response_queue_url: str
     dead_letter_queue_url: str | None
     model_dir: Path
-    home: Path
     limits: Limits = field(default_factory=Limits)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     scaling: ScalingConfig = field(default_factory=ScalingConfig)
@@ -90,10 +106,6 @@ class Settings:
     fleet_name: str = "iraas"
     launch_template_id: str | None = None
     scaler_invocation_s: float = 55.0  # how long one scheduled invocation keeps scaling
-
-    @property
-    def stack_file(self) -> Path:
-        return self.home / "stack.json"
 
 
 def default_home(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
@@ -119,7 +131,7 @@ def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("IRAAS_MODEL_DIR") or cache / "iraas" / "models").expanduser()
 
 
-def read_stack_file(path: Path) -> dict:
+def read_stack_file(path: Path) -> dict[str, Any]:
     """The embedded stack's description: endpoint, region and logical id -> physical name."""
     try:
         data = json.loads(path.read_text())
@@ -132,7 +144,7 @@ def read_stack_file(path: Path) -> dict:
     return data
 
 
-def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -145,31 +157,21 @@ def _number(env: Mapping[str, str], name: str, default: float, lo: float, hi: fl
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    value = _number(env, name, default, lo, hi)
+def integer(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    value = number(env, name, default, lo, hi)
     if value != int(value):
         raise ConfigError(f"{name}={value} is not a whole number")
     return int(value)
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting; raise ConfigError naming what is wrong."""
-    env = dict(os.environ if env is None else env)
+def load_aws(env: Mapping[str, str]) -> tuple[AwsSettings, dict[str, str]]:
+    """Where AWS is, and the embedded stack's resources (logical id -> physical name), if any.
+
+    The region and endpoint come from ``IRAAS_*``, else the running embedded stack, else the AWS
+    variables; resource names are looked up by each loader through ``resource``.
+    """
     home = default_home(env)
     stack = read_stack_file(home / "stack.json")
-    resources = stack.get("resources", {})
-
-    def resource(logical_id: str, required: bool = True) -> str | None:
-        var = RESOURCE_ENV[logical_id]
-        value = env.get(var) or resources.get(logical_id)
-        if not value and required:
-            raise ConfigError(
-                f"{var} is not set and no running stack was found at {home / 'stack.json'}; "
-                "start one with `iraas up` or set the variable to the deployed resource"
-            )
-        return value or None
-
-    endpoint = env.get("IRAAS_ENDPOINT_URL") or stack.get("endpoint_url") or None
     region = (
         env.get("IRAAS_REGION")
         or stack.get("region")
@@ -177,119 +179,84 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or env.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
-    max_wait = _number(env, "IRAAS_MAX_WAIT_S", Limits.max_wait_s, 0, 900)
+    endpoint = env.get("IRAAS_ENDPOINT_URL") or stack.get("endpoint_url") or None
+    return AwsSettings(region=region, endpoint_url=endpoint, home=home), dict(stack.get("resources", {}))
+
+
+def resource(env: Mapping[str, str], resources: Mapping[str, str], logical_id: str) -> str | None:
+    """A resource's physical name or URL: its ``IRAAS_*`` variable, else the embedded stack's."""
+    return env.get(RESOURCE_ENV[logical_id]) or resources.get(logical_id) or None
+
+
+def missing_resource(logical_id: str, home: Path) -> ConfigError:
+    return ConfigError(
+        f"{RESOURCE_ENV[logical_id]} is not set and no running stack at {home / 'stack.json'} "
+        f"provides {logical_id}; start one with `iraas up` or set the variable to the deployed resource"
+    )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise ConfigError naming what is wrong."""
+    env = dict(os.environ if env is None else env)
+    where, resources = load_aws(env)
+
+    def required(logical_id: str) -> str:
+        value = resource(env, resources, logical_id)
+        if not value:
+            raise missing_resource(logical_id, where.home)
+        return value
+
+    max_wait = number(env, "IRAAS_MAX_WAIT_S", Limits.max_wait_s, 0, 900)
     limits = Limits(
-        max_image_bytes=_int(env, "IRAAS_MAX_IMAGE_BYTES", Limits.max_image_bytes, 1024, 100 * MIB),
-        max_image_pixels=_int(
+        max_image_bytes=integer(env, "IRAAS_MAX_IMAGE_BYTES", Limits.max_image_bytes, 1024, 100 * MIB),
+        max_image_pixels=integer(
             env, "IRAAS_MAX_IMAGE_PIXELS", Limits.max_image_pixels, 1024, 500_000_000
         ),
         max_wait_s=max_wait,
         default_wait_s=min(max_wait, Limits.default_wait_s),
     )
     worker = WorkerSettings(
-        batch_size=_int(env, "IRAAS_WORKER_BATCH", WorkerSettings.batch_size, 1, 10),
-        long_poll_s=_int(env, "IRAAS_WORKER_LONG_POLL_S", WorkerSettings.long_poll_s, 0, 20),
-        visibility_timeout_s=_int(
+        batch_size=integer(env, "IRAAS_WORKER_BATCH", WorkerSettings.batch_size, 1, 10),
+        long_poll_s=integer(env, "IRAAS_WORKER_LONG_POLL_S", WorkerSettings.long_poll_s, 0, 20),
+        visibility_timeout_s=integer(
             env, "IRAAS_WORKER_VISIBILITY_S", WorkerSettings.visibility_timeout_s, 5, 43_200
         ),
-        retry_delay_s=_int(env, "IRAAS_WORKER_RETRY_DELAY_S", WorkerSettings.retry_delay_s, 0, 900),
-        threads=_int(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
+        retry_delay_s=integer(env, "IRAAS_WORKER_RETRY_DELAY_S", WorkerSettings.retry_delay_s, 0, 900),
+        threads=integer(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
     )
     model_dir = default_model_dir(env)
-    max_workers = _int(env, "IRAAS_MAX_WORKERS", ScalingConfig.max_workers, 0, 1000)
+    max_workers = integer(env, "IRAAS_MAX_WORKERS", ScalingConfig.max_workers, 0, 1000)
     try:
         scaling = ScalingConfig(
             max_workers=max_workers,
-            min_workers=_int(env, "IRAAS_MIN_WORKERS", ScalingConfig.min_workers, 0, 1000),
-            requests_per_worker=_int(
+            min_workers=integer(env, "IRAAS_MIN_WORKERS", ScalingConfig.min_workers, 0, 1000),
+            requests_per_worker=integer(
                 env, "IRAAS_REQUESTS_PER_WORKER", ScalingConfig.requests_per_worker, 1, 10_000
             ),
-            tick_s=_number(env, "IRAAS_SCALER_TICK_S", ScalingConfig.tick_s, 0.1, 60),
-            scale_in_after_s=_number(
+            tick_s=number(env, "IRAAS_SCALER_TICK_S", ScalingConfig.tick_s, 0.1, 60),
+            scale_in_after_s=number(
                 env, "IRAAS_SCALE_IN_AFTER_S", ScalingConfig.scale_in_after_s, 0, 3600
             ),
-            idle_s=_number(env, "IRAAS_WORKER_IDLE_S", ScalingConfig.idle_s, 0, 3600),
+            idle_s=number(env, "IRAAS_WORKER_IDLE_S", ScalingConfig.idle_s, 0, 3600),
         )
     except ValueError as exc:
         raise ConfigError(f"IRAAS_MIN_WORKERS/IRAAS_MAX_WORKERS: {exc}") from None
     return Settings(
-        region=region,
-        endpoint_url=endpoint,
-        **{
-            name: resource(logical_id, required=logical_id not in OPTIONAL_RESOURCES)
-            for logical_id, name in IMAGE_RESOURCE_FIELDS.items()
-        },
+        region=where.region,
+        endpoint_url=where.endpoint_url,
+        home=where.home,
+        image_input_bucket=required("ImageInputBucket"),
+        image_output_bucket=required("ImageOutputBucket"),
+        request_queue_url=required("RequestQueue"),
+        response_queue_url=required("ResponseQueue"),
+        dead_letter_queue_url=resource(env, resources, "RequestDeadLetterQueue"),
         model_dir=model_dir,
-        home=home,
         limits=limits,
         worker=worker,
         scaling=scaling,
         fleet_name=env.get("IRAAS_FLEET_NAME") or "iraas",
         launch_template_id=env.get("IRAAS_LAUNCH_TEMPLATE_ID") or None,
-        scaler_invocation_s=_number(env, "IRAAS_SCALER_INVOCATION_S", 55.0, 0, 900),
-    )
-
-
-# Largest distance between two dlib descriptors that still counts as the same person. Measured on
-# the shared photos (`make bench-faces`): same person at most 0.52, different people at least 0.63;
-# 0.55 sits in that gap, a little stricter than face_recognition's 0.6 because a false match
-# puts the wrong student on the list.
-DEFAULT_FACE_TOLERANCE = 0.55
-
-
-@dataclass(frozen=True)
-class FaceSettings:
-    """The face pipeline's settings: its resources, the matching tolerance, input bounds."""
-
-    region: str
-    endpoint_url: str | None
-    video_input_bucket: str | None
-    video_output_bucket: str | None
-    students_table: str | None
-    tolerance: float = DEFAULT_FACE_TOLERANCE
-    max_video_bytes: int = 512 * MIB  # the function's /tmp holds the whole video
-    max_frame_pixels: int = 40_000_000  # above 8K; a larger first frame is refused, not decoded
-    engine: str = "dlib"
-    facenet_weights: Path | None = None
-
-    def require(self, *fields: str) -> "FaceSettings":
-        """Check that the named resources are configured; raise ConfigError naming the variable."""
-        ids = {"video_input_bucket": "VideoInputBucket", "video_output_bucket": "VideoOutputBucket",
-               "students_table": "StudentsTable"}
-        for name in fields:
-            if not getattr(self, name):
-                raise ConfigError(
-                    f"{RESOURCE_ENV[ids[name]]} is not set and no running stack provides "
-                    f"{ids[name]}; start one with `iraas up` or set the variable"
-                )
-        return self
-
-
-def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
-    """The face pipeline's settings. Resources may be absent: callers ``require`` what they use."""
-    env = dict(os.environ if env is None else env)
-    stack = read_stack_file(default_home(env) / "stack.json")
-    resources = stack.get("resources", {})
-
-    def resource(logical_id: str) -> str | None:
-        return env.get(RESOURCE_ENV[logical_id]) or resources.get(logical_id) or None
-
-    engine = env.get("IRAAS_FACE_ENGINE") or "dlib"
-    if engine not in ("dlib", "facenet"):
-        raise ConfigError(f"IRAAS_FACE_ENGINE={engine!r} is not one of 'dlib', 'facenet'")
-    weights = env.get("IRAAS_FACENET_WEIGHTS")
-    return FaceSettings(
-        region=env.get("IRAAS_REGION") or stack.get("region") or env.get("AWS_REGION")
-        or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        endpoint_url=env.get("IRAAS_ENDPOINT_URL") or stack.get("endpoint_url") or None,
-        video_input_bucket=resource("VideoInputBucket"),
-        video_output_bucket=resource("VideoOutputBucket"),
-        students_table=resource("StudentsTable"),
-        tolerance=_number(env, "IRAAS_FACE_TOLERANCE", DEFAULT_FACE_TOLERANCE, 0.05, 2.0),
-        max_video_bytes=_int(env, "IRAAS_MAX_VIDEO_BYTES", FaceSettings.max_video_bytes, 1024, 10 * 1024 * MIB),
-        max_frame_pixels=_int(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
-        engine=engine,
-        facenet_weights=Path(weights).expanduser() if weights else None,
+        scaler_invocation_s=number(env, "IRAAS_SCALER_INVOCATION_S", 55.0, 0, 900),
     )
 
 

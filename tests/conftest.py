@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 import moto  # noqa: F401 - must be imported before any boto3 client is created
+import pytest
 
-from iraas.faces.sample_video import make_classroom_video
-from iraas.paths import shared_data_dir
+from tests.support.data import shared_data_dir
+from tests.support.videos import make_classroom_video
+from tests.support.web import load_app_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = shared_data_dir()
@@ -49,27 +48,24 @@ def photo(imagenet_sample: list[LabelledPhoto]) -> LabelledPhoto:
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    from iraas.classify.export import ensure_model
     from iraas.config import default_model_dir
+    from iraas.images.classify.export import ensure_model
 
     return ensure_model(default_model_dir())
 
 
 @pytest.fixture(scope="session")
 def classifier(model_path: Path):
-    from iraas.classify.runtime import Classifier
+    from iraas.images.classify.runtime import Classifier
 
     return Classifier(model_path, threads=0)
 
 
 @pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    from iraas.aws import local_credentials_env
+
+    for name, value in {**local_credentials_env(), "AWS_DEFAULT_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
@@ -98,12 +94,7 @@ def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def web_app(stack):
     """chalice_web/app.py loaded fresh (it is a Chalice project, not a package), on the moto stack."""
-    spec = importlib.util.spec_from_file_location(
-        "iraas_chalice_web_app", REPO_ROOT / "chalice_web" / "app.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_app_module()
 
 
 # ---- the classroom face pipeline ------------------------------------------------------------

@@ -1,6 +1,6 @@
 """FaceRecognitionFunction: an S3 ObjectCreated event in, one attendance CSV per video out.
 
-Thin on purpose: parse the event (Powertools' S3Event), call ``iraas.faces.pipeline.process_video``
+Thin on purpose: parse the event (Powertools' S3Event), call ``iraas.classroom.pipeline.process_video``
 for each record, count and log the outcome. The same function runs in Lambda (container image,
 see Dockerfile) and under ``iraas up``'s local runner, which hands it the S3 event unchanged.
 """
@@ -15,15 +15,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from iraas.config import load_face_settings
-from iraas.faces import pipeline
+from iraas.classroom import pipeline
+from iraas.classroom.engines import engine_for
+from iraas.classroom.settings import load_face_settings
 
 logger = Logger(service="face-recognition")
 metrics = Metrics(namespace="IRaaS", service="face-recognition")
 
 # Read and checked at cold start; the engine loads (and warms up) here too, not on the first video.
 SETTINGS = load_face_settings().require("video_output_bucket", "students_table")
-ENGINE = pipeline.engine_for(SETTINGS.engine, str(SETTINGS.facenet_weights or "") or None)
+ENGINE = engine_for(SETTINGS)
 
 _REASON_METRICS = {
     pipeline.NOT_A_VIDEO: "SkippedObjects",

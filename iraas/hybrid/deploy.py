@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -106,6 +107,8 @@ def server_address(server: Any, network: str) -> str:
 
 
 def attach_floating_ip(conn: Any, plan: DeployPlan, server: Any) -> str:
+    if not plan.options.floating_network:
+        raise DeployError("no --floating-network to take a floating IP from")
     external = _find(conn.network.find_network, "network", plan.options.floating_network)
     port = next(iter(conn.network.ports(device_id=server.id)), None)
     if port is None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
-from urllib.parse import urlparse
 
-from iraas.config import ConfigError, load_settings, settings_env
+from iraas.aws import is_local_endpoint
+from iraas.config import load_settings, settings_env
+from iraas.errors import ConfigError
 from iraas.hybrid.cloudinit import UserData, redact, render_user_data
 
 TAG = "iraas-deployment"  # server metadata key, and the marker in what deploy creates
@@ -19,7 +20,6 @@ PASSED_ON = (
     "IRAAS_WEB_PROCESSES", "IRAAS_WEB_THREADS", "IRAAS_WEB_TIMEOUT_S",
 )
 AWS_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def description_for(name: str) -> str:
@@ -126,7 +126,7 @@ def web_environment(env: Mapping[str, str], port: int) -> dict[str, str]:
         settings = load_settings(env)
     except ConfigError as exc:
         raise PlanError(f"the web tier's AWS settings: {exc}") from None
-    if settings.endpoint_url and urlparse(settings.endpoint_url).hostname in _LOOPBACK:
+    if is_local_endpoint(settings.endpoint_url):
         raise PlanError(
             f"the AWS endpoint is {settings.endpoint_url}, a local one (is `iraas up` running here?); "
             "set the IRAAS_* variables to the deployed AWS stack's resources"

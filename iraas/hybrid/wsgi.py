@@ -12,19 +12,18 @@ from __future__ import annotations
 import base64
 import http
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
 from chalice import Chalice
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
-from iraas.config import MIB
+from iraas.chalice_project import load_chalice_project
+from iraas.config import MIB, MULTIPART_HEADROOM
 
-# Multipart framing (boundaries, part headers) on top of the largest image, as uploads.py allows,
-# so that the web tier itself answers every body it could accept, with its precise error codes.
-FRAMING_HEADROOM = 64 * 1024
 _READ_CHUNK = 256 * 1024
 
 StartResponse = Callable[..., Any]
@@ -143,7 +142,8 @@ class WSGIAdapter:
     def __init__(self, app: Chalice, config: Config | None = None, max_image_bytes: int = 10 * MIB) -> None:
         self.app = app
         self.max_image_bytes = max_image_bytes
-        self.max_body_bytes = max_image_bytes + FRAMING_HEADROOM
+        # As much as the web tier could accept, so that it answers every such body with its own codes.
+        self.max_body_bytes = max_image_bytes + MULTIPART_HEADROOM
         self._gateway = _Gateway(app, config or Config.create(app_name=app.app_name))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -175,14 +175,6 @@ class WSGIAdapter:
         except LocalGatewayException as exc:  # no route: API Gateway's own 403/401 answer
             return exc.CODE, list((exc.headers or {}).items()), exc.body or b""
         return response_parts(response)
-
-
-def load_chalice_project(project_dir: Path, stage: str = "dev") -> tuple[Chalice, Config]:
-    """The app and stage config of a Chalice project folder, loaded as ``chalice local`` loads it."""
-    from chalice.cli.factory import CLIFactory
-
-    config = CLIFactory(project_dir=str(project_dir)).create_config_obj(chalice_stage_name=stage)
-    return config.chalice_app, config
 
 
 def make_application(project_dir: Path, max_image_bytes: int | None = None, stage: str = "dev") -> WSGIAdapter:

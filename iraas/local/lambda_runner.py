@@ -18,12 +18,13 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from iraas import aws
-from iraas.config import load_face_settings
+from iraas import aws, logs
+from iraas.classroom.settings import load_face_settings
 
 log = logging.getLogger("iraas.lambda_runner")
 MAX_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
@@ -119,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=300)
     parser.add_argument("--ready-file", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logs.configure()
     serve(args.queue_url, args.handler, args.function_name, args.timeout, args.ready_file)
     return 0
 

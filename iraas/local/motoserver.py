@@ -14,19 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-# The children of the embedded stack sign requests with these; moto accepts any credentials, and
-# fake ones keep a developer's real AWS credentials from ever reaching the local endpoint.
-_LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-}
-
-
-def local_credentials_env() -> dict[str, str]:
-    """Environment variables with fake credentials for processes that talk to the local endpoint."""
-    return dict(_LOCAL_CREDENTIALS)
+from iraas.aws import local_credentials_env
 
 
 class MotoServerError(RuntimeError):
@@ -86,7 +74,8 @@ class MotoServer:
     def _start_on(self, port: int) -> str:
         # A file, not a pipe: moto logs every request, and a pipe nobody reads would fill up and
         # block the server.
-        self._log = open(self.log_path, "ab") if self.log_path else tempfile.TemporaryFile()
+        # Open for the server's lifetime (closed in stop()), so not a with-block.
+        self._log = open(self.log_path, "ab") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
         env = {**os.environ, **local_credentials_env(), "MOTO_PORT": str(port)}
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],

@@ -8,100 +8,35 @@ exactly as in AWS.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from iraas import aws
+from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
-from iraas.local.motoserver import MotoServer, local_credentials_env
+from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
+from iraas.local.reporter import report_results
 from iraas.local.stackfile import remove_stack_file, write_stack_file
+from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free, restart_crashed
 from iraas.local.template import load_template
 from iraas.paths import REPO_ROOT, TEMPLATE
 from iraas.scaling.local import LocalFleet
 from iraas.scaling.scaler import Scaler
 
 STOP_GRACE_S = 6.0  # a worker finishing its batch; the whole stop stays under 10 s
-FUNCTION_QUICK_EXIT_S = 5.0  # a function runner that exits sooner than this after its start...
-FUNCTION_MAX_QUICK_EXITS = 3  # ...this many times in a row is broken, not unlucky
 
 
 class StackError(RuntimeError):
     """The embedded stack could not start; the message says why and what to do."""
-
-
-def _die_with_parent() -> None:
-    """In a child: get SIGTERM if ``iraas up`` dies without cleaning up (Linux only)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-@dataclass
-class Child:
-    name: str
-    args: list[str]
-    log_path: Path
-    process: subprocess.Popen | None = None
-    started_at: float = 0.0  # time.monotonic() of the last start
-    quick_exits: int = 0  # exits in a row soon after a start
-
-    def start(self, env: dict[str, str], cwd: Path) -> None:
-        self.started_at = time.monotonic()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        # Own session: Ctrl-C reaches only `iraas up`, which then stops children in order.
-        self.process = subprocess.Popen(
-            self.args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        log.close()
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def terminate(self) -> None:
-        if self.alive:
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait_or_kill(self, deadline: float) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -183,7 +118,7 @@ class EmbeddedStack:
         return [sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port)]
 
     def _ensure_model(self, settings: Settings) -> None:
-        from iraas.classify.export import ensure_model
+        from iraas.images.classify.export import ensure_model
 
         # Built once here, so that the workers do not all build it at the same time.
         ensure_model(settings.model_dir, progress=self.say)
@@ -191,16 +126,26 @@ class EmbeddedStack:
     def wait_ready(self, timeout_s: float = 180.0) -> None:
         """Return once a request would succeed: the web tier answers, and with a fixed-size fleet,
         a worker is warm (a scaled fleet starts workers when requests arrive)."""
+        _, _, scaler = self._started()
         deadline = time.monotonic() + timeout_s
         ready_dir = self.home / "ready"
         while time.monotonic() < deadline:
-            if not self.web.alive:
-                raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
-            warm = self.scaler.config.min_workers == 0 or any(ready_dir.iterdir())
+            self._check_web()
+            warm = scaler.config.min_workers == 0 or any(ready_dir.iterdir())
             if self._healthy() and warm:
                 return
             time.sleep(0.2)
         raise StackError(f"the stack was not ready within {timeout_s:.0f} s; logs are in {self.home / 'logs'}")
+
+    def _started(self) -> tuple[Settings, Child, Scaler]:
+        if self.settings is None or self.web is None or self.scaler is None:
+            raise StackError("the stack has not been started")
+        return self.settings, self.web, self.scaler
+
+    def _check_web(self) -> None:
+        _, web, _ = self._started()
+        if not web.alive:
+            raise StackError(f"the web tier exited; see {web.log_path}:\n{log_tail(web.log_path)}")
 
     def _healthy(self) -> bool:
         try:
@@ -212,60 +157,31 @@ class EmbeddedStack:
     # ---- run -----------------------------------------------------------------------------
 
     def report_results(self) -> None:
-        """Print one line per answered request, draining the response queue (its consumer here)."""
-        sqs = aws.client(self.settings, "sqs")
-        while not self._stopping.is_set():
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=self.settings.response_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                ).get("Messages", [])
-            except Exception:  # noqa: BLE001 - the endpoint is going away during shutdown
-                if self._stopping.is_set():
-                    return
-                time.sleep(1)
-                continue
-            for message in messages:
-                result = json.loads(message["Body"])
-                if result.get("status") == "done":
-                    self.say(f"  {result['id'][:8]} {result['name']}: {result['label']} ({result['confidence']:.2f})")
-                else:
-                    self.say(f"  {result['id'][:8]} {result['name']}: failed, {result.get('error', {}).get('message')}")
-            if messages:
-                sqs.delete_message_batch(
-                    QueueUrl=self.settings.response_queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                )
+        """Print one line per answered request (the response queue's consumer here)."""
+        settings, _, _ = self._started()
+        report_results(aws.client(settings, "sqs"), settings.response_queue_url, self.say, self._stopping)
 
     def supervise(self, stop: threading.Event) -> None:
         """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier and
         replace crashed function runners."""
-        scaler = threading.Thread(target=self.scaler.run, args=(self._stopping,), name="scaler", daemon=True)
-        scaler.start()
+        _, _, scaler = self._started()
+        threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True).start()
         while not stop.wait(1.0):
-            if not self.web.alive:
-                raise StackError(f"the web tier exited; see {self.web.log_path}:\n{_tail(self.web.log_path)}")
+            self._check_web()
             self._replace_crashed_functions()
 
     def _replace_crashed_functions(self) -> None:
-        """Like Lambda, replace a function instance that died; the event it held is redelivered.
-
-        One that keeps dying within seconds of its start cannot start at all: stop rather than loop.
-        """
+        """Like Lambda, replace a function instance that died; the event it held is redelivered."""
         if self._stopping.is_set():
             return
-        for child in self.function_children:
-            if child.alive:
-                continue
-            quick = time.monotonic() - child.started_at < FUNCTION_QUICK_EXIT_S
-            child.quick_exits = child.quick_exits + 1 if quick else 0
-            if child.quick_exits >= FUNCTION_MAX_QUICK_EXITS:
-                raise StackError(f"{child.name} exits at start; see {child.log_path}:\n{_tail(child.log_path)}")
-            self.say(f"{child.name} exited (status {child.process.returncode}); starting a new one")
-            child.start(self._env, REPO_ROOT)
+        try:
+            restart_crashed(self.function_children, self._env, REPO_ROOT, self.say)
+        except CrashLoop as exc:
+            raise StackError(str(exc)) from None
 
     def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
         """Runners that invoke the template's S3-triggered functions (the face pipeline)."""
-        from iraas.local.functions import concurrency, local_functions
+        from iraas.local.runners import concurrency, local_functions
 
         for function in local_functions(load_template(self.template), resources, REPO_ROOT):
             for n in range(concurrency()):
@@ -293,13 +209,6 @@ class EmbeddedStack:
         remove_stack_file(self.home / "stack.json")
 
 
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def up(
     home: Path,
     host: str,
@@ -320,11 +229,11 @@ def up(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        stack.start()
+        settings = stack.start()
         stack.wait_ready()
         reporter = threading.Thread(target=stack.report_results, name="results", daemon=True)
         reporter.start()
-        fleet = f"{workers} workers" if workers is not None else f"0-{stack.scaler.config.max_workers} workers, scaled"
+        fleet = f"{workers} workers" if workers is not None else f"0-{settings.scaling.max_workers} workers, scaled"
         say(f"IRaaS is ready on {stack.url} ({fleet}; logs in {home / 'logs'}). Ctrl-C stops it.")
         stack.supervise(stop)
         return 0

@@ -22,10 +22,10 @@ class TemplateError(ValueError):
 
 # --- Loading -------------------------------------------------------------------------------------
 
-_SHORT_TAGS = (
-    "Ref GetAtt Sub Join If Equals Select Split FindInMap GetAZs ImportValue Base64 Not And Or "
-    "Condition"
-).split()
+_SHORT_TAGS = [
+    "Ref", "GetAtt", "Sub", "Join", "If", "Equals", "Select", "Split", "FindInMap", "GetAZs", "ImportValue",
+    "Base64", "Not", "And", "Or", "Condition",
+]
 
 
 class TemplateLoader(yaml.SafeLoader):
@@ -49,8 +49,10 @@ def _short_tag_constructor(name: str):
                 value = value.split(".", 1)
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
-        else:
+        elif isinstance(node, yaml.MappingNode):
             value = loader.construct_mapping(node, deep=True)
+        else:
+            raise TemplateError(f"!{name} on an unexpected YAML node: {node!r}")
         return {key: value}
 
     return construct

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chalice.cli.factory import CLIFactory
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
+from iraas.chalice_project import load_chalice_project
 from iraas.paths import CHALICE_PROJECT
-
 
 
 class BurstReadyServer(ThreadedHTTPServer):
@@ -22,8 +21,8 @@ class BurstReadyServer(ThreadedHTTPServer):
 
 
 def make_server(host: str, port: int, project_dir: Path = CHALICE_PROJECT, stage: str = "dev") -> LocalDevServer:
-    config = CLIFactory(project_dir=str(project_dir)).create_config_obj(chalice_stage_name=stage)
-    return LocalDevServer(config.chalice_app, config, host, port, server_cls=BurstReadyServer)
+    app, config = load_chalice_project(project_dir, stage)
+    return LocalDevServer(app, config, host, port, server_cls=BurstReadyServer)
 
 
 def main(argv: list[str] | None = None) -> None:

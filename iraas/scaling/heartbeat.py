@@ -6,13 +6,19 @@ instance and a local process report the same way, and the scaler in Lambda can r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
-from iraas.jobs import HEARTBEAT_PREFIX, heartbeat_key
+from iraas import aws
+from iraas.names import safe_segment
+
+HEARTBEAT_PREFIX = "status/workers/"  # in the output bucket
+
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,11 @@ class Heartbeat:
     busy: bool
     idle_since: float | None  # wall-clock time the worker last finished a batch (or started)
     updated_at: float
+
+
+def heartbeat_key(worker_id: str) -> str:
+    """Where a worker reports whether it is busy (an EC2 instance id, or ``local-3``)."""
+    return f"{HEARTBEAT_PREFIX}{safe_segment(worker_id)}.json"
 
 
 def publish(s3: Any, bucket: str, beat: Heartbeat) -> None:
@@ -41,8 +52,12 @@ def read_all(s3: Any, bucket: str) -> dict[str, Heartbeat]:
             try:
                 body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
                 beat = Heartbeat(**json.loads(body))
-            except (s3.exceptions.NoSuchKey, ValueError, TypeError):
-                continue  # gone meanwhile, or not ours
+            except (ValueError, TypeError):
+                continue  # not ours
+            except Exception as exc:
+                if aws.is_not_found(exc):
+                    continue  # gone meanwhile: the worker stopped
+                raise
             beats[beat.worker_id] = beat
     return beats
 
@@ -68,14 +83,11 @@ class HeartbeatPublisher:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        # A heartbeat left behind goes stale and is ignored by the scaler.
+        with contextlib.suppress(Exception):
             remove(self._s3, self._bucket, self._id)
-        except Exception:  # noqa: BLE001 - a stale heartbeat only delays nothing: the fleet reaps
-            pass
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            try:
+            with contextlib.suppress(Exception):  # keep beating; one failed PUT is not fatal
                 self.beat()
-            except Exception:  # noqa: BLE001 - keep beating; one failed PUT is not fatal
-                pass

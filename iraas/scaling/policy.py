@@ -81,11 +81,13 @@ def decide(
     if len(active) < desired:
         return Decision(desired=desired, launch=desired - len(active)), ScalerState(history)
     surplus = len(active) - desired
+    # (idle since, id) of the workers idle long enough; the longest idle go first.
     idle = sorted(
-        (w for w in active if not w.busy and w.idle_since is not None and now - w.idle_since >= config.idle_s),
-        key=lambda w: w.idle_since,
+        (w.idle_since, w.id)
+        for w in active
+        if not w.busy and w.idle_since is not None and now - w.idle_since >= config.idle_s
     )
-    stop = tuple(w.id for w in idle[:surplus])
+    stop = tuple(worker_id for _, worker_id in idle[:surplus])
     return Decision(desired=desired, stop=stop), ScalerState(history)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from iraas import aws, fleet_status
+from iraas import aws
 from iraas.config import Settings
-from iraas.scaling import heartbeat
+from iraas.queues import queue_depth
+from iraas.scaling import heartbeat, status
 from iraas.scaling.fleet import Fleet
 from iraas.scaling.policy import Decision, ScalerState, ScalingConfig, WorkerView, decide
 
@@ -38,11 +40,7 @@ class Scaler:
         self.ticks = 0
 
     def queued(self) -> int:
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=self.settings.request_queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return queue_depth(self.sqs, self.settings.request_queue_url).queued
 
     def tick(self) -> Decision:
         now = self.clock()
@@ -51,12 +49,13 @@ class Scaler:
         views = []
         for member in self.fleet.members():
             beat = beats.get(member.id)
-            fresh = beat is not None and now - beat.updated_at <= STALE_AFTER_S
+            if beat is not None and now - beat.updated_at > STALE_AFTER_S:
+                beat = None  # a stale heartbeat says nothing about idleness
             views.append(
                 WorkerView(
                     member.id,
-                    busy=bool(beat and beat.busy) if fresh else False,
-                    idle_since=beat.idle_since if fresh else None,
+                    busy=beat.busy if beat else False,
+                    idle_since=beat.idle_since if beat else None,
                     stopping=member.stopping,
                 )
             )
@@ -73,10 +72,10 @@ class Scaler:
             )
         self.last = decision
         self.ticks += 1
-        fleet_status.publish(
+        status.publish(
             self.s3,
             self.settings.image_output_bucket,
-            fleet_status.FleetStatus(running=running, desired=decision.desired, fleet=self.fleet.name),
+            status.FleetStatus(running=running, desired=decision.desired, fleet=self.fleet.name),
         )
         return decision
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from iraas.aws import local_credentials
+
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,8 +60,7 @@ def classroom_stack(tmp_path_factory, model_path, classroom):
         for name, photos in classroom.enrolled.items():
             subprocess.run([*cli, "faces", "enroll", name, *map(str, photos)], env=env, check=True)
         stack = json.loads((home / "stack.json").read_text())
-        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                        region_name=stack["region"])
+        session = boto3.session.Session(**local_credentials(), region_name=stack["region"])
         yield {"env": env, "resources": stack["resources"], "s3": session.client("s3", endpoint_url=stack["endpoint_url"])}
     finally:
         process.terminate()

@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,13 +19,15 @@ import requests
 from PIL import Image
 
 from iraas import aws
+from iraas.aws import local_credentials, local_credentials_env
 from iraas.config import load_settings, settings_env
 from iraas.hybrid.gunicorn import gunicorn_command
-from iraas.local.motoserver import MotoServer, free_port, local_credentials_env
+from iraas.images.worker import Worker
+from iraas.local.motoserver import MotoServer, free_port
 from iraas.local.provision import provision
 from iraas.local.stackfile import write_stack_file
 from iraas.local.template import load_template
-from iraas.worker import Worker
+from tests.support.workers import polling_in_background
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def aws_endpoint(tmp_path_factory):
     home = tmp_path_factory.mktemp("gunicorn-home")
     with MotoServer(log_path=home / "moto.log") as moto:
         session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+            **local_credentials(), region_name="us-east-1"
         )
         resources = provision(
             load_template(REPO_ROOT / "template.yaml"), session=session, endpoint_url=moto.url, region="us-east-1"
@@ -70,18 +71,8 @@ def aws_endpoint(tmp_path_factory):
 def worker(aws_endpoint, classifier):
     """One app-tier worker polling the request queue from this process."""
     settings = load_settings(aws_endpoint)
-    worker = Worker(settings, classifier)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            worker.poll_once(wait_s=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield settings
-    stop.set()
-    thread.join(timeout=10)
+    with polling_in_background(Worker(settings, classifier)):
+        yield settings
 
 
 @pytest.fixture(scope="module")

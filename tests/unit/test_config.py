@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from iraas.config import RESOURCE_ENV, ConfigError, default_home, load_settings
+from iraas.config import RESOURCE_ENV, default_home, load_settings
+from iraas.errors import ConfigError
 
 RESOURCES = {
     "ImageInputBucket": "in-bucket",

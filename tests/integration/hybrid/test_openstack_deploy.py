@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests_mock
 import yaml
-from openstack import connection
 
 from iraas.hybrid.deploy import DeployError, Timing, deploy, teardown
 from iraas.hybrid.plan import DeployOptions, build_plan, description_for
+from openstack import connection
 
 IDENTITY = "https://identity.example.com/v3"
 COMPUTE = "https://compute.example.com/v2.1"

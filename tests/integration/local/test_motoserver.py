@@ -8,7 +8,8 @@ import urllib.request
 import boto3
 import pytest
 
-from iraas.local.motoserver import MotoServer, MotoServerError, local_credentials_env
+from iraas.aws import local_credentials_env
+from iraas.local.motoserver import MotoServer, MotoServerError
 
 
 def _port_open(url: str) -> bool:
@@ -45,10 +46,9 @@ def test_start_answers_and_stop_frees_the_port() -> None:
 
 
 def test_context_manager_stops_on_error() -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with MotoServer() as server:
-            url = server.url
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), MotoServer() as server:
+        url = server.url
+        raise RuntimeError("boom")
     assert not _port_open(url)
 
 

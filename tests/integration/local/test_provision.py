@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import moto  # noqa: F401 - moto first, so that it patches botocore before any client exists
 import boto3
+import moto  # noqa: F401 - moto first, so that it patches botocore before any client exists
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from iraas.aws import local_credentials_env
 from iraas.config import RESOURCE_ENV, load_settings
-from iraas.local.motoserver import MotoServer, local_credentials_env
+from iraas.local.motoserver import MotoServer
 from iraas.local.provision import physical_name, provision
 from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.template import Resolver, TemplateError, load_template

@@ -11,8 +11,8 @@ import pytest
 from chalice.test import Client
 
 from iraas import aws
-from iraas.scaling.ec2 import FLEET_TAG, Ec2Fleet
 from iraas.local.template import load_template
+from iraas.scaling.ec2 import FLEET_TAG, Ec2Fleet
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from chalice import Chalice, Response
 
 from iraas.hybrid.wsgi import WSGIAdapter
+from tests.support.web import load_app_module
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -187,10 +187,7 @@ def test_concurrent_requests_each_get_their_own_answer(adapter):
 
 def _load_web_app_class():
     """ThreadSafeChalice from chalice_web/app.py (importing it touches no AWS: settings load on first request)."""
-    spec = importlib.util.spec_from_file_location("iraas_web_app_for_adapter", REPO_ROOT / "chalice_web" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ThreadSafeChalice
+    return load_app_module("iraas_web_app_for_adapter").ThreadSafeChalice
 
 
 def test_import_openstack_finds_openstacksdk_not_the_openstack_folder():

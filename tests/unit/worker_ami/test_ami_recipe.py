@@ -20,7 +20,7 @@ UNIT = AMI / "iraas-worker.service"
 
 
 def unit_value(key: str) -> str:
-    [line] = [l for l in UNIT.read_text().splitlines() if l.startswith(f"{key}=")]
+    [line] = [x for x in UNIT.read_text().splitlines() if x.startswith(f"{key}=")]
     return line.split("=", 1)[1]
 
 

@@ -1,0 +1,1 @@
+"""Modules of the Chalice project beside app.py (chalice packages this folder with it)."""

@@ -1,0 +1,121 @@
+"""One video in, one CSV out: the use case the S3-triggered function runs.
+
+Bad content (not a video, too large, undecodable, no face, nobody enrolled) gives a header-only
+CSV and a reason; it is never an exception, so S3's retries are spent only on real failures
+(throttling, an unreachable table). Writing the CSV under a key derived from the video's key
+makes a repeated event overwrite it with the same content.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iraas import aws
+from iraas.classroom.engines import engine_for
+from iraas.classroom.engines.base import FaceEngine
+from iraas.classroom.frames import UnreadableVideo, first_frame
+from iraas.classroom.gallery import Gallery
+from iraas.classroom.keys import csv_key, is_video_key
+from iraas.classroom.settings import FaceSettings
+from iraas.classroom.students import StudentRecord, StudentStore, csv_text, student_store
+
+log = logging.getLogger(__name__)
+
+# Why a CSV has no rows (or why there is no CSV); the handler counts each as a metric.
+NOT_A_VIDEO = "not_a_video"
+TOO_LARGE = "too_large"
+UNREADABLE = "unreadable_video"
+NO_FACES = "no_faces"
+UNKNOWN_FACES = "unknown_faces"
+
+
+@dataclass
+class VideoOutcome:
+    bucket: str
+    key: str
+    csv_key: str | None = None  # None: no CSV written (the object is not a video)
+    faces: int = 0
+    recognised: list[str] = field(default_factory=list)
+    unknown: int = 0
+    without_record: list[str] = field(default_factory=list)
+    reason: str | None = None  # set when the CSV has no rows
+    detail: str | None = None
+    latency_ms: float = 0.0  # first frame to CSV written
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def recognise(
+    frame: Any, engine: FaceEngine, store: StudentStore, tolerance: float, outcome: VideoOutcome
+) -> list[StudentRecord]:
+    """Fill ``outcome`` with what the frame shows; return the records of the recognised students."""
+    faces = engine.faces(frame)
+    outcome.faces = len(faces)
+    if not faces:
+        outcome.reason = NO_FACES
+        return []
+    # Read every time: new enrolments count at once.
+    gallery = Gallery.from_blobs(store.faces(), engine.descriptor_size)
+    names: set[str] = set()
+    for face in faces:
+        match = gallery.match(face.descriptor, tolerance)
+        log.debug("face at %s: %s (distance %.3f)", face.box, match.name, match.distance)
+        if match.name is None:
+            outcome.unknown += 1
+        else:
+            names.add(match.name)
+    outcome.recognised = sorted(names)
+    records = store.records(names)
+    # A face enrolled before its record: still a recognised student, with empty fields.
+    outcome.without_record = sorted(names - records.keys())
+    rows = list(records.values()) + [StudentRecord("", n, "", "") for n in outcome.without_record]
+    if not rows:
+        outcome.reason = UNKNOWN_FACES
+    return rows
+
+
+def process_video(
+    settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None
+) -> VideoOutcome:
+    """Read the video's first frame, recognise the students, write ``<stem>.csv``."""
+    settings.require("video_output_bucket", "students_table")
+    outcome = VideoOutcome(bucket=bucket, key=key)
+    if not is_video_key(key):
+        outcome.reason = NOT_A_VIDEO
+        return outcome
+    outcome.csv_key = csv_key(key)
+    s3 = aws.client(settings, "s3")
+    store = student_store(settings)
+    size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    rows: list[StudentRecord] = []
+    started = time.perf_counter()
+    if size > settings.max_video_bytes:  # bounded before anything is downloaded
+        outcome.reason, outcome.detail = TOO_LARGE, f"{size} bytes > {settings.max_video_bytes}"
+    else:
+        with tempfile.TemporaryDirectory(prefix="iraas-video-") as folder:
+            # OpenCV reads files, and an MP4's index may sit at its end: fetch the whole video.
+            path = Path(folder) / ("video" + Path(key).suffix.lower())
+            s3.download_file(bucket, key, str(path))
+            started = time.perf_counter()
+            try:
+                frame = first_frame(path, settings.max_frame_pixels)
+            except UnreadableVideo as exc:
+                outcome.reason, outcome.detail = UNREADABLE, str(exc)
+                frame = None
+        if frame is not None:
+            engine = engine or engine_for(settings)
+            rows = recognise(frame, engine, store, settings.tolerance, outcome)
+    s3.put_object(
+        Bucket=settings.video_output_bucket,
+        Key=outcome.csv_key,
+        Body=csv_text(rows).encode(),
+        ContentType="text/csv; charset=utf-8",
+    )
+    outcome.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    return outcome

@@ -1,0 +1,22 @@
+"""The two kinds of error every deployable tells apart: a bad setting, and a client's mistake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is missing or out of range; raised at start-up, never mid-request."""
+
+
+class ApiError(Exception):
+    """An error the client caused; shaped as ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}

@@ -1,0 +1,186 @@
+"""The request and result schema, and the only place object keys are built.
+
+Keys derive from the request id, so every write is idempotent: a retry overwrites the same
+object instead of adding another. User input (file names, ids) goes through ``iraas.names`` first, so it
+can never steer a key outside its prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from iraas.names import safe_name, safe_segment
+
+SCHEMA_VERSION = 1
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+
+
+class MalformedRequest(ValueError):
+    """A queue message that is not a request of this schema."""
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def id_for_idempotency_key(key: str) -> str:
+    """The request id a client's ``Idempotency-Key`` maps to (same key, same id)."""
+    if not _IDEMPOTENCY_KEY_RE.match(key):
+        raise ValueError("Idempotency-Key must be 1-128 printable ASCII characters without spaces")
+    return hashlib.sha256(b"iraas-idempotency:" + key.encode()).hexdigest()[:32]
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_ID_RE.match(value))
+
+
+def stem(name: str) -> str:
+    """The file name without its extension, as the course endpoint answers it."""
+    return PurePosixPath(name).stem or name
+
+
+# ---- object keys ---------------------------------------------------------------------------
+
+
+def _check_id(request_id: str) -> str:
+    if not is_valid_id(request_id):
+        raise ValueError(f"not a request id: {request_id!r}")
+    return request_id
+
+
+def input_prefix(request_id: str) -> str:
+    return f"inputs/{_check_id(request_id)}/"
+
+
+def input_key(request_id: str, name: str) -> str:
+    return input_prefix(request_id) + safe_name(name)
+
+
+def result_key(request_id: str) -> str:
+    """The result by id: what the web tier polls and ``GET /v1/images/{id}`` reads."""
+    return f"results/{_check_id(request_id)}.json"
+
+
+def result_by_name_key(request_id: str, name: str) -> str:
+    """The same result, found by file name: ``names/<file name>/<id>.json``."""
+    return f"names/{safe_name(name)}/{_check_id(request_id)}.json"
+
+
+def poison_key(message_id: str) -> str:
+    """Where the reason for a message that is not a request at all is recorded."""
+    return f"errors/{safe_segment(message_id)}.json"
+
+
+# ---- messages and results ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """What the web tier puts on the request queue: where the image is, never its bytes."""
+
+    id: str
+    name: str
+    bucket: str
+    key: str
+    submitted_at: float = field(default_factory=time.time)
+
+    def to_message(self) -> str:
+        return json.dumps({"v": SCHEMA_VERSION, **asdict(self)}, separators=(",", ":"))
+
+    @classmethod
+    def from_message(cls, body: str) -> ImageRequest:
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise MalformedRequest(f"message body is not JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("v") != SCHEMA_VERSION:
+            raise MalformedRequest(f"message is not an IRaaS request of schema v{SCHEMA_VERSION}")
+        try:
+            request = cls(
+                id=str(data["id"]),
+                name=str(data["name"]),
+                bucket=str(data["bucket"]),
+                key=str(data["key"]),
+                submitted_at=float(data.get("submitted_at", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedRequest(f"request lacks a valid field: {exc}") from None
+        if not is_valid_id(request.id):
+            raise MalformedRequest(f"request id {request.id!r} is not a valid id")
+        if not request.key.startswith(input_prefix(request.id)):
+            # A forged message must not make the worker read objects outside the request's prefix.
+            raise MalformedRequest(f"key {request.key!r} is outside the request's prefix")
+        return request
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """The answer to one request; stored in S3 and sent on the response queue."""
+
+    id: str
+    name: str
+    status: str  # "done" or "failed"
+    label: str | None = None
+    wnid: str | None = None
+    confidence: float | None = None
+    top5: tuple[dict[str, Any], ...] = ()
+    error: ErrorInfo | None = None
+    completed_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def done(cls, request: ImageRequest, classification: Any) -> ImageResult:
+        """The answer from a ``Classification`` (anything with ``to_dict()`` of label, wnid, ...)."""
+        best = classification.to_dict()
+        return cls(
+            id=request.id,
+            name=request.name,
+            status="done",
+            label=best["label"],
+            wnid=best["wnid"],
+            confidence=best["confidence"],
+            top5=tuple(best["top5"]),
+        )
+
+    @classmethod
+    def failed(cls, request_id: str, name: str, code: str, message: str) -> ImageResult:
+        return cls(id=request_id, name=name, status="failed", error=ErrorInfo(code, message))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["top5"] = list(self.top5)
+        if self.error is None:
+            del data["error"]
+        else:
+            for name in ("label", "wnid", "confidence", "top5"):
+                del data[name]
+        return data
+
+    @classmethod
+    def from_json(cls, body: str | bytes) -> ImageResult:
+        data = json.loads(body)
+        error = data.pop("error", None)
+        data["top5"] = tuple(data.get("top5", ()))
+        return cls(**data, error=ErrorInfo(**error) if error else None)
+
+    def public(self) -> dict[str, Any]:
+        """What the HTTP API shows (no internal timestamps)."""
+        data = self.to_dict()
+        data.pop("completed_at", None)
+        return data

@@ -1,0 +1,84 @@
+"""Detection on the shared photos at video resolutions, and the distances behind the tolerance."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from iraas.classroom.engines import ENGINES
+from iraas.classroom.enrol import read_photo
+
+TOLERANCE = ENGINES["dlib"].default_tolerance
+
+pytestmark = pytest.mark.slow
+FRAMES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
+SAMPLE = ["obama/face_recognition-obama.jpg", "biden/face_recognition-biden.jpg",
+          "kit_harington/face_recognition-john2.jpeg", "rose_leslie/face_recognition-img2.jpg"]
+
+
+def in_frame(photo: np.ndarray, face_width: int, face_px: int, size: tuple[int, int]) -> np.ndarray:
+    """``photo`` scaled so its face is ``face_px`` wide, pasted near the bottom of a grey frame."""
+    import cv2
+
+    width, height = size
+    scale = face_px / face_width
+    small = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)[: height - 40, :width]
+    frame = np.full((height, width, 3), 100, np.uint8)
+    h, w = small.shape[:2]
+    x = min(width * 2 // 3, width - w)
+    frame[height - h - 20 : height - 20, x : x + w] = small
+    return frame
+
+
+@pytest.mark.parametrize("face_px", [40, 60, 100, 200])
+@pytest.mark.parametrize("resolution", FRAMES)
+def test_one_face_is_found_at_every_video_resolution_even_when_small(engine, faces_dir, resolution, face_px):
+    found = {}
+    for name in SAMPLE:
+        photo = read_photo(faces_dir / "people" / name)
+        (box,) = engine.detect(photo)
+        frame = in_frame(photo, box.width, face_px, FRAMES[resolution])
+        found[name] = len(engine.detect(frame))
+    print(f"{resolution} faces of {face_px}px: {found}")
+    assert found == dict.fromkeys(SAMPLE, 1)
+
+
+def test_every_shared_portrait_has_exactly_one_face(engine, faces_dir):
+    counts = {p.relative_to(faces_dir).as_posix(): len(engine.detect(read_photo(p)))
+              for p in sorted((faces_dir / "people").glob("*/*"))}
+    assert counts == dict.fromkeys(counts, 1)
+
+
+@pytest.mark.parametrize("photo, people", [
+    ("face_recognition-obama_and_biden.jpg", {"obama", "biden"}),
+    ("face_recognition-two_people.jpg", {"obama", "biden"}),
+    ("face_recognition-kit_with_rose.jpg", {"kit_harington", "rose_leslie"}),
+])
+def test_the_people_named_in_group_photos_are_recognised(engine, faces_dir, photo, people):
+    from iraas.classroom.gallery import Gallery, to_bytes
+
+    enrolled = {}
+    for person in ("obama", "biden", "kit_harington", "rose_leslie"):
+        first = sorted((faces_dir / "people" / person).glob("*"))[0]
+        enrolled[person] = [to_bytes(engine.faces(read_photo(first))[0].descriptor)]
+    gallery = Gallery.from_blobs(enrolled, ENGINES["dlib"].descriptor_size)
+    faces = engine.faces(read_photo(faces_dir / "group" / photo))
+    names = {gallery.match(f.descriptor, TOLERANCE).name for f in faces} - {None}
+    assert names == people
+
+
+def test_the_tolerance_separates_same_and_different_people(engine, faces_dir):
+    """Prints the measurement the README quotes; fails if the tolerance leaves the gap."""
+    descriptors = []
+    for photo in sorted((faces_dir / "people").glob("*/*")):
+        (face,) = engine.faces(read_photo(photo))
+        descriptors.append((photo.parent.name, face.descriptor))
+    same, different = [], []
+    for (a, da), (b, db) in itertools.combinations(descriptors, 2):
+        (same if a == b else different).append(float(np.linalg.norm(da - db)))
+    print(f"\nsame person: {len(same)} pairs, max {max(same):.3f}, mean {np.mean(same):.3f}")
+    print(f"different people: {len(different)} pairs, min {min(different):.3f}, mean {np.mean(different):.3f}")
+    print(f"tolerance {TOLERANCE}")
+    assert max(same) < TOLERANCE < min(different)

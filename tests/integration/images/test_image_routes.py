@@ -1,0 +1,217 @@
+"""The web tier's routes through chalice's test client, against moto, with a real worker."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import pytest
+from chalice.test import Client
+from PIL import Image
+
+from iraas import aws
+from iraas.images.jobs import result_by_name_key, result_key
+from iraas.images.worker import Worker
+from tests.support.workers import polling_in_background
+
+
+@pytest.fixture
+def client(web_app):
+    with Client(web_app.app) as client:
+        yield client
+
+
+@pytest.fixture
+def s3(stack):
+    return aws.client(stack, "s3")
+
+
+@pytest.fixture
+def sqs(stack):
+    return aws.client(stack, "sqs")
+
+
+@pytest.fixture
+def running_worker(stack, classifier):
+    """A worker polling in the background, as an instance of the app tier would."""
+    with polling_in_background(Worker(stack, classifier)) as worker:
+        yield worker
+
+
+def multipart(field: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def queued_requests(sqs, stack) -> list[dict]:
+    messages = sqs.receive_message(QueueUrl=stack.request_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def error_of(response) -> dict:
+    assert response.headers["Content-Type"] == "application/json"
+    return json.loads(response.body)["error"]
+
+
+def test_an_image_posted_without_waiting_is_stored_queued_and_pollable(client, stack, s3, sqs, photo):
+    data = photo.path.read_bytes()
+    response = client.http.post(
+        "/v1/images?wait=0&name=my%20fish.jpg", headers={"Content-Type": "image/jpeg"}, body=data
+    )
+
+    assert response.status_code == 202
+    queued = json.loads(response.body)
+    assert queued["status"] == "queued" and response.headers["Location"] == f"/v1/images/{queued['id']}"
+    [request] = queued_requests(sqs, stack)
+    assert request["id"] == queued["id"] and request["name"] == "my_fish.jpg"
+    assert "image" not in request and len(json.dumps(request)) < 400  # a pointer, never the bytes
+    stored = s3.get_object(Bucket=stack.image_input_bucket, Key=request["key"])
+    assert stored["Body"].read() == data and stored["ContentType"] == "image/jpeg"
+    pending = client.http.get(f"/v1/images/{queued['id']}")
+    assert pending.status_code == 202 and json.loads(pending.body)["status"] == "queued"
+
+
+def test_a_posted_image_is_answered_with_its_label_and_stored_by_id_and_name(
+    client, stack, s3, photo, running_worker
+):
+    response = client.http.post(
+        "/v1/images?wait=20&name=fish.jpg", headers={"Content-Type": "image/jpeg"}, body=photo.path.read_bytes()
+    )
+
+    assert response.status_code == 200
+    result = json.loads(response.body)
+    assert {"id", "name", "label", "wnid", "confidence", "top5"} <= result.keys()
+    assert (result["label"], result["wnid"], result["name"]) == ("tench", "n01440764", "fish.jpg")
+    assert 0 < result["confidence"] <= 1 and len(result["top5"]) == 5
+    assert result["top5"][0] == {k: result[k] for k in ("label", "wnid", "confidence")}
+    for key in (result_key(result["id"]), result_by_name_key(result["id"], "fish.jpg")):
+        assert json.loads(s3.get_object(Bucket=stack.image_output_bucket, Key=key)["Body"].read())["label"] == "tench"
+    again = client.http.get(f"/v1/images/{result['id']}")
+    assert again.status_code == 200 and json.loads(again.body) == result
+
+
+@pytest.mark.parametrize("field", ["myfile", "inputFile", "anything"])
+def test_the_course_endpoint_answers_name_colon_label_for_any_file_field(client, photo, running_worker, field):
+    body, content_type = multipart(field, "test_00.JPEG", photo.path.read_bytes())
+    response = client.http.post("/", headers={"Content-Type": content_type}, body=body)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.body.decode() == "test_00:tench"
+
+
+def test_a_multipart_upload_to_the_json_api_works_too(client, photo, running_worker):
+    body, content_type = multipart("file", "fish.jpg", photo.path.read_bytes())
+    response = client.http.post("/v1/images?wait=20", headers={"Content-Type": content_type}, body=body)
+
+    assert response.status_code == 200 and json.loads(response.body)["name"] == "fish.jpg"
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({"Content-Type": "image/jpeg"}, b"", 400, "no_file"),
+        ({"Content-Type": "image/png"}, b"hello, I am text", 400, "not_an_image"),
+        ({"Content-Type": "text/plain"}, b"hello", 415, "unsupported_media_type"),
+        ({}, b"hello", 415, "unsupported_media_type"),
+        ({"Content-Type": "multipart/form-data"}, b"--x--", 400, "bad_multipart"),
+    ],
+)
+def test_bad_uploads_get_a_json_4xx_and_nothing_is_queued(client, stack, sqs, headers, body, status, code):
+    response = client.http.post("/v1/images?wait=0", headers=headers, body=body)
+
+    assert response.status_code == status
+    assert error_of(response)["code"] == code
+    assert queued_requests(sqs, stack) == []
+
+
+def test_a_truncated_photo_is_rejected_as_undecodable(client, stack, sqs, photo):
+    data = photo.path.read_bytes()
+    response = client.http.post("/", headers={"Content-Type": "image/jpeg"}, body=data[: len(data) // 2])
+
+    assert response.status_code == 400 and error_of(response)["code"] == "undecodable"
+    assert queued_requests(sqs, stack) == []
+
+
+def test_a_multipart_form_without_a_file_is_rejected(client):
+    boundary = "b0undary"
+    body = f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\nhi\r\n--{boundary}--\r\n'.encode()
+    response = client.http.post("/", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}, body=body)
+
+    assert response.status_code == 400 and error_of(response)["code"] == "no_file"
+
+
+def test_too_large_images_are_rejected_stating_the_limit(client, stack, sqs, photo, monkeypatch, web_app):
+    monkeypatch.setenv("IRAAS_MAX_IMAGE_BYTES", "20000")
+    monkeypatch.setenv("IRAAS_MAX_IMAGE_PIXELS", "250000")
+    web_app.service.cache_clear()
+    data = photo.path.read_bytes()
+    assert len(data) > 20000
+
+    by_bytes = client.http.post("/v1/images", headers={"Content-Type": "image/jpeg"}, body=data)
+    body, content_type = multipart("myfile", "big.jpg", data)
+    by_bytes_multipart = client.http.post("/", headers={"Content-Type": content_type}, body=body)
+    by_pixels = client.http.post("/v1/images", headers={"Content-Type": "image/png"}, body=_png(1000, 1000))
+
+    for response in (by_bytes, by_bytes_multipart):
+        assert response.status_code == 413
+        error = error_of(response)
+        assert error["code"] == "too_large" and "20000 bytes" in error["message"]
+    assert by_pixels.status_code == 413 and error_of(by_pixels)["code"] == "too_many_pixels"
+    assert "250000" in error_of(by_pixels)["message"].replace(",", "")
+    assert queued_requests(sqs, stack) == []
+
+
+@pytest.mark.parametrize("wait", ["-1", "soon", "nan"])
+def test_a_bad_wait_is_a_400(client, photo, wait):
+    response = client.http.post(f"/v1/images?wait={wait}", headers={"Content-Type": "image/jpeg"}, body=photo.path.read_bytes())
+
+    assert response.status_code == 400 and error_of(response)["code"] == "bad_wait"
+
+
+@pytest.mark.parametrize("image_id", ["0" * 32, "not-an-id", "..%2F..%2Fsecrets"])
+def test_unknown_ids_are_404(client, image_id):
+    response = client.http.get(f"/v1/images/{image_id}")
+
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+
+
+def test_a_file_name_cannot_steer_the_object_key(client, stack, sqs, photo):
+    response = client.http.post(
+        "/v1/images?wait=0&name=..%2F..%2Fresults%2Fevil.jpg",
+        headers={"Content-Type": "image/jpeg"},
+        body=photo.path.read_bytes(),
+    )
+
+    request_id = json.loads(response.body)["id"]
+    [request] = queued_requests(sqs, stack)
+    assert request["key"] == f"inputs/{request_id}/evil.jpg"
+
+
+def test_a_repeated_post_with_the_same_idempotency_key_is_one_request(client, stack, sqs, photo):
+    headers = {"Content-Type": "image/jpeg", "Idempotency-Key": "upload-42"}
+    first = client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes())
+    second = client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes())
+
+    assert json.loads(first.body)["id"] == json.loads(second.body)["id"]
+    assert len(queued_requests(sqs, stack)) == 1
+
+
+def test_health_and_stats(client, stack, photo):
+    client.http.post("/v1/images?wait=0", headers={"Content-Type": "image/jpeg"}, body=photo.path.read_bytes())
+
+    assert client.http.get("/v1/healthz").status_code == 200
+    stats = json.loads(client.http.get("/v1/stats").body)
+    assert stats["queue"]["visible"] + stats["queue"]["in_flight"] == 1
+    assert {"running", "desired"} <= stats["workers"].keys()

@@ -1,0 +1,32 @@
+"""The optional facenet engine fails clearly; the face settings are optional for the image tiers."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from iraas.classroom.engines import ENGINES
+from iraas.classroom.settings import load_face_settings
+from iraas.errors import ConfigError
+
+
+@pytest.mark.skipif(importlib.util.find_spec("facenet_pytorch") is not None, reason="facenet-pytorch is installed")
+def test_the_facenet_engine_says_how_to_install_it_and_never_downloads():
+    pytest.importorskip("numpy")
+    from iraas.classroom.engines import load_engine
+    from iraas.classroom.engines.base import EngineUnavailable
+
+    with pytest.raises(EngineUnavailable, match="facenet-pytorch, which is not installed by default"):
+        load_engine("facenet", "/nonexistent/weights.pt")
+
+
+def test_face_settings_read_the_tolerance_and_name_a_missing_resource(tmp_path):
+    env = {"IRAAS_HOME": str(tmp_path), "IRAAS_STUDENTS_TABLE": "t", "IRAAS_FACE_TOLERANCE": "0.5"}
+    settings = load_face_settings(env)
+    assert (settings.students_table, settings.tolerance) == ("t", 0.5)
+    assert load_face_settings({"IRAAS_HOME": str(tmp_path)}).tolerance == ENGINES["dlib"].default_tolerance
+    with pytest.raises(ConfigError, match="IRAAS_VIDEO_OUTPUT_BUCKET is not set"):
+        settings.require("students_table", "video_output_bucket")
+    with pytest.raises(ConfigError, match="IRAAS_FACE_TOLERANCE=7"):
+        load_face_settings({**env, "IRAAS_FACE_TOLERANCE": "7"})

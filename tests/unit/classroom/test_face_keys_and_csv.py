@@ -1,0 +1,58 @@
+"""Keys of the face pipeline, the student records format and the CSV (no AWS, no engine)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from iraas.classroom.keys import csv_key, is_video_key, upload_key
+from iraas.classroom.students import InvalidStudents, StudentRecord, csv_text, parse_students
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("lecture.mp4", "lecture.csv"),
+    ("Room 101/monday lecture.MOV", "Room 101/monday lecture.csv"),
+    ("a.b.avi", "a.b.csv"),
+    ("../../etc/x.mp4", "etc/x.csv"),
+    ("/./x.mp4", "x.csv"),
+])
+def test_the_csv_key_is_the_video_key_with_csv_and_never_climbs(key, expected):
+    assert csv_key(key) == expected
+
+
+def test_only_mp4_mov_and_avi_are_videos():
+    assert [k for k in ["a.mp4", "b.MOV", "c.avi", "d.mkv", "e.csv", "mp4"] if is_video_key(k)] == ["a.mp4", "b.MOV", "c.avi"]
+
+
+def test_an_uploaded_name_is_reduced_to_a_safe_file_name():
+    assert upload_key("../../x/Room 7.mp4") == "Room_7.mp4"
+    with pytest.raises(ValueError, match="not a video"):
+        upload_key("payload.sh")
+
+
+def test_the_csv_has_a_header_then_one_quoted_row_per_student_by_name():
+    rows = [StudentRecord("2", "Zoe", "Art, Design", "2"), StudentRecord("1", "Adam", "Physics", "senior")]
+    assert csv_text(rows) == 'name,major,year\nAdam,Physics,senior\nZoe,"Art, Design",2\n'
+    assert csv_text([]) == "name,major,year\n"
+
+
+def test_the_course_records_format_is_parsed_and_checked():
+    records = parse_students([{"id": 1, "name": " Ada ", "major": "CS", "year": 3}])
+    assert records == [StudentRecord("1", "Ada", "CS", "3")]
+    with pytest.raises(InvalidStudents, match="names must be unique"):
+        parse_students([{"id": i, "name": "Ada", "major": "CS", "year": 3} for i in (1, 2)])
+    with pytest.raises(InvalidStudents, match="'year' must be text or a number"):
+        parse_students([{"id": 1, "name": "Ada", "major": "CS", "year": None}])
+
+
+def test_the_web_side_of_the_face_pipeline_imports_no_heavy_engine():
+    code = (
+        "import json, sys\n"
+        "import iraas.classroom.service, iraas.classroom.students, iraas.classroom.keys, iraas.classroom.cli, iraas.cli\n"
+        "print(json.dumps(sorted(m for m in ('numpy', 'cv2', 'dlib', 'torch') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []

@@ -1,0 +1,95 @@
+"""Keys, names and the message schema: user input never steers a key outside its prefix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from iraas.images.jobs import (
+    ImageRequest,
+    ImageResult,
+    MalformedRequest,
+    id_for_idempotency_key,
+    input_key,
+    new_id,
+    result_by_name_key,
+    result_key,
+    safe_name,
+    stem,
+)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("cat.jpg", "cat.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\photos\\my cat.JPG", "my_cat.JPG"),
+        ("..", "image"),
+        (".hidden.png", "hidden.png"),
+        ("", "image"),
+        (None, "image"),
+        ("ünïcödé ☃.png", "n_c_d_.png"),
+    ],
+)
+def test_file_names_are_reduced_to_a_safe_base_name(given, expected):
+    assert safe_name(given) == expected
+
+
+def test_long_names_keep_their_extension():
+    name = safe_name("x" * 300 + ".jpeg")
+    assert len(name) == 100 and name.endswith(".jpeg")
+
+
+def test_stem_drops_the_extension_as_the_course_answer_does():
+    assert stem("test_00.JPEG") == "test_00"
+    assert stem("noext") == "noext"
+
+
+def test_keys_are_built_from_ids_and_reject_anything_else():
+    request_id = new_id()
+    assert input_key(request_id, "../x/cat.jpg") == f"inputs/{request_id}/cat.jpg"
+    assert result_key(request_id) == f"results/{request_id}.json"
+    assert result_by_name_key(request_id, "a b.jpg") == f"names/a_b.jpg/{request_id}.json"
+    for bad in ("../results", "A" * 32, "", request_id + "0"):
+        with pytest.raises(ValueError):
+            result_key(bad)
+
+
+def test_the_same_idempotency_key_gives_the_same_id():
+    assert id_for_idempotency_key("order-1") == id_for_idempotency_key("order-1")
+    assert id_for_idempotency_key("order-1") != id_for_idempotency_key("order-2")
+    for bad in ("", "has space", "x" * 129):
+        with pytest.raises(ValueError):
+            id_for_idempotency_key(bad)
+
+
+def test_a_request_survives_the_queue_round_trip():
+    request_id = new_id()
+    request = ImageRequest(request_id, "cat.jpg", "bucket", input_key(request_id, "cat.jpg"))
+    assert ImageRequest.from_message(request.to_message()) == request
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[]",
+        json.dumps({"v": 2, "id": "0" * 32}),
+        json.dumps({"v": 1, "id": "0" * 32, "name": "x"}),
+        json.dumps({"v": 1, "id": "zz", "name": "x", "bucket": "b", "key": "inputs/zz/x"}),
+        json.dumps({"v": 1, "id": "0" * 32, "name": "x", "bucket": "b", "key": f"inputs/{'1' * 32}/x"}),
+    ],
+)
+def test_anything_else_on_the_queue_is_malformed(body):
+    with pytest.raises(MalformedRequest):
+        ImageRequest.from_message(body)
+
+
+def test_results_serialise_without_fields_that_do_not_apply():
+    failed = ImageResult.failed(new_id(), "x.jpg", "undecodable", "broken")
+    data = json.loads(failed.to_json())
+    assert data["status"] == "failed" and "label" not in data and "top5" not in data
+    assert ImageResult.from_json(failed.to_json()) == failed
+    assert "completed_at" not in failed.public()
