@@ -74,9 +74,9 @@ ami-inputs: install
 ami: ami-inputs
 	packer build worker_ami/worker.pkr.hcl
 
+# Every benchmark (see bench/run.py), then bench/out/bench.json and bench/out/bench.png.
 bench: install
 	$(BIN)/python -m bench.run $(ARGS)
-	$(BIN)/python -m bench.scaling
 
 # The face pipeline alone (also part of `make bench`): bench/out/faces.json.
 bench-faces: install

@@ -1,119 +1,105 @@
-"""``make bench``: measure the classifier and the embedded stack; write the figures to a file.
+"""``make bench``: every benchmark in turn, then one report, ``bench/out/bench.json``, with plots.
 
-Figures go to ``bench/out/bench.json`` (and are printed). They are what the README quotes.
+Each benchmark runs in its own process (a fresh interpreter, nothing warm from the one before)
+and writes its own file under ``bench/out/``; this collects them:
+
+- ``classifier.json`` (``bench.classifier``): images/s per model and batch, against the matmul rate;
+- ``worker.json`` (``bench.worker``): one worker end to end against the classifier alone and a naive loop;
+- ``moto_calls.json`` (``bench.moto_calls``): the embedded endpoint's CPU per call, patched or not;
+- ``service.json`` (``bench.service``): 100 course-style requests cold and warm, 1,000 in waves of 100,
+  AWS calls and CPU per image by process, a request just after scale-in;
+- ``scaling.csv``/``scaling.png`` (``bench.scaling``) and ``faces.json`` (``bench.faces``).
+
 Timings on a shared 2-core machine are noisy: compare ratios from one run, not across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import OUT, save_report
-from iraas.config import default_model_dir
 from iraas.paths import REPO_ROOT
-from tests.support.data import shared_data_dir
+
+STEPS = {
+    "classifier": ["bench.classifier"],
+    "worker": ["bench.worker"],
+    "moto_calls": ["bench.moto_calls"],
+    "service": ["bench.service"],
+    "scaling": ["bench.scaling"],
+    "faces": ["bench.faces"],
+}
 
 
-def _photos(data_dir: Path, count: int) -> list[Path]:
-    folder = data_dir / "imagenet-sample" / "images"
-    photos = sorted(folder.glob("*.JPEG"))[:count]
-    if not photos:
-        sys.exit(f"no photos under {folder}; set IRAAS_TEST_DATA")
-    return photos
+def _load(name: str) -> dict | None:
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
-def bench_classifier(photos: list[Path], repeats: int = 3) -> dict:
-    """Milliseconds per image for decode + preprocess + inference, at batch sizes 1 and 8."""
-    from iraas.images.classify.runtime import load_classifier
+def plot(report: dict, path: Path) -> None:
+    """Two panels: the service's latencies per burst, and the classifier's images/s per model."""
+    import matplotlib
 
-    classifier = load_classifier(default_model_dir())
-    blobs = [p.read_bytes() for p in photos]
-    figures = {}
-    for batch in (1, 8):
-        runs = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            for i in range(0, len(blobs), batch):
-                classifier.classify_bytes(blobs[i : i + batch])
-            runs.append((time.perf_counter() - started) * 1000 / len(blobs))
-        figures[f"batch_{batch}_ms_per_image"] = round(statistics.median(runs), 1)
-        print(f"classifier, batch {batch}: {figures[f'batch_{batch}_ms_per_image']} ms per image", flush=True)
-    return figures
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-
-def bench_stack(photos: list[Path], port: int, concurrency: int, workers: int) -> dict:
-    """Requests through `iraas up` over HTTP: latency percentiles and throughput."""
-    import requests
-
-    home = OUT / "iraas-home"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", str(workers), "--home", str(home)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        for line in process.stdout or ():
-            if "ready on" in line:
-                break
-        else:
-            raise RuntimeError("iraas up exited before it was ready")
-        url = f"http://127.0.0.1:{port}/v1/images?wait=60"
-
-        def send(path: Path) -> float:
-            started = time.perf_counter()
-            response = requests.post(url, data=path.read_bytes(), headers={"Content-Type": "image/jpeg"}, timeout=90)
-            response.raise_for_status()
-            return (time.perf_counter() - started) * 1000
-
-        send(photos[0])  # warm the path
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            latencies = sorted(pool.map(send, photos))
-        elapsed = time.perf_counter() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-    figures = {
-        "requests": len(photos),
-        "concurrency": concurrency,
-        "workers": workers,
-        "images_per_s": round(len(photos) / elapsed, 1),
-        "latency_ms_p50": round(latencies[len(latencies) // 2]),
-        "latency_ms_p95": round(latencies[int(len(latencies) * 0.95) - 1]),
-    }
-    print(f"embedded stack: {figures}", flush=True)
-    return figures
+    fig, (bursts, models) = plt.subplots(1, 2, figsize=(11, 4))
+    service = report.get("service") or {}
+    labels, p50, p99, total = [], [], [], []
+    for kind in ("cold", "warm"):
+        for n, run in enumerate(service.get(kind, [])):
+            labels.append(f"{kind} {n + 1}")
+            p50.append(run["p50_s"])
+            p99.append(run["p99_s"])
+            total.append(run["total_s"])
+    x = range(len(labels))
+    bursts.bar([i - 0.25 for i in x], p50, width=0.25, label="p50")
+    bursts.bar(list(x), p99, width=0.25, label="p99")
+    bursts.bar([i + 0.25 for i in x], total, width=0.25, label="whole burst")
+    bursts.set_xticks(list(x), labels, rotation=30)
+    bursts.set_ylabel("seconds")
+    bursts.set_title("100 concurrent course-style requests (iraas up)")
+    bursts.legend()
+    classifier = (report.get("classifier") or {}).get("models", {})
+    names = list(classifier)
+    for offset, batch in ((-0.25, "1"), (0, "8"), (0.25, "32")):
+        rates = [classifier[m].get("classify_images_per_s", {}).get(batch, 0) for m in names]
+        models.bar([i + offset for i in range(len(names))], rates, width=0.25, label=f"batch {batch}")
+    models.set_xticks(range(len(names)), names)
+    models.set_ylabel("images/s (decode + preprocess + inference)")
+    models.set_title("classifier alone, 2 cores")
+    models.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--port", type=int, default=8077)
-    parser.add_argument("--out", type=Path, default=OUT / "bench.json")
+    parser.add_argument("--only", help="comma-separated steps to run (default: all): " + ",".join(STEPS))
+    parser.add_argument("--collect", action="store_true", help="only collect the files already written")
     args = parser.parse_args(argv)
-    photos = _photos(shared_data_dir(), args.images)
-    report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()},
-        "classifier": bench_classifier(photos),
-        "embedded_stack": bench_stack(photos, args.port, args.concurrency, args.workers),
-    }
-    from bench import faces  # the face pipeline: cold start, first frame to CSV
-
-    report["faces"] = faces.run(shared_data_dir())
-    save_report(args.out, report)
-    return 0
+    steps = args.only.split(",") if args.only else list(STEPS)
+    failed = []
+    if not args.collect:
+        for step in steps:
+            print(f"== {step}", flush=True)
+            if subprocess.run([sys.executable, "-m", *STEPS[step]], cwd=REPO_ROOT).returncode != 0:
+                failed.append(step)
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                "machine": platform.machine()}}
+    for step in STEPS:
+        if step != "scaling":
+            report[step] = _load(step)
+    report["failed"] = failed
+    save_report(OUT / "bench.json", report)
+    plot(report, OUT / "bench.png")
+    print(f"wrote {OUT / 'bench.png'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -97,8 +97,8 @@ def _queued(request_id: str) -> Response:
 def classify_course_style() -> Response:
     """Course-compatible: one multipart file in, ``<name without extension>:<label>`` out."""
     svc = service()
-    request = svc.submit(_upload())
-    result = svc.wait_for_result(request.id, svc.settings.limits.max_wait_s)
+    request = svc.submit(_upload(), wait=True)
+    result = svc.wait_for_result(request, svc.settings.limits.max_wait_s)
     if result is None:
         return _queued(request.id)
     if result.status == "failed":
@@ -120,8 +120,12 @@ def submit_image() -> Response:
         request_id = id_for_idempotency_key(key) if key is not None else None
     except ValueError as exc:
         raise ApiError(400, "bad_idempotency_key", str(exc)) from None
-    request = svc.submit(_upload(), request_id=request_id)
-    result = svc.wait_for_result(request.id, wait) if wait > 0 else svc.find_result(request.id)
+    request = svc.submit(_upload(), request_id=request_id, wait=wait > 0)
+    result = None
+    if wait > 0:
+        result = svc.wait_for_result(request, wait)
+    elif request_id:  # only a retried request (same Idempotency-Key) can have an answer already
+        result = svc.results.find(request.id, request.name)
     return _queued(request.id) if result is None else _result_response(result)
 
 
@@ -131,12 +135,11 @@ def get_image(image_id: str) -> Response:
     svc = service()
     if not is_valid_id(image_id):
         raise ApiError(404, "not_found", f"no image with id {image_id!r}")
-    result = svc.find_result(image_id)
-    if result is not None:
-        return _result_response(result)
-    if svc.is_known(image_id):
-        return _queued(image_id)
-    raise ApiError(404, "not_found", f"no image with id {image_id!r}")
+    name = svc.name_of(image_id)
+    if name is None:
+        raise ApiError(404, "not_found", f"no image with id {image_id!r}")
+    result = svc.results.find(image_id, name)
+    return _queued(image_id) if result is None else _result_response(result)
 
 
 @app.route("/v1/healthz", methods=["GET"])

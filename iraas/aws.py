@@ -6,6 +6,7 @@ and what a "not found" answer looks like.
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cache
 from typing import Any, Protocol
@@ -72,6 +73,11 @@ def is_local_endpoint(endpoint_url: str | None) -> bool:
 def is_not_found(exc: BaseException) -> bool:
     """Whether a boto3 error says the object (or bucket) does not exist."""
     return isinstance(exc, ClientError) and error_code(exc) in _NOT_FOUND_CODES
+
+
+def on_lambda() -> bool:
+    """Whether this process is a Lambda execution environment (one request at a time)."""
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def error_code(exc: ClientError) -> str:

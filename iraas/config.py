@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from iraas.errors import ConfigError
+from iraas.images.classify.models import DEFAULT_MODEL, get_model
 from iraas.scaling.policy import ScalingConfig
 
 # Logical ids in template.yaml -> environment variables that carry their physical name or URL.
@@ -106,6 +108,10 @@ class Settings(AwsSettings):
     fleet_name: str = "iraas"
     launch_template_id: str | None = None
     scaler_invocation_s: float = 55.0  # how long one scheduled invocation keeps scaling
+    model: str = DEFAULT_MODEL  # the classifier (IRAAS_MODEL): a name in iraas.images.classify.models
+    # Web processes create their reply queues under this prefix (template.yaml: "<stack>-reply-"),
+    # which the IAM policies name; workers reply only to queues with it.
+    reply_queue_prefix: str = "iraas-reply-"
 
 
 def default_home(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
@@ -129,6 +135,12 @@ def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return Path(env.get("IRAAS_MODEL_DIR") or cache / "iraas" / "models").expanduser()
+
+
+def default_model(env: Mapping[str, str] | None = None) -> str:
+    """The classifier to run: ``$IRAAS_MODEL`` (checked), else ``lite0-int8``."""
+    env = os.environ if env is None else env
+    return get_model(env.get("IRAAS_MODEL") or DEFAULT_MODEL).name
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
@@ -257,7 +269,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         fleet_name=env.get("IRAAS_FLEET_NAME") or "iraas",
         launch_template_id=env.get("IRAAS_LAUNCH_TEMPLATE_ID") or None,
         scaler_invocation_s=number(env, "IRAAS_SCALER_INVOCATION_S", 55.0, 0, 900),
+        model=default_model(env),
+        reply_queue_prefix=_queue_prefix(env, "IRAAS_REPLY_QUEUE_PREFIX", Settings.reply_queue_prefix),
     )
+
+
+def _queue_prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,48}", value):  # + 32 hex digits <= 80, SQS's longest name
+        raise ConfigError(f"{name}={value!r} must be 1-48 letters, digits, '-' or '_' (an SQS name prefix)")
+    return value
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -272,5 +293,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             env[RESOURCE_ENV[logical_id]] = getattr(settings, name)
     if settings.endpoint_url:
         env["IRAAS_ENDPOINT_URL"] = settings.endpoint_url
+    env["IRAAS_REPLY_QUEUE_PREFIX"] = settings.reply_queue_prefix
+    env["IRAAS_MODEL"] = settings.model
     return env
 

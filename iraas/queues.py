@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,3 +41,82 @@ def entry_batches(receipts: list[str], **fields: Any) -> Iterator[list[dict[str,
     for start in range(0, len(receipts), BATCH_LIMIT):
         chunk = receipts[start : start + BATCH_LIMIT]
         yield [{"Id": str(i), "ReceiptHandle": receipt, **fields} for i, receipt in enumerate(chunk)]
+
+
+def send_batches(sqs: Any, url: str, bodies: list[str]) -> list[str]:
+    """Send ``bodies`` with SendMessageBatch, ``BATCH_LIMIT`` per call; returns the failures' reasons."""
+    failed: list[str] = []
+    for start in range(0, len(bodies), BATCH_LIMIT):
+        chunk = bodies[start : start + BATCH_LIMIT]
+        response = sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
+        )
+        failed.extend(f"{f.get('Code')}: {f.get('Message')}" for f in response.get("Failed", []))
+    return failed
+
+
+class SendError(RuntimeError):
+    """SQS did not take a message."""
+
+
+class _Pending:
+    def __init__(self, body: str) -> None:
+        self.body = body
+        self.done = threading.Event()
+        self.error: str | None = None
+
+
+class BatchSender:
+    """Gathers concurrent sends to one queue into SendMessageBatch calls.
+
+    A burst of requests in one web process each wants one SendMessage. Here each sender queues its
+    message and waits; one flusher thread gathers what arrives within ``linger_s`` (or until
+    ``BATCH_LIMIT`` are waiting) and sends it in one call, then wakes each sender with its own
+    outcome. ``linger_s=0`` sends each message alone, with no thread (one request at a time: Lambda).
+    """
+
+    def __init__(self, sqs: Any, url: str, linger_s: float = 0.005, timeout_s: float = 60.0) -> None:
+        self.sqs, self.url, self.linger_s, self.timeout_s = sqs, url, linger_s, timeout_s
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqs-send")
+
+    def send(self, body: str) -> None:
+        """Send one message; returns once SQS has it, raises SendError if it did not take it."""
+        if self.linger_s <= 0:
+            self.sqs.send_message(QueueUrl=self.url, MessageBody=body)
+            return
+        entry = _Pending(body)
+        with self._cond:
+            self._pending.append(entry)
+            if self._thread is None:  # started on first use, so a forked process gets its own
+                self._thread = threading.Thread(target=self._gather, name="sqs-batch", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        if not entry.done.wait(self.timeout_s):
+            raise SendError(f"no answer from SQS within {self.timeout_s:g} s")
+        if entry.error:
+            raise SendError(f"SQS did not take the message: {entry.error}")
+
+    def _gather(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending))
+                self._cond.wait_for(lambda: len(self._pending) >= BATCH_LIMIT, timeout=self.linger_s)
+                batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
+            self._pool.submit(self._flush, batch)
+
+    def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            response = self.sqs.send_message_batch(
+                QueueUrl=self.url, Entries=[{"Id": str(i), "MessageBody": e.body} for i, e in enumerate(batch)]
+            )
+            for failure in response.get("Failed", []):
+                batch[int(failure["Id"])].error = f"{failure.get('Code')}: {failure.get('Message')}"
+        except Exception as exc:  # noqa: BLE001 - every sender of the batch gets the reason
+            for e in batch:
+                e.error = str(exc) or type(exc).__name__
+        finally:
+            for e in batch:
+                e.done.set()

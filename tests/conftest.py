@@ -94,7 +94,10 @@ def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 def web_app(stack):
     """chalice_web/app.py loaded fresh (it is a Chalice project, not a package), on the moto stack."""
-    return load_app_module()
+    module = load_app_module()
+    yield module
+    if module.service.cache_info().currsize:  # its reply queue, while the stack still exists
+        module.service().replies.close()
 
 
 # ---- the classroom face pipeline ------------------------------------------------------------

@@ -64,14 +64,20 @@ def input_key(request_id: str, name: str) -> str:
     return input_prefix(request_id) + safe_name(name)
 
 
-def result_key(request_id: str) -> str:
-    """The result by id: what the web tier polls and ``GET /v1/images/{id}`` reads."""
-    return f"results/{_check_id(request_id)}.json"
+def name_from_input_key(request_id: str, key: str) -> str | None:
+    """The file name in ``inputs/<id>/<name>``, None if ``key`` is not that request's input."""
+    prefix = input_prefix(request_id)
+    name = key[len(prefix) :] if key.startswith(prefix) else ""
+    return name if name and "/" not in name else None
 
 
-def result_by_name_key(request_id: str, name: str) -> str:
-    """The same result, found by file name: ``names/<file name>/<id>.json``."""
-    return f"names/{safe_name(name)}/{_check_id(request_id)}.json"
+def result_key(request_id: str, name: str) -> str:
+    """The one result object: ``results/<file name>/<id>.json``.
+
+    Found by file name (list ``results/<name>/``) and by id (the input key ``inputs/<id>/<name>``
+    names it), with one write per answer.
+    """
+    return f"results/{safe_name(name)}/{_check_id(request_id)}.json"
 
 
 def poison_key(message_id: str) -> str:
@@ -91,9 +97,14 @@ class ImageRequest:
     bucket: str
     key: str
     submitted_at: float = field(default_factory=time.time)
+    # The waiting web process's reply queue; the request id is the correlation id. None: nobody waits.
+    reply_to: str | None = None
 
     def to_message(self) -> str:
-        return json.dumps({"v": SCHEMA_VERSION, **asdict(self)}, separators=(",", ":"))
+        data = {"v": SCHEMA_VERSION, **asdict(self)}
+        if self.reply_to is None:
+            del data["reply_to"]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_message(cls, body: str) -> ImageRequest:
@@ -110,14 +121,15 @@ class ImageRequest:
                 bucket=str(data["bucket"]),
                 key=str(data["key"]),
                 submitted_at=float(data.get("submitted_at", 0.0)),
+                reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
         if not is_valid_id(request.id):
             raise MalformedRequest(f"request id {request.id!r} is not a valid id")
-        if not request.key.startswith(input_prefix(request.id)):
+        if request.key != input_key(request.id, request.name):
             # A forged message must not make the worker read objects outside the request's prefix.
-            raise MalformedRequest(f"key {request.key!r} is outside the request's prefix")
+            raise MalformedRequest(f"key {request.key!r} is not the input of request {request.id}")
         return request
 
 

@@ -1,53 +1,52 @@
-"""The web tier's use cases: accept an image, find or wait for its result, report stats.
+"""The web tier's use cases: accept an image, wait for its result or find it, report stats.
 
-Waiting polls the result object in S3 rather than consuming the response queue: it works the same
-in one threaded process (chalice local, gunicorn) and across many short-lived Lambda instances,
-and S3 reads are strongly consistent, so a result is seen as soon as it is written.
+Waiting is pushed, not polled: the request names this process's reply queue and the worker
+answers there (``iraas.images.replies``). S3 is the durable answer: ``GET /v1/images/{id}`` reads
+it, and a waiter whose reply does not come reads it once at its deadline.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from iraas import aws
 from iraas.config import Settings
-from iraas.images.jobs import ImageRequest, ImageResult, input_key, input_prefix, new_id
+from iraas.images.jobs import ImageRequest, ImageResult, input_key, input_prefix, name_from_input_key, new_id
+from iraas.images.replies import Replies, replies_for_this_process
 from iraas.images.results import ResultStore
 from iraas.images.uploads import Upload
-from iraas.queues import queue_depth
+from iraas.queues import BatchSender, queue_depth
 from iraas.scaling import status
 
-# Polling schedule while waiting: quick at first (a warm worker answers in ~100 ms), then
-# backing off so a long wait costs a few dozen GETs, not hundreds.
-_FIRST_POLL_S = 0.05
-_MAX_POLL_S = 0.5
+# How long a send waits for concurrent requests' sends to share its SendMessageBatch call.
+SEND_LINGER_S = 0.005
 
 
 class ImageService:
-    def __init__(self, settings: Settings, s3: Any = None, sqs: Any = None) -> None:
+    def __init__(self, settings: Settings, s3: Any = None, sqs: Any = None, replies: Replies | None = None) -> None:
         self.settings = settings
         self.s3 = s3 or aws.client(settings, "s3")
         self.sqs = sqs or aws.client(settings, "sqs")
         self.results = ResultStore(self.s3, settings.image_output_bucket)
+        self.replies = replies or replies_for_this_process(self.sqs, settings.reply_queue_prefix)
+        # One request at a time on Lambda: nothing to gather there.
+        self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
-    def submit(self, upload: Upload, request_id: str | None = None) -> ImageRequest:
-        """Store the image, then queue a request that points at it.
+    def submit(self, upload: Upload, request_id: str | None = None, wait: bool = False) -> ImageRequest:
+        """Store the image, then queue a request that points at it (naming the reply queue if
+        the caller will ``wait_for_result``).
 
         With a ``request_id`` derived from a client's idempotency key, a repeated submission is
         recognised and not queued a second time.
         """
-        repeated = request_id is not None and self.is_known(request_id)
+        known = self.name_of(request_id) if request_id is not None else None
         request_id = request_id or new_id()
+        name = known or upload.name
         request = ImageRequest(
-            id=request_id,
-            name=upload.name,
-            bucket=self.settings.image_input_bucket,
-            key=input_key(request_id, upload.name),
+            id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(request_id, name)
         )
-        if repeated:
+        if known is not None:
             return request
         self.s3.put_object(
             Bucket=request.bucket,
@@ -56,38 +55,28 @@ class ImageService:
             ContentType=upload.info.mime,
             Metadata={"request-id": request.id},
         )
-        self.sqs.send_message(QueueUrl=self.settings.request_queue_url, MessageBody=request.to_message())
+        if wait:  # registered before the send, so that no reply can come before its waiter
+            request = replace(request, reply_to=self.replies.expect(request.id))
+        try:
+            self.requests.send(request.to_message())
+        except BaseException:
+            self.replies.forget(request.id)
+            raise
         return request
 
-    def find_result(self, request_id: str) -> ImageResult | None:
-        return self.results.find(request_id)
+    def wait_for_result(self, request: ImageRequest, timeout_s: float) -> ImageResult | None:
+        """The result, pushed by the worker within ``timeout_s``; else whatever S3 has by then."""
+        result = self.replies.wait(request.id, timeout_s)
+        return result if result is not None else self.results.find(request.id, request.name)
 
-    def is_known(self, request_id: str) -> bool:
-        """Whether a request with this id was ever accepted (its input is stored)."""
+    def name_of(self, request_id: str) -> str | None:
+        """The file name of an accepted request (its input is stored), None for an unknown id."""
         listing = self.s3.list_objects_v2(
             Bucket=self.settings.image_input_bucket, Prefix=input_prefix(request_id), MaxKeys=1
         )
-        return listing.get("KeyCount", 0) > 0
-
-    def wait_for_result(
-        self,
-        request_id: str,
-        timeout_s: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> ImageResult | None:
-        """The result, polled until it appears or ``timeout_s`` passes (then None)."""
-        deadline = clock() + max(0.0, timeout_s)
-        pause = _FIRST_POLL_S
-        while True:
-            result = self.find_result(request_id)
-            if result is not None:
-                return result
-            left = deadline - clock()
-            if left <= 0:
-                return None
-            sleep(min(pause, left))
-            pause = min(pause * 1.5, _MAX_POLL_S)
+        for obj in listing.get("Contents", []):
+            return name_from_input_key(request_id, obj["Key"])
+        return None
 
     def stats(self) -> dict[str, Any]:
         """Queue depths and the fleet's size, as ``GET /v1/stats`` shows them."""

@@ -9,6 +9,8 @@ Two entry points:
   count from the header *before* any pixel is decoded, then prove the pixel data decodes at low
   cost (JPEGs are decoded at 1/8 scale through libjpeg's DCT scaling).
 * :func:`decode_rgb` is the worker's full decode: EXIF orientation applied, converted to RGB.
+  With ``min_side`` (the classifier passes the side it resizes to), a large JPEG is decoded at
+  1/2, 1/4 or 1/8 scale straight from the DCT, never below ``min_side`` on either side.
 
 Both raise :class:`ImageError` with a stable ``code`` that callers can pass on to clients.
 
@@ -71,13 +73,19 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
     return ImageInfo(format=fmt, width=width, height=height, mime=mime)
 
 
-def decode_rgb(data: bytes, max_pixels: int) -> Image.Image:
+def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = None) -> Image.Image:
     """Fully decode ``data`` into an upright RGB image (EXIF orientation applied).
 
     Handles L, LA, P, RGBA, CMYK, 16-bit and other modes; transparency is flattened on white.
+    With ``min_side``, a JPEG at least twice that on both sides is decoded at the smallest of
+    1/2, 1/4, 1/8 scale that keeps both sides >= ``min_side`` (libjpeg's DCT scaling: several
+    times less work for a camera photo); other images are decoded at full size.
     Raises :class:`ImageError` like :func:`inspect_image`.
     """
     img = _open_checked(data, max_pixels)
+    if min_side and img.format == "JPEG":
+        # A square request: the bound holds for the shorter side whatever the EXIF rotation.
+        img.draft(img.mode, (min_side, min_side))
     _load(img)
     try:
         upright = ImageOps.exif_transpose(img)

@@ -33,8 +33,9 @@ from typing import Any, Protocol
 from iraas import aws
 from iraas.config import Settings
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
+from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore
-from iraas.queues import entry_batches
+from iraas.queues import entry_batches, send_batches
 from iraas.scaling.heartbeat import HeartbeatPublisher
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
+# How long received messages stay hidden before the lease extends them (see _Lease).
+RECEIVE_VISIBILITY_S = 5
 
 
 class BatchClassifier(Protocol):
@@ -91,15 +94,21 @@ class _Item:
 class _Lease:
     """Keeps a batch's messages hidden from other workers for as long as this one works on them.
 
-    Every third of the visibility timeout it pushes the timeout out again, so a slow batch (a
-    loaded machine, a cold model) is never handed to a second worker while this one is alive.
+    Messages are received with a short visibility (``first_s``): if the receive is abandoned (the
+    worker is stopped while it waits on SQS), they come back within seconds, not after a minute.
+    A third of the way into it, and every third of ``timeout_s`` after that, the lease pushes the
+    timeout out to ``timeout_s``, so a slow batch (a loaded machine, a cold model) is never handed
+    to a second worker while this one is alive. A quick batch costs no call at all.
     """
 
-    def __init__(self, sqs: Any, queue_url: str, messages: list[dict[str, Any]], timeout_s: int) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, messages: list[dict[str, Any]], timeout_s: int, first_s: int
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.receipts = [m["ReceiptHandle"] for m in messages]
         self.timeout_s = timeout_s
+        self.first_s = first_s
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._keep, name="lease", daemon=True)
 
@@ -112,7 +121,9 @@ class _Lease:
         self._thread.join()
 
     def _keep(self) -> None:
-        while not self._done.wait(self.timeout_s / 3):
+        interval = self.first_s / 3
+        while not self._done.wait(interval):
+            interval = self.timeout_s / 3
             for entries in entry_batches(self.receipts, VisibilityTimeout=self.timeout_s):
                 try:
                     self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
@@ -138,7 +149,8 @@ class Worker:
         self.max_receives = self._max_receives()
         self.busy = threading.Event()  # set while a batch is being worked on
         self.idle_since = time.time()  # wall clock, reported in heartbeats to the scaler
-        self._fetch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch")
+        # Fetches and stores of one batch run side by side: each is one S3 round trip.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3")
 
     def _max_receives(self) -> int:
         """Read from the queue's own redrive policy, so it cannot drift from template.yaml."""
@@ -173,7 +185,7 @@ class Worker:
             QueueUrl=self.settings.request_queue_url,
             MaxNumberOfMessages=self.settings.worker.batch_size,
             WaitTimeSeconds=self.settings.worker.long_poll_s if wait_s is None else wait_s,
-            VisibilityTimeout=self.settings.worker.visibility_timeout_s,
+            VisibilityTimeout=self._receive_visibility_s(),
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
         if not messages:
@@ -184,6 +196,9 @@ class Worker:
         finally:
             self.idle_since = time.time()
             self.busy.clear()
+
+    def _receive_visibility_s(self) -> int:
+        return min(RECEIVE_VISIBILITY_S, self.settings.worker.visibility_timeout_s)
 
     def state(self) -> tuple[bool, float]:
         """(busy, idle since), for the heartbeat."""
@@ -196,12 +211,15 @@ class Worker:
         outcome = BatchOutcome(received=len(messages))
         items = [self._parse(m) for m in messages]
         log.info("batch received", extra={"batch_size": len(items), "requests": [i.label for i in items]})
-        with _Lease(self.sqs, self.settings.request_queue_url, messages, self.settings.worker.visibility_timeout_s):
+        lease = _Lease(
+            self.sqs, self.settings.request_queue_url, messages,
+            self.settings.worker.visibility_timeout_s, self._receive_visibility_s(),
+        )
+        with lease:
             done = self._answer_batch(items, outcome)
-        for item in items:
-            if item.error is not None:
-                outcome.failed += 1
-                outcome.dead_lettered += self._fail(item)
+            failed = [item for item in items if item.error is not None]
+            outcome.failed = len(failed)
+            outcome.dead_lettered = self._fail(failed)
         self._delete(done)
         log.info(
             "batch done",
@@ -218,54 +236,38 @@ class Worker:
 
     def _answer_batch(self, items: list[_Item], outcome: BatchOutcome) -> list[_Item]:
         """Classify and answer the parsed items; returns those to delete (answered or repeated)."""
-        done: list[_Item] = []
-        todo: list[tuple[_Item, ImageRequest]] = []
-        for item in items:
-            if item.error is not None or item.request is None:
-                continue
-            try:
-                answered_before = self.results.exists(item.request.id)
-                if answered_before:
-                    # The first delivery may have died between its two writes.
-                    self.results.copy_by_name(item.request.id, item.request.name)
-            except Exception as exc:  # noqa: BLE001 - transient S3 trouble; retried by the queue
-                item.error = ProcessingError("lookup_failed", str(exc))
-                continue
-            if answered_before:
-                done.append(item)  # a repeated delivery: the answer stands, just retire it
-                outcome.duplicates += 1
-                log.info("repeated delivery retired", extra=item.fields())
-            else:
-                todo.append((item, item.request))
+        todo = [(item, item.request) for item in items if item.error is None and item.request is not None]
         started = time.perf_counter()
-        list(self._fetch_pool.map(lambda pair: self._fetch(*pair), todo))
+        list(self._pool.map(lambda pair: self._fetch(*pair), todo))
         fetch_ms = _ms_since(started)
         ready = [(item, request) for item, request in todo if item.data is not None and item.error is None]
         started = time.perf_counter()
-        results = self.classifier.classify_bytes([item.data for item, _ in ready if item.data]) if ready else []
+        results = self.classifier.classify_bytes([item.data or b"" for item, _ in ready]) if ready else []
         classify_ms = _ms_since(started)
+        answers: list[tuple[_Item, ImageResult]] = []
         for (item, request), result in zip(ready, results, strict=True):
             if isinstance(result, Exception):
                 code = getattr(result, "code", "classification_failed")
                 item.error = ProcessingError(code, getattr(result, "message", str(result)))
-                continue
-            answer = ImageResult.done(request, result)
-            started = time.perf_counter()
-            try:
-                answered = self._answer(answer)
-            except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
-                log.warning("could not store the result", extra={**item.fields(), "error": str(exc)})
-                item.error = ProcessingError("store_failed", str(exc))
-                continue
+            else:
+                answers.append((item, ImageResult.done(request, result)))
+        started = time.perf_counter()
+        stored = self._answer(answers)
+        store_ms = _ms_since(started)
+        done: list[_Item] = []
+        for item, answer in answers:
+            first = stored.get(item.message["ReceiptHandle"])
+            if first is None:
+                continue  # not stored: the queue retries it
             done.append(item)
-            if answered:
+            if first:
                 outcome.answered += 1
-            else:  # another delivery of the same request got there first
+            else:  # another delivery of the same request got there first; its answer stands
                 outcome.duplicates += 1
             log.info(
-                "answered" if answered else "answered before by another delivery",
+                "answered" if first else "repeated delivery retired",
                 extra={**item.fields(), "label": answer.label, "batch_size": len(ready), "fetch_ms": fetch_ms,
-                       "classify_ms": classify_ms, "store_ms": _ms_since(started)},
+                       "classify_ms": classify_ms, "store_ms": store_ms},
             )
         return done
 
@@ -291,45 +293,86 @@ class Worker:
             else:
                 item.error = ProcessingError("fetch_failed", str(exc))
 
-    def _answer(self, result: ImageResult) -> bool:
-        """Store the result (by id, then by name) and announce it on the response queue.
+    def _answer(self, answers: list[tuple[_Item, ImageResult]]) -> dict[str, bool]:
+        """Store each answer (in parallel), then reply to the waiting web processes and announce
+        the new answers on the response queue, a batch call per queue.
 
-        Returns False, storing and announcing nothing, when the request already has an answer.
+        Returns receipt -> True (stored now), False (answered before: a repeated delivery) for
+        each answer that is settled; one that could not be stored is left out, with its error.
         """
-        body = result.to_json()
-        if not self.results.put_first(result, body):
-            return False
-        self.results.put_by_name(result, body)
-        self.sqs.send_message(QueueUrl=self.settings.response_queue_url, MessageBody=body)
-        return True
+        bodies = {id(item): answer.to_json() for item, answer in answers}
 
-    def _fail(self, item: _Item) -> int:
-        """Leave a failed message to the queue; on its last attempt, record why. Returns 1 then."""
-        error = item.error or ProcessingError("unknown", "failed without a reason")
-        request = item.request
-        final = item.receive_count >= self.max_receives
-        log.warning(
-            "request failed",
-            extra={**item.fields(), "max_receives": self.max_receives, "final": final,
-                   "code": error.code, "error": error.message},
-        )
+        def store(pair: tuple[_Item, ImageResult]) -> bool | None:
+            item, answer = pair
+            try:
+                return self.results.put_first(answer, bodies[id(item)])
+            except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
+                log.warning("could not store the result", extra={**item.fields(), "error": str(exc)})
+                item.error = ProcessingError("store_failed", str(exc))
+                return None
+
+        outcomes = list(self._pool.map(store, answers))
+        settled = {item.message["ReceiptHandle"]: first for (item, _), first in zip(answers, outcomes, strict=True)
+                   if first is not None}
+        new = [(item, answer) for (item, answer), first in zip(answers, outcomes, strict=True) if first]
+        replies: dict[str, list[str]] = {}
+        for item, _ in new:
+            reply_to = answer_to(item.request, self.settings)
+            if reply_to:
+                replies.setdefault(reply_to, []).append(bodies[id(item)])
+        for url, batch in replies.items():
+            self._send(url, batch, "reply")
+        if new:
+            self._send(self.settings.response_queue_url, [bodies[id(item)] for item, _ in new], "announce")
+        return settled
+
+    def _send(self, url: str, bodies: list[str], what: str) -> None:
+        """Best effort: the stored answer is what counts; a lost reply makes its waiter read S3."""
         try:
-            if final and request is not None:
-                self._answer(ImageResult.failed(request.id, request.name, error.code, error.message))
-            elif final:
-                self.results.record_unreadable(
-                    item.message.get("MessageId", ""), error.code, error.message, item.message.get("Body", "")
-                )
+            failures = send_batches(self.sqs, url, bodies)
+        except Exception as exc:  # noqa: BLE001 - e.g. a reply queue swept after its web process died
+            failures = [str(exc)]
+        if failures:
+            log.warning(f"could not {what}", extra={"queue": url, "count": len(bodies), "error": failures[0]})
+
+    def _fail(self, items: list[_Item]) -> int:
+        """Leave failed messages to the queue; on a last attempt, record why. Returns how many were final."""
+        finals: list[tuple[_Item, ImageResult]] = []
+        for item in items:
+            error = item.error or ProcessingError("unknown", "failed without a reason")
+            request = item.request
+            final = item.receive_count >= self.max_receives
+            log.warning(
+                "request failed",
+                extra={**item.fields(), "max_receives": self.max_receives, "final": final,
+                       "code": error.code, "error": error.message},
+            )
+            try:
+                if final and request is not None:
+                    finals.append((item, ImageResult.failed(request.id, request.name, error.code, error.message)))
+                elif final:
+                    self.results.record_unreadable(
+                        item.message.get("MessageId", ""), error.code, error.message, item.message.get("Body", "")
+                    )
+            except Exception as exc:  # noqa: BLE001 - the message simply reappears after its timeout
+                log.warning("could not record the failure", extra={**item.fields(), "error": str(exc)})
+        if finals:
+            self._answer(finals)  # the waiting request gets its 422 now, not at its deadline
+        count = 0
+        for item in items:
+            final = item.receive_count >= self.max_receives
+            count += final
             # Sooner than the visibility timeout: retry soon, or (if final) let SQS move it to the
             # dead-letter queue on its next receive.
-            self.sqs.change_message_visibility(
-                QueueUrl=self.settings.request_queue_url,
-                ReceiptHandle=item.message["ReceiptHandle"],
-                VisibilityTimeout=0 if final else self.settings.worker.retry_delay_s,
-            )
-        except Exception as exc:  # noqa: BLE001 - the message simply reappears after its timeout
-            log.warning("could not record the failure", extra={**item.fields(), "error": str(exc)})
-        return int(final)
+            try:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.settings.request_queue_url,
+                    ReceiptHandle=item.message["ReceiptHandle"],
+                    VisibilityTimeout=0 if final else self.settings.worker.retry_delay_s,
+                )
+            except Exception as exc:  # noqa: BLE001 - the message simply reappears after its timeout
+                log.warning("could not release a failed message", extra={**item.fields(), "error": str(exc)})
+        return count
 
     def _delete(self, items: list[_Item]) -> None:
         receipts = [item.message["ReceiptHandle"] for item in items]
@@ -340,6 +383,18 @@ class Worker:
                 log.warning("could not delete a message", extra={"failure": failure})
 
 
+def answer_to(request: ImageRequest | None, settings: Settings) -> str | None:
+    """Where the request's reply goes: its ``reply_to`` if that is one of this stack's reply
+    queues; None when nobody waits, or the message names another queue (logged, ignored)."""
+    if request is None or not request.reply_to:
+        return None
+    if is_reply_queue(request.reply_to, settings.reply_queue_prefix, settings.request_queue_url):
+        return request.reply_to
+    log.warning("ignored a reply_to that is no reply queue of this stack", extra={"request_id": request.id,
+                "reply_to": request.reply_to[:200]})
+    return None
+
+
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
@@ -348,15 +403,18 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
     """The worker process: load and warm the model, then work until SIGTERM/SIGINT.
 
     A signal that arrives while a batch is being worked on lets the batch finish first; one that
-    arrives while waiting for messages stops at once (anything that receive call took becomes
-    visible again after the visibility timeout, so nothing is lost).
+    arrives while waiting for messages stops at once (anything that receive call took is hidden
+    for only ``RECEIVE_VISIBILITY_S`` and then handed to another worker, so nothing is lost).
     """
     import signal
 
     from iraas.images.classify.runtime import load_classifier
 
     classifier = load_classifier(
-        settings.model_dir, threads=settings.worker.threads, max_pixels=settings.limits.max_image_pixels
+        settings.model_dir,
+        threads=settings.worker.threads,
+        max_pixels=settings.limits.max_image_pixels,
+        model=settings.model,
     )
     worker = Worker(settings, classifier, worker_id=os.environ.get("IRAAS_WORKER_ID") or None)
     heartbeat = HeartbeatPublisher(

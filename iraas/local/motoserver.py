@@ -1,4 +1,7 @@
-"""moto's server as a child process: the embedded stack's AWS endpoint."""
+"""moto's server as a child process: the embedded stack's AWS endpoint.
+
+The child runs ``iraas.local.moto_app``: moto's own server with its hot path patched (see there).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class MotoServer:
-    """``python -m moto.server`` on ``host:port`` (port 0: a free one), as a context manager."""
+    """``python -m iraas.local.moto_app`` (moto's server, patched) on ``host:port`` (port 0: a free
+    one), as a context manager."""
 
     def __init__(
         self,
@@ -78,7 +82,7 @@ class MotoServer:
         self._log = open(self.log_path, "ab") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
         env = {**os.environ, **local_credentials_env(), "MOTO_PORT": str(port)}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
+            [sys.executable, "-m", "iraas.local.moto_app", "-H", self.host, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

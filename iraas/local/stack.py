@@ -1,15 +1,16 @@
 """``iraas up``: the whole service on one machine, with no AWS account.
 
 moto's server stands in for AWS and is provisioned from template.yaml; the web tier is the
-Chalice app served like ``chalice local``; local worker processes run ``iraas worker``, the same
-entry point the EC2 instances' systemd unit runs. Every piece talks to the endpoint with boto3,
-exactly as in AWS.
+Chalice app served like ``chalice local``; local worker processes run ``iraas worker``'s entry
+point, the same one the EC2 instances' systemd unit runs, forked from a zygote that has imported
+the runtime (``iraas/local/zygote.py``), as many as the machine's cores unless told otherwise
+(``iraas/local/capacity.py``). Every piece talks to the endpoint with boto3, exactly as in AWS.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -22,21 +23,38 @@ from pathlib import Path
 from iraas import aws
 from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
+from iraas.images import replies
+from iraas.local.capacity import local_scaling, usable_cores
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
 from iraas.local.reporter import report_results
 from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free, restart_crashed
 from iraas.local.template import load_template
+from iraas.local.zygote import Zygote, ZygoteError
 from iraas.paths import REPO_ROOT, TEMPLATE
-from iraas.scaling.local import LocalFleet
+from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
 
 STOP_GRACE_S = 6.0  # a worker finishing its batch; the whole stop stays under 10 s
+SCALER_STOP_S = 2.0  # how long a stop waits for the scaler's current tick
+FUNCTION_NICENESS = 10  # the face runners yield the cores to the web tier and the workers
 
 
 class StackError(RuntimeError):
     """The embedded stack could not start; the message says why and what to do."""
+
+
+class _NotStarted:
+    """A worker asked for while the stack stops: never started, so never alive."""
+
+    alive = False
+
+    def terminate(self) -> None:
+        pass
+
+    def wait_or_kill(self, deadline: float) -> None:
+        pass
 
 
 @dataclass
@@ -53,9 +71,11 @@ class EmbeddedStack:
     web: Child | None = None
     fleet: LocalFleet | None = None
     scaler: Scaler | None = None
+    zygote: Zygote | None = None  # forks the workers; None or dead: workers start from scratch
     function_children: list[Child] = field(default_factory=list)  # local Lambda instances
     _stopping: threading.Event = field(default_factory=threading.Event)
     _env: dict[str, str] = field(default_factory=dict)
+    _scaler_thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -88,20 +108,37 @@ class EmbeddedStack:
         logs = self.home / "logs"
         self.web = Child("web", self._web_command(), logs / "web.log")
         self.web.start(env, REPO_ROOT)
-        self._start_functions(resources, env)
         (self.home / "ready").mkdir(exist_ok=True)
-        config = settings.scaling
-        if self.workers is not None:
-            config = dataclasses.replace(config, min_workers=self.workers, max_workers=self.workers)
+        self.zygote = Zygote(self.home / "ready" / "zygote", logs / "zygote.log")
+        self.zygote.start(env, REPO_ROOT)  # preloads while the rest starts
+        self._start_functions(resources, env)
+        # AWS runs up to 19 instances; here every worker is a process on this machine's cores.
+        scaling = local_scaling(settings.scaling, self.workers, os.environ, usable_cores())
         self.fleet = LocalFleet(self._spawn_worker)
-        self.scaler = Scaler(settings, self.fleet, config)
+        self.scaler = Scaler(
+            settings, self.fleet, scaling.config, capped_by=scaling.capped_by, fast_tick_s=scaling.fast_tick_s
+        )
         self.scaler.tick()  # the first workers start now, not one tick later
         return settings
 
-    def _spawn_worker(self, worker_id: str) -> Child:
-        """One local stand-in for an EC2 instance: the same `iraas worker` its systemd unit runs."""
+    def _spawn_worker(self, worker_id: str) -> Process:
+        """One local stand-in for an EC2 instance: forked from the zygote, it runs the entry point of
+        `iraas worker` (what the instances' systemd unit runs) with the runtime already imported."""
+        if self._stopping.is_set():
+            return _NotStarted()  # the stack is stopping; the fleet forgets it at its next look
         ready = self.home / "ready" / worker_id
         ready.unlink(missing_ok=True)
+        log_path = self.home / "logs" / f"{worker_id}.log"
+        if self.zygote is not None:
+            try:
+                return self.zygote.spawn(worker_id, ready, log_path)
+            except ZygoteError as exc:
+                self.say(f"{exc}\nstarting workers as new processes from now on")
+                self.zygote = None
+        return self._start_worker_process(worker_id, ready)
+
+    def _start_worker_process(self, worker_id: str, ready: Path) -> Child:
+        """A worker from a fresh interpreter (`iraas worker`), should the zygote fail."""
         child = Child(
             worker_id,
             [sys.executable, "-m", "iraas.cli", "worker", "--ready-file", str(ready)],
@@ -131,7 +168,7 @@ class EmbeddedStack:
         ready_dir = self.home / "ready"
         while time.monotonic() < deadline:
             self._check_web()
-            warm = scaler.config.min_workers == 0 or any(ready_dir.iterdir())
+            warm = scaler.config.min_workers == 0 or any(ready_dir.glob("local-*"))
             if self._healthy() and warm:
                 return
             time.sleep(0.2)
@@ -165,10 +202,19 @@ class EmbeddedStack:
         """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier and
         replace crashed function runners."""
         _, _, scaler = self._started()
-        threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True).start()
+        self._scaler_thread = threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True)
+        self._scaler_thread.start()
+        settings, _, _ = self._started()
+        swept_at = time.monotonic()
         while not stop.wait(1.0):
             self._check_web()
             self._replace_crashed_functions()
+            if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the scheduled scaler does in AWS
+                swept_at = time.monotonic()
+                try:
+                    replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
+                except Exception as exc:  # noqa: BLE001 - housekeeping: the next minute tries again
+                    self.say(f"could not sweep reply queues: {exc}")
 
     def _replace_crashed_functions(self) -> None:
         """Like Lambda, replace a function instance that died; the event it held is redelivered."""
@@ -183,10 +229,15 @@ class EmbeddedStack:
         """Runners that invoke the template's S3-triggered functions (the face pipeline)."""
         from iraas.local.runners import concurrency, local_functions
 
+        # At a lower priority (nice(1) execs the runner, so the pid and the signals are its own): a
+        # runner loading its dlib models, or on a video, yields the cores to a burst of images.
+        nice = shutil.which("nice")
+        prefix = [nice, "-n", str(FUNCTION_NICENESS)] if nice else []
         for function in local_functions(load_template(self.template), resources, REPO_ROOT):
             for n in range(concurrency()):
                 name = f"{function.logical_id}-{n}"
-                child = Child(name, function.command(self.home / "ready" / name), self.home / "logs" / f"{name}.log")
+                command = [*prefix, *function.command(self.home / "ready" / name)]
+                child = Child(name, command, self.home / "logs" / f"{name}.log")
                 child.start(env, REPO_ROOT)
                 self.function_children.append(child)
 
@@ -195,13 +246,18 @@ class EmbeddedStack:
     def stop(self) -> None:
         """Stop the web tier, let workers and function runners finish their current item (all
         within one shared grace period), then stop the endpoint."""
-        self._stopping.set()  # the scaler starts nothing more
+        self._stopping.set()  # the scaler starts nothing more...
         deadline = time.monotonic() + STOP_GRACE_S
+        if self._scaler_thread is not None:
+            # ...once its current tick is over: a tick that saw the first workers exit would replace them.
+            self._scaler_thread.join(timeout=SCALER_STOP_S)
         others = [c for c in [self.web, *self.function_children] if c is not None]
         for child in others:  # a runner finishes the video it is on
             child.terminate()
         if self.fleet is not None:
             self.fleet.shutdown(STOP_GRACE_S)  # SIGTERM: each worker finishes its batch
+        if self.zygote is not None:
+            self.zygote.stop(deadline)
         for child in others:
             child.wait_or_kill(deadline)
         if self.moto is not None:
@@ -233,7 +289,10 @@ def up(
         stack.wait_ready()
         reporter = threading.Thread(target=stack.report_results, name="results", daemon=True)
         reporter.start()
-        fleet = f"{workers} workers" if workers is not None else f"0-{settings.scaling.max_workers} workers, scaled"
+        config = stack.scaler.config if stack.scaler else settings.scaling
+        fleet = f"{workers} workers" if workers is not None else f"0-{config.max_workers} workers, scaled"
+        if stack.scaler is not None and stack.scaler.capped_by == "cpu":
+            fleet += " (one per core; IRAAS_MAX_WORKERS allows more)"
         say(f"IRaaS is ready on {stack.url} ({fleet}; logs in {home / 'logs'}). Ctrl-C stops it.")
         stack.supervise(stop)
         return 0

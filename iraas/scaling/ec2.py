@@ -13,6 +13,7 @@ from typing import Any
 
 from iraas import aws
 from iraas.config import Settings
+from iraas.images import replies
 from iraas.scaling.fleet import Member
 from iraas.scaling.scaler import Scaler
 
@@ -72,7 +73,14 @@ class Ec2Fleet:
 
 
 def scale_ec2_fleet(settings: Settings, seconds: float) -> dict:
-    """Run the scaler on the EC2 fleet for ``seconds`` (one scheduled invocation)."""
+    """Run the scaler on the EC2 fleet for ``seconds`` (one scheduled invocation).
+
+    Each invocation (once a minute) also deletes the reply queues of web processes that are gone.
+    """
+    try:
+        replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
+    except Exception as exc:  # noqa: BLE001 - sweeping is housekeeping; scaling goes on
+        log.warning("could not sweep reply queues: %s", exc)
     if not settings.launch_template_id:
         # A stack deployed without WorkerAmiId has no fleet: say so once a minute, don't fail.
         reason = "IRAAS_LAUNCH_TEMPLATE_ID is empty: the stack has no worker fleet (set WorkerAmiId)"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from iraas import aws
@@ -22,6 +22,14 @@ class FleetStatus:
     desired: int
     fleet: str  # "local", "ec2", or "none" when nobody has published yet
     updated_at: float = field(default_factory=time.time)
+    max: int = 0  # the most workers the scaler will run (0: unknown, nobody has published yet)
+    # Where ``max`` comes from: "setting" (IRAAS_MAX_WORKERS, or its default of 19), "cpu" (the
+    # local fleet, capped to the machine's cores), "fixed" (`iraas up --workers N`).
+    capped_by: str = ""
+
+    def same_as(self, other: FleetStatus | None) -> bool:
+        """Whether ``other`` says the same, whenever it was said (``updated_at`` aside)."""
+        return other is not None and replace(self, updated_at=0.0) == replace(other, updated_at=0.0)
 
 
 def publish(s3: Any, bucket: str, status: FleetStatus) -> None:
@@ -40,4 +48,6 @@ def read(s3: Any, bucket: str) -> FleetStatus:
         if aws.is_not_found(exc):
             return FleetStatus(running=0, desired=0, fleet="none", updated_at=0.0)
         raise
-    return FleetStatus(**json.loads(body))
+    known = {f.name for f in fields(FleetStatus)}
+    # Fields this version does not know (a newer publisher) are left out rather than failing.
+    return FleetStatus(**{k: v for k, v in json.loads(body).items() if k in known})

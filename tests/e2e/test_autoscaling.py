@@ -89,8 +89,15 @@ class RunningStack:
         return Counter(line.split()[0] for line in self.lines if line.startswith("  "))
 
     def worker_pids(self) -> list[int]:
-        found = subprocess.run(["pgrep", "-f", f"ready-file {self.home}/ready/local-"], capture_output=True, text=True)
-        return [int(pid) for pid in found.stdout.split()]
+        """The local workers: children of this stack's zygote (forked workers share its command
+        line), and `iraas worker` processes, should the stack have fallen back to starting those."""
+
+        def pgrep(*args: str) -> list[int]:
+            return [int(pid) for pid in subprocess.run(["pgrep", *args], capture_output=True, text=True).stdout.split()]
+
+        zygotes = pgrep("-f", f"iraas.local.zygote --ready-file {self.home}/ready/")
+        forked = [pid for zygote in zygotes for pid in pgrep("-P", str(zygote))]
+        return forked + pgrep("-f", f"ready-file {self.home}/ready/local-")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)

@@ -121,9 +121,10 @@ def test_twenty_photos_sent_at_once_to_both_endpoints_are_all_answered(
     inputs = s3.list_objects_v2(Bucket=resources["ImageInputBucket"], Prefix="inputs/")["KeyCount"]
     assert inputs == 2 * PHOTOS
     for result in results:
-        stored = s3.get_object(Bucket=resources["ImageOutputBucket"], Key=f"results/{result['id']}.json")
+        key = f"results/{result['name']}/{result['id']}.json"
+        stored = s3.get_object(Bucket=resources["ImageOutputBucket"], Key=key)
         assert json.loads(stored["Body"].read())["label"] == result["label"]
-    names = s3.list_objects_v2(Bucket=resources["ImageOutputBucket"], Prefix="names/")["Contents"]
+    names = s3.list_objects_v2(Bucket=resources["ImageOutputBucket"], Prefix="results/")["Contents"]
     assert {o["Key"].split("/")[1] for o in names} == (
         {f"course_{i:02d}.JPEG" for i in range(PHOTOS)} | {f"api_{i:02d}.jpg" for i in range(PHOTOS)}
     )

@@ -19,6 +19,7 @@ def run(
     model_dir: Path,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    model: str | None = None,
 ) -> int:
     """Classify ``paths`` and print one line per file, in input order.
 
@@ -26,7 +27,8 @@ def run(
     object with ``path``, ``label``, ``confidence``, ``wnid`` and ``top5``. A file that cannot be
     read or is not an image gets ``path: reason`` on ``err`` and the run goes on. Returns 0 if
     every file was classified, 1 if any failed, 2 if the model could not be loaded.
-    ``out`` and ``err`` default to the *current* ``sys.stdout`` / ``sys.stderr``.
+    ``out`` and ``err`` default to the *current* ``sys.stdout`` / ``sys.stderr``. ``model`` names
+    the classifier (see :mod:`.models`); None means ``IRAAS_MODEL`` (default ``lite0-int8``).
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -35,7 +37,7 @@ def run(
     from .runtime import load_classifier
 
     try:
-        classifier = load_classifier(Path(model_dir), progress=lambda line: print(line, file=err))
+        classifier = load_classifier(Path(model_dir), progress=lambda line: print(line, file=err), model=model)
     except ModelUnavailableError as exc:
         print(f"iraas classify: {exc}", file=err)
         return 2

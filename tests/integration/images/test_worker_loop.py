@@ -14,7 +14,7 @@ from PIL import Image
 
 from iraas import aws, queues
 from iraas.config import load_settings
-from iraas.images.jobs import ImageRequest, input_key, new_id, result_by_name_key, result_key
+from iraas.images.jobs import ImageRequest, input_key, new_id, result_key
 from iraas.images.worker import Worker
 from iraas.logs import FieldsFormatter
 
@@ -67,8 +67,8 @@ def responses(sqs, url: str) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
-def stored_result(settings, s3, request_id: str) -> dict:
-    body = s3.get_object(Bucket=settings.image_output_bucket, Key=result_key(request_id))["Body"]
+def stored_result(settings, s3, request: ImageRequest) -> dict:
+    body = s3.get_object(Bucket=settings.image_output_bucket, Key=result_key(request.id, request.name))["Body"]
     return json.loads(body.read())
 
 
@@ -82,14 +82,13 @@ def test_a_batch_of_photos_is_classified_stored_announced_and_deleted(settings, 
 
     assert outcome.received >= 1 and outcome.failed == 0
     for request, photo in zip(requests, photos, strict=False):
-        result = stored_result(settings, s3, request.id)
+        result = stored_result(settings, s3, request)
         assert result["status"] == "done" and result["name"] == photo.path.name
         assert len(result["top5"]) == 5
-        by_name = s3.get_object(
-            Bucket=settings.image_output_bucket, Key=result_by_name_key(request.id, photo.path.name)
-        )
-        assert json.loads(by_name["Body"].read()) == result
-    assert sum(stored_result(settings, s3, r.id)["wnid"] == p.wnid for r, p in zip(requests, photos, strict=False)) >= 5
+        # One object per answer, found by name as well as by id.
+        by_name = s3.list_objects_v2(Bucket=settings.image_output_bucket, Prefix=f"results/{photo.path.name}/")
+        assert [o["Key"] for o in by_name["Contents"]] == [f"results/{photo.path.name}/{request.id}.json"]
+    assert sum(stored_result(settings, s3, r)["wnid"] == p.wnid for r, p in zip(requests, photos, strict=False)) >= 5
     announced = responses(sqs, settings.response_queue_url)
     assert sorted(r["id"] for r in announced) == sorted(r.id for r in requests)
     assert queue_depth(sqs, settings.request_queue_url) == 0
@@ -103,9 +102,9 @@ def test_one_bad_image_does_not_hold_back_the_rest_of_its_batch(settings, client
     outcome = worker.poll_once(wait_s=0)
 
     assert outcome.received == 2 and outcome.answered == 1 and outcome.failed == 1
-    assert stored_result(settings, s3, good.id)["label"] == "tench"
+    assert stored_result(settings, s3, good)["label"] == "tench"
     with pytest.raises(s3.exceptions.NoSuchKey):  # not final yet: it will be retried
-        stored_result(settings, s3, bad.id)
+        stored_result(settings, s3, bad)
 
 
 def test_a_request_that_keeps_failing_is_recorded_and_dead_lettered(settings, clients, worker):
@@ -114,7 +113,7 @@ def test_a_request_that_keeps_failing_is_recorded_and_dead_lettered(settings, cl
 
     drain(worker)
 
-    result = stored_result(settings, s3, bad.id)
+    result = stored_result(settings, s3, bad)
     assert result["status"] == "failed"
     assert result["error"]["code"] in {"undecodable", "not_an_image"}
     assert queue_depth(sqs, settings.request_queue_url) == 0
@@ -139,8 +138,8 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_the_worker_keeps_goi
     errors = s3.list_objects_v2(Bucket=settings.image_output_bucket, Prefix="errors/")["Contents"]
     reasons = [json.loads(s3.get_object(Bucket=settings.image_output_bucket, Key=o["Key"])["Body"].read()) for o in errors]
     assert sorted(r["error"]["code"] for r in reasons) == ["malformed_request", "malformed_request"]
-    assert any("outside the request's prefix" in r["error"]["message"] for r in reasons)
-    assert stored_result(settings, s3, good.id)["label"] == "tench"
+    assert any("is not the input of request" in r["error"]["message"] for r in reasons)
+    assert stored_result(settings, s3, good)["label"] == "tench"
 
 
 def test_a_missing_input_object_is_a_recorded_failure(settings, clients, worker):
@@ -151,7 +150,7 @@ def test_a_missing_input_object_is_a_recorded_failure(settings, clients, worker)
 
     drain(worker)
 
-    assert stored_result(settings, s3, request_id)["error"]["code"] == "input_missing"
+    assert stored_result(settings, s3, request)["error"]["code"] == "input_missing"
 
 
 def test_a_repeated_delivery_is_answered_once(settings, clients, worker, photo):
@@ -159,11 +158,11 @@ def test_a_repeated_delivery_is_answered_once(settings, clients, worker, photo):
     request = enqueue(settings, clients, photo.path.read_bytes(), "twice.jpg")
     # SQS delivers at least once: the same request can arrive again after it was answered.
     drain(worker)
-    first = stored_result(settings, s3, request.id)
+    first = stored_result(settings, s3, request)
     sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
     drain(worker)
 
-    assert stored_result(settings, s3, request.id) == first
+    assert stored_result(settings, s3, request) == first
     assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
     assert queue_depth(sqs, settings.request_queue_url) == 0
 
@@ -177,23 +176,9 @@ def test_two_deliveries_worked_on_at_once_are_answered_once(settings, clients, w
     outcome = worker.poll_once(wait_s=0)
 
     assert outcome.received == 2 and outcome.answered == 1 and outcome.duplicates == 1
-    assert stored_result(settings, s3, request.id)["label"] == "tench"
+    assert stored_result(settings, s3, request)["label"] == "tench"
     assert [r["id"] for r in responses(sqs, settings.response_queue_url)] == [request.id]
     assert queue_depth(sqs, settings.request_queue_url) == 0
-
-
-def test_a_redelivery_restores_the_by_name_copy_a_crashed_worker_did_not_write(settings, clients, worker, photo):
-    s3, sqs = clients
-    request = enqueue(settings, clients, photo.path.read_bytes(), "crash.jpg")
-    drain(worker)
-    by_name = result_by_name_key(request.id, request.name)
-    s3.delete_object(Bucket=settings.image_output_bucket, Key=by_name)  # as if it died between the writes
-    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
-
-    drain(worker)
-
-    restored = s3.get_object(Bucket=settings.image_output_bucket, Key=by_name)["Body"].read()
-    assert json.loads(restored) == stored_result(settings, s3, request.id)
 
 
 def test_a_batch_slower_than_the_visibility_timeout_is_not_handed_to_another_worker(settings, clients, classifier, photo):
@@ -233,13 +218,13 @@ def test_a_worker_outlives_an_unreachable_queue_and_works_once_it_is_back(settin
         request = enqueue(worker.settings, clients, photo.path.read_bytes(), "back.jpg")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not s3.list_objects_v2(
-            Bucket=settings.image_output_bucket, Prefix=result_key(request.id)
+            Bucket=settings.image_output_bucket, Prefix=result_key(request.id, request.name)
         ).get("KeyCount"):
             time.sleep(0.2)
     finally:
         stop.set()
         loop.join(timeout=30)
-    assert stored_result(settings, s3, request.id)["label"] == "tench"
+    assert stored_result(settings, s3, request)["label"] == "tench"
 
 
 def test_images_of_every_common_mode_are_classified(settings, clients, worker):
@@ -248,11 +233,11 @@ def test_images_of_every_common_mode_are_classified(settings, clients, worker):
     for mode, fmt in [("RGBA", "PNG"), ("L", "PNG"), ("P", "GIF"), ("CMYK", "JPEG")]:
         buf = io.BytesIO()
         Image.new(mode, (300, 200)).save(buf, fmt)
-        ids.append(enqueue(settings, clients, buf.getvalue(), f"plain.{fmt.lower()}").id)
+        ids.append(enqueue(settings, clients, buf.getvalue(), f"plain.{fmt.lower()}"))
 
     drain(worker, rounds=2)
 
-    assert [stored_result(settings, s3, i)["status"] for i in ids] == ["done"] * 4
+    assert [stored_result(settings, s3, r)["status"] for r in ids] == ["done"] * 4
 
 
 def test_a_redelivery_can_be_traced_in_the_worker_log_by_request_id(settings, clients, worker, photo, caplog):

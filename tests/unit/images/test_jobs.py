@@ -12,8 +12,8 @@ from iraas.images.jobs import (
     MalformedRequest,
     id_for_idempotency_key,
     input_key,
+    name_from_input_key,
     new_id,
-    result_by_name_key,
     result_key,
     safe_name,
     stem,
@@ -50,11 +50,21 @@ def test_stem_drops_the_extension_as_the_course_answer_does():
 def test_keys_are_built_from_ids_and_reject_anything_else():
     request_id = new_id()
     assert input_key(request_id, "../x/cat.jpg") == f"inputs/{request_id}/cat.jpg"
-    assert result_key(request_id) == f"results/{request_id}.json"
-    assert result_by_name_key(request_id, "a b.jpg") == f"names/a_b.jpg/{request_id}.json"
+    assert result_key(request_id, "../a b.jpg") == f"results/a_b.jpg/{request_id}.json"
+    assert name_from_input_key(request_id, input_key(request_id, "a b.jpg")) == "a_b.jpg"
+    assert name_from_input_key(request_id, f"inputs/{new_id()}/a.jpg") is None
     for bad in ("../results", "A" * 32, "", request_id + "0"):
         with pytest.raises(ValueError):
-            result_key(bad)
+            result_key(bad, "cat.jpg")
+
+
+def test_a_message_may_only_point_at_its_own_input_and_name_a_reply_queue():
+    request_id = new_id()
+    request = ImageRequest(request_id, "cat.jpg", "bucket", input_key(request_id, "cat.jpg"), reply_to="https://q/1/r")
+    assert ImageRequest.from_message(request.to_message()) == request
+    elsewhere = ImageRequest(request_id, "cat.jpg", "bucket", input_key(request_id, "dog.jpg"))
+    with pytest.raises(MalformedRequest, match="not the input of request"):
+        ImageRequest.from_message(elsewhere.to_message())
 
 
 def test_the_same_idempotency_key_gives_the_same_id():

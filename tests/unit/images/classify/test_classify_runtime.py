@@ -147,7 +147,7 @@ def files(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def use_fake_model(monkeypatch: pytest.MonkeyPatch, fake_model: Path) -> None:
-    monkeypatch.setattr(runtime, "ensure_model", lambda model_dir, progress=print: fake_model)
+    monkeypatch.setattr(runtime, "ensure_model", lambda model_dir, progress=print, model=None: fake_model)
 
 
 def run(paths: list[str], as_json: bool = False, err: io.StringIO | None = None):
@@ -211,7 +211,7 @@ def test_no_progress_when_stderr_is_not_a_tty(use_fake_model, files) -> None:
 
 
 def test_run_without_a_model_explains_how_to_build_it(monkeypatch: pytest.MonkeyPatch, files) -> None:
-    def unavailable(model_dir, progress=print):
+    def unavailable(model_dir, progress=print, model=None):
         raise ModelUnavailableError("no ONNX model in /x: run `make install`")
 
     monkeypatch.setattr(runtime, "ensure_model", unavailable)
@@ -219,3 +219,13 @@ def test_run_without_a_model_explains_how_to_build_it(monkeypatch: pytest.Monkey
     assert status == 2
     assert lines == []
     assert "make install" in err
+
+
+def test_parallel_decoding_keeps_order_and_isolates_bad_images(fake_model: Path) -> None:
+    two_threads = Classifier(fake_model, threads=2)
+    assert two_threads.decode_threads == 2
+    blobs = [png((255, 0, 0)), b"not an image", png((0, 0, 255)), png((0, 255, 0))] * 3
+    results = two_threads.classify_bytes(blobs)
+    assert [r.best.index if isinstance(r, Classification) else r.code for r in results] == [
+        RED, "not_an_image", BLUE, GREEN
+    ] * 3

@@ -1,0 +1,113 @@
+"""Results pushed to the waiting request through per-process reply queues, against moto."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from iraas import aws
+from iraas.images import replies
+from iraas.images.service import ImageService
+from iraas.images.uploads import parse_upload
+from iraas.images.worker import Worker
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def upload(stack, photo):
+    return parse_upload(photo.path.read_bytes(), "image/jpeg", "fish.jpg", stack.limits)
+
+
+@pytest.fixture
+def worker(stack, classifier):
+    return Worker(stack, classifier)
+
+
+def drain(worker: Worker) -> None:
+    for _ in range(3):
+        worker.poll_once(wait_s=0)
+
+
+def test_two_web_processes_each_get_only_their_own_answers(stack, worker, upload):
+    first, second = ImageService(stack), ImageService(stack)
+    a = first.submit(upload, wait=True)
+    b = second.submit(upload, wait=True)
+    assert a.reply_to != b.reply_to
+
+    drain(worker)
+
+    assert first.wait_for_result(a, 10).id == a.id
+    assert second.wait_for_result(b, 10).id == b.id
+    sqs = aws.client(stack, "sqs")
+    for request in (a, b):  # each reply was consumed by its own process, once
+        assert sqs.receive_message(QueueUrl=request.reply_to, WaitTimeSeconds=0).get("Messages") is None
+    first.replies.close()
+    second.replies.close()
+
+
+def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worker, upload):
+    now = [1000.0]
+    service = ImageService(stack, replies=replies.ReplyDispatcher(aws.client(stack, "sqs"), stack.reply_queue_prefix,
+                                                                  clock=lambda: now[0]))
+    request = service.submit(upload, wait=True)
+    aws.client(stack, "sqs").delete_queue(QueueUrl=request.reply_to)  # swept while its process slept
+    drain(worker)  # the answer is stored; the reply cannot be sent
+
+    started = time.monotonic()
+    result = service.wait_for_result(request, 1.0)
+
+    assert result is not None and result.label == "tench"
+    assert time.monotonic() - started >= 0.9  # it waited for the reply, then read S3
+    now[0] += replies.TOUCH_EVERY_S + 1
+    again = service.submit(upload, wait=True)  # the refresh finds the queue gone and makes a new one
+    assert again.reply_to != request.reply_to
+    assert aws.client(stack, "sqs").get_queue_url(QueueName=again.reply_to.rsplit("/", 1)[1])
+    service.replies.close()
+
+
+def test_on_lambda_the_invocation_polls_its_queue_and_drops_a_late_reply(stack, worker, upload, monkeypatch):
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "iraas-web")
+    service = ImageService(stack)
+    assert isinstance(service.replies, replies.InlineReplies)
+    timed_out = service.submit(upload, wait=True)
+    assert service.wait_for_result(timed_out, 0) is None  # gave up before any worker ran
+    drain(worker)  # now its reply arrives, late
+    current = service.submit(upload, wait=True)
+    drain(worker)
+
+    assert service.wait_for_result(current, 10).id == current.id
+    sqs = aws.client(stack, "sqs")
+    assert sqs.receive_message(QueueUrl=current.reply_to, WaitTimeSeconds=0).get("Messages") is None
+    service.replies.close()
+
+
+def test_a_forged_reply_to_is_not_used_and_the_answer_is_still_stored(stack, worker, upload):
+    sqs = aws.client(stack, "sqs")
+    elsewhere = sqs.create_queue(QueueName="not-a-reply-queue")["QueueUrl"]
+    service = ImageService(stack)
+    request = service.submit(upload, wait=False)
+    from dataclasses import replace
+
+    forged = replace(request, reply_to=elsewhere)
+    sqs.send_message(QueueUrl=stack.request_queue_url, MessageBody=forged.to_message())
+    drain(worker)
+
+    assert sqs.receive_message(QueueUrl=elsewhere, WaitTimeSeconds=0).get("Messages") is None
+    assert service.results.find(request.id, request.name).label == "tench"
+    assert not replies.is_reply_queue("https://evil.example/123/iraas-reply-x", "iraas-reply-", stack.request_queue_url)
+
+
+def test_the_sweeper_deletes_only_reply_queues_nobody_refreshed(stack):
+    sqs = aws.client(stack, "sqs")
+    now = time.time()
+    stale = replies.create_reply_queue(sqs, stack.reply_queue_prefix, now=now - 3600)
+    fresh = replies.create_reply_queue(sqs, stack.reply_queue_prefix, now=now)
+
+    swept = replies.sweep_idle(sqs, stack.reply_queue_prefix, now=now)
+
+    assert swept == [stale]
+    remaining = sqs.list_queues(QueueNamePrefix=stack.reply_queue_prefix).get("QueueUrls", [])
+    assert remaining == [fresh]
+    assert stack.request_queue_url in sqs.list_queues()["QueueUrls"]  # other queues untouched

@@ -1,0 +1,188 @@
+"""How often the scaler ticks, and what each tick costs in calls to the AWS endpoint.
+
+The fast-tick rule is pure; the Scaler runs on an injected clock against fakes of SQS and S3 that
+count the calls, so the counts per tick are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from iraas.scaling import heartbeat
+from iraas.scaling.fleet import Member
+from iraas.scaling.policy import ScalingConfig
+from iraas.scaling.scaler import HEARTBEATS_FRESH_S, STATUS_REFRESH_S, Scaler, tick_interval
+from iraas.scaling.status import FLEET_STATUS_KEY
+
+FAST, IDLE = 0.25, 2.0
+CONFIG = ScalingConfig(max_workers=2, tick_s=IDLE, scale_in_after_s=1.0, idle_s=0.0)
+SETTINGS = SimpleNamespace(request_queue_url="q", image_output_bucket="out")
+
+
+@pytest.mark.parametrize(
+    ("queued", "running", "desired", "expected"),
+    [
+        (0, 0, 0, IDLE),  # idle
+        (5, 2, 2, FAST),  # requests queued
+        (0, 1, 2, FAST),  # fewer workers than desired (a launch failed, a worker crashed)
+        (0, 2, 0, IDLE),  # scaling in: no hurry
+    ],
+)
+def test_fast_ticks_while_a_burst_is_on(queued: int, running: int, desired: int, expected: float) -> None:
+    assert tick_interval(queued, running, desired, IDLE, FAST) == expected
+
+
+def test_without_a_fast_tick_it_always_ticks_at_tick_s() -> None:
+    # The EC2 scaler: it runs in Lambda, and each tick costs API calls.
+    assert tick_interval(100, 0, 19, IDLE, None) == IDLE
+
+
+@dataclass
+class FakeSqs:
+    depth: int = 0
+    calls: Counter = field(default_factory=Counter)
+
+    def get_queue_attributes(self, **_: Any) -> dict:
+        self.calls["GetQueueAttributes"] += 1
+        return {"Attributes": {"ApproximateNumberOfMessages": str(self.depth), "ApproximateNumberOfMessagesNotVisible": "0"}}
+
+
+@dataclass
+class FakeS3:
+    objects: dict[str, bytes] = field(default_factory=dict)
+    calls: Counter = field(default_factory=Counter)
+
+    def put_object(self, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
+        self.calls["PutObject"] += 1
+        self.objects[Key] = Body
+
+    def get_object(self, Key: str, **_: Any) -> dict:  # noqa: N803
+        self.calls["GetObject"] += 1
+        return {"Body": SimpleNamespace(read=lambda: self.objects[Key])}
+
+    def get_paginator(self, _name: str) -> Any:
+        def paginate(Prefix: str, **_: Any) -> list[dict]:  # noqa: N803
+            self.calls["ListObjectsV2"] += 1
+            return [{"Contents": [{"Key": k} for k in self.objects if k.startswith(Prefix)]}]
+
+        return SimpleNamespace(paginate=paginate)
+
+
+@dataclass
+class FakeFleet:
+    ids: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    name: str = "local"
+
+    def members(self) -> list[Member]:
+        return [Member(i, i in self.stopped) for i in self.ids if i not in self.stopped]
+
+    def launch(self, count: int) -> list[str]:
+        new = [f"local-{len(self.ids) + n + 1}" for n in range(count)]
+        self.ids += new
+        return new
+
+    def stop(self, ids: list[str]) -> None:
+        self.stopped += ids
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def scaler_on_fakes() -> tuple[Scaler, FakeSqs, FakeS3, FakeFleet, Clock]:
+    sqs, s3, fleet, clock = FakeSqs(), FakeS3(), FakeFleet(), Clock()
+    scaler = Scaler(SETTINGS, fleet, CONFIG, s3=s3, sqs=sqs, clock=clock, capped_by="cpu", fast_tick_s=FAST)  # type: ignore[arg-type]
+    return scaler, sqs, s3, fleet, clock
+
+
+def run_for(scaler: Scaler, clock: Clock, seconds: float) -> int:
+    """Tick as Scaler.run would, waiting ``scaler.interval`` between ticks; returns the ticks."""
+    end, ticks = clock.now + seconds, 0
+    while clock.now < end:
+        scaler.tick()
+        ticks += 1
+        clock.now += scaler.interval
+    return ticks
+
+
+def test_idle_it_ticks_at_tick_s_with_one_call_a_tick_and_publishes_once() -> None:
+    scaler, sqs, s3, _, clock = scaler_on_fakes()
+
+    ticks = run_for(scaler, clock, 20)
+
+    assert ticks == 10  # every 2 s
+    assert sqs.calls["GetQueueAttributes"] == ticks
+    # The fleet status is published once: nothing changed since, and 20 s is within the refresh.
+    assert s3.calls == Counter(PutObject=1)
+    status = json.loads(s3.objects[FLEET_STATUS_KEY])
+    assert (status["running"], status["desired"], status["max"], status["capped_by"]) == (0, 0, 2, "cpu")
+
+
+def test_an_unchanged_status_is_published_again_after_the_refresh_period() -> None:
+    scaler, _, s3, _, clock = scaler_on_fakes()
+
+    run_for(scaler, clock, STATUS_REFRESH_S + 1)
+
+    assert s3.calls["PutObject"] == 2
+
+
+def test_a_burst_makes_it_tick_fast_and_launch_at_once_and_reading_no_heartbeats() -> None:
+    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
+    scaler.tick()
+    assert scaler.interval == IDLE
+
+    sqs.depth = 100  # a burst arrives
+    decision = scaler.tick()
+    assert decision.launch == 2 and len(fleet.ids) == 2  # capped at max_workers
+    assert scaler.interval == FAST
+
+    before = Counter(s3.calls)
+    ticks = run_for(scaler, clock, 2.0)
+    assert ticks == 8  # every 0.25 s
+    assert sqs.calls["GetQueueAttributes"] == 2 + ticks
+    # The fleet is what is desired: nobody to stop, so no heartbeats are read; nothing changed.
+    assert s3.calls - before == Counter()
+
+
+def test_heartbeats_are_read_only_when_a_worker_might_be_stopped() -> None:
+    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
+    sqs.depth = 8
+    scaler.tick()
+    for worker_id in fleet.ids:
+        heartbeat.publish(s3, "out", heartbeat.Heartbeat(worker_id, False, clock.now - 60, clock.now))
+    s3.calls.clear()
+
+    sqs.depth = 0  # drained: after scale_in_after_s the target drops and idle workers go
+    run_for(scaler, clock, 2 * IDLE)
+
+    assert fleet.stopped == ["local-1", "local-2"]
+    assert s3.calls["ListObjectsV2"] == 1 and s3.calls["GetObject"] == 2  # one read, one GET per worker
+    assert scaler.interval == IDLE
+
+
+def test_heartbeats_read_moments_ago_are_not_read_again() -> None:
+    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
+    sqs.depth = 8
+    scaler.tick()
+    for worker_id in fleet.ids:  # both busy: a surplus that cannot be stopped yet
+        heartbeat.publish(s3, "out", heartbeat.Heartbeat(worker_id, True, None, clock.now))
+    sqs.depth = 1  # one queued: fast ticks, a target of 1, two workers
+    clock.now += CONFIG.scale_in_after_s + 1
+    s3.calls.clear()
+
+    ticks = run_for(scaler, clock, 2.0)
+
+    assert scaler.interval == FAST and fleet.stopped == []
+    # Eight fast ticks in 2 s, and the heartbeats read once per HEARTBEATS_FRESH_S of them.
+    assert (ticks, s3.calls["ListObjectsV2"]) == (8, 2.0 / HEARTBEATS_FRESH_S)
