@@ -131,7 +131,7 @@ class Stack:
             text = (self.home / "logs" / "moto.log").read_text(errors="replace")
         except OSError:
             return 0
-        return sum(1 for line in text.splitlines() if '" 2' in line or '" 3' in line or '" 4' in line or '" 5' in line)
+        return sum(1 for line in text.splitlines() if line.startswith(("GET ", "PUT ", "POST ", "HEAD ", "DELETE ")))
 
     def stop(self) -> None:
         self.process.terminate()

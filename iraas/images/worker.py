@@ -44,7 +44,7 @@ DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
 # How long received messages stay hidden before the lease extends them (see _Lease).
-RECEIVE_VISIBILITY_S = 5
+RECEIVE_VISIBILITY_S = 2
 
 
 class BatchClassifier(Protocol):

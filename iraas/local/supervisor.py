@@ -22,7 +22,7 @@ class CrashLoop(RuntimeError):
     """A child keeps dying right after its start; the message has the tail of its log."""
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In a child: get SIGTERM if ``iraas up`` dies without cleaning up (Linux only)."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -51,7 +51,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
 
     @property

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas.config import Settings
-from iraas.local.supervisor import _die_with_parent, log_tail
+from iraas.local.supervisor import die_with_parent, log_tail
 
 log = logging.getLogger("iraas.zygote")
 
@@ -137,7 +137,7 @@ class Zygote:
                 stderr=subprocess.STDOUT,
                 pass_fds=[theirs.fileno()],
                 start_new_session=True,  # Ctrl-C reaches only `iraas up`
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         self._control = ours
 
@@ -316,7 +316,7 @@ def _become_worker(
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)  # serve() installs its own for SIGTERM and SIGINT
     os.setsid()
-    _die_with_parent()  # SIGTERM when the zygote dies: `iraas up` has died
+    die_with_parent()  # SIGTERM when the zygote dies: `iraas up` has died
     if os.getppid() != zygote_pid:
         return 0  # it died before we asked
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
