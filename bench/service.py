@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import OUT, save_report
@@ -123,6 +123,11 @@ class Stack:
     process: subprocess.Popen[str]
     url: str
     home: Path
+    lines: list[str] = field(default_factory=list)  # what `iraas up` printed since it was ready
+
+    def announcements(self, since: int = 0) -> list[str]:
+        """The request ids (first 8 hex digits) that `iraas up` printed as answered, in order."""
+        return [line.split()[0] for line in self.lines[since:] if line.startswith("  ")]
 
     @property
     def endpoint_requests(self) -> int:
@@ -152,9 +157,10 @@ def start_stack(port: int, home: Path) -> Stack:
             break
     else:
         raise RuntimeError("iraas up exited before it was ready")
-    # Keep draining its output, or a full pipe would block it.
-    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
-    return Stack(process, f"http://127.0.0.1:{port}", home)
+    stack = Stack(process, f"http://127.0.0.1:{port}", home)
+    # Keep reading its output (a full pipe would block it): one line per answered request.
+    threading.Thread(target=lambda: stack.lines.extend(process.stdout or ()), daemon=True).start()
+    return stack
 
 
 # ---- load ----------------------------------------------------------------------------------
@@ -237,9 +243,12 @@ def run(args: argparse.Namespace) -> dict:
             print(f"warm burst: {warm}", flush=True)
             report["warm"].append(warm)
             if attempt == 0:
+                printed = len(stack.lines)
                 started = time.perf_counter()
                 waves = [burst(stack, paths[(i % 2) * 100 :][:100], labels) for i in range(10)]
                 elapsed = time.perf_counter() - started
+                time.sleep(2)  # the last announcements
+                announced = stack.announcements(printed)
                 report["thousand"] = {
                     "requests": 1000,
                     "total_s": round(elapsed, 1),
@@ -248,6 +257,9 @@ def run(args: argparse.Namespace) -> dict:
                     "errors": sum(w["errors"] for w in waves),
                     "wrong": sum(w["wrong"] for w in waves),
                     "p99_s": max(w["p99_s"] for w in waves),
+                    # Each request answered once: announced once, no id twice.
+                    "announced": len(announced),
+                    "announced_twice": len(announced) - len(set(announced)),
                 }
                 print(f"1,000 in waves of 100: {report['thousand']}", flush=True)
                 report["after_scale_in_s"] = after_scale_in(stack, paths[0])
