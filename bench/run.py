@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     report["failed"] = failed
     save_report(OUT / "bench.json", report)
     plot(report, OUT / "bench.png")
-    print(f"wrote {OUT / 'bench.png'}")
+    print(f"wrote {OUT / 'bench.png'}; the README's table:")
+    from bench import table
+
+    table.main()
     return 1 if failed else 0
 
 
