@@ -8,7 +8,8 @@ and writes its own file under ``bench/out/``; this collects them:
 - ``moto_calls.json`` (``bench.moto_calls``): the embedded endpoint's CPU per call, patched or not;
 - ``service.json`` (``bench.service``): 100 course-style requests cold and warm, 1,000 in waves of 100,
   AWS calls and CPU per image by process, a request just after scale-in;
-- ``scaling.csv``/``scaling.png`` (``bench.scaling``) and ``faces.json`` (``bench.faces``).
+- ``scaling.csv``/``scaling.png`` (``bench.scaling``), ``faces.json`` (``bench.faces``) and
+  ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV).
 
 Timings on a shared 2-core machine are noisy: compare ratios from one run, not across runs.
 """
@@ -33,6 +34,7 @@ STEPS = {
     "service": ["bench.service"],
     "scaling": ["bench.scaling"],
     "faces": ["bench.faces"],
+    "faces_at_scale": ["bench.faces_at_scale"],
 }
 
 

@@ -20,7 +20,9 @@ def _get(data: Any, *path: str, default: Any = "n/a") -> Any:
 
 
 def rows(report: dict) -> list[tuple[str, str]]:
-    c, w, s, f, m = (report.get(k) or {} for k in ("classifier", "worker", "service", "faces", "moto_calls"))
+    c, w, s, f, m, fs = (
+        report.get(k) or {} for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale")
+    )
     models = c.get("models", {})
 
     def rate(model: str, what: str) -> str:
@@ -56,7 +58,14 @@ def rows(report: dict) -> list[tuple[str, str]]:
          f"{_get(m, 'plain_over_patched', 'mix')}x less patched"),
         ("face pipeline, first frame to CSV, two students, 480p / 720p / 1080p",
          " / ".join(f"{_get(f, 'per_video', r, 'first_frame_to_csv_ms')} ms" for r in ("480p", "720p", "1080p"))),
+        ("face pipeline, a warm single-student 720p video, S3 event (handler invocation) to CSV",
+         f"{_get(f, 'per_video', '720p_single_face', 'invocation_ms')} ms"),
         ("face function cold start (imports, settings, models, warm-up)", f"{_get(f, 'cold_start', 'handler_init_ms')} ms"),
+        ("classroom at course scale: 100 uploads of 8 clips, first upload to last CSV, CSVs right",
+         f"{fs.get('first_upload_to_last_csv_s')} s, {fs.get('csvs_right')} / {fs.get('uploads')}"),
+        ("face runner start to ready: forked from the preloaded zygote / a fresh interpreter",
+         f"{_get(fs, 'runner_start_to_ready', 'forked_ms', 'median')} / "
+         f"{_get(fs, 'runner_start_to_ready', 'spawned_ms', 'median')} ms"),
     ]
     return out
 

@@ -20,12 +20,14 @@ def from_bytes(blob: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Match:
-    name: str | None  # None: nobody enrolled is within the tolerance
-    distance: float
+    name: str | None  # None: nobody enrolled is near enough, or two people are about as near
+    distance: float  # to the nearest enrolled descriptor
+    runner_up: float = float("inf")  # to the nearest descriptor of anyone else (the second-nearest person)
 
 
 class Gallery:
-    """Descriptors by person; a face matches the person with the nearest descriptor."""
+    """Descriptors by person; a face matches the person with the nearest descriptor when that one
+    is within the tolerance and clearly nearer than anyone else (the margin)."""
 
     def __init__(self, names: list[str], descriptors: np.ndarray) -> None:
         self.names = names  # one per row of descriptors
@@ -49,10 +51,15 @@ class Gallery:
     def people(self) -> set[str]:
         return set(self.names)
 
-    def match(self, descriptor: np.ndarray, tolerance: float) -> Match:
+    def match(self, descriptor: np.ndarray, tolerance: float, margin: float = 1.0) -> Match:
+        """The nearest person, if at most ``tolerance`` away and at most ``margin`` times the
+        distance to the second-nearest person (1.0: no margin; 0.85: at least 15% nearer)."""
         if not self.names:
             return Match(None, float("inf"))
         distances = np.linalg.norm(self.descriptors - descriptor[None, :], axis=1)
         best = int(np.argmin(distances))
-        distance = float(distances[best])
-        return Match(self.names[best] if distance <= tolerance else None, distance)
+        name, distance = self.names[best], float(distances[best])
+        others = [float(d) for n, d in zip(self.names, distances, strict=True) if n != name]
+        runner_up = min(others, default=float("inf"))
+        matched = distance <= tolerance and distance <= margin * runner_up
+        return Match(name if matched else None, distance, runner_up)

@@ -52,9 +52,13 @@ class VideoOutcome:
 
 
 def recognise(
-    frame: Any, engine: FaceEngine, store: StudentStore, tolerance: float, outcome: VideoOutcome
+    frame: Any, engine: FaceEngine, store: StudentStore, tolerance: float, outcome: VideoOutcome,
+    margin: float = 1.0,
 ) -> list[StudentRecord]:
-    """Fill ``outcome`` with what the frame shows; return the records of the recognised students."""
+    """Fill ``outcome`` with what the frame shows; return the records of the recognised students.
+
+    A face is a student's when that student's nearest descriptor is within ``tolerance`` and at
+    most ``margin`` times as far as anyone else's; any other face counts as unknown."""
     faces = engine.faces(frame)
     outcome.faces = len(faces)
     if not faces:
@@ -64,8 +68,9 @@ def recognise(
     gallery = Gallery.from_blobs(store.faces(), engine.descriptor_size)
     names: set[str] = set()
     for face in faces:
-        match = gallery.match(face.descriptor, tolerance)
-        log.debug("face at %s: %s (distance %.3f)", face.box, match.name, match.distance)
+        match = gallery.match(face.descriptor, tolerance, margin)
+        log.debug("face at %s: %s (distance %.3f, second person %.3f)", face.box, match.name, match.distance,
+                  match.runner_up)
         if match.name is None:
             outcome.unknown += 1
         else:
@@ -110,7 +115,7 @@ def process_video(
                 frame = None
         if frame is not None:
             engine = engine or engine_for(settings)
-            rows = recognise(frame, engine, store, settings.tolerance, outcome)
+            rows = recognise(frame, engine, store, settings.tolerance, outcome, settings.margin)
     s3.put_object(
         Bucket=settings.video_output_bucket,
         Key=outcome.csv_key,

@@ -26,7 +26,8 @@ class FaceSettings(AwsSettings):
     video_output_bucket: str | None
     students_table: str | None
     engine: str = "dlib"
-    tolerance: float = 0.55  # the engine's default unless IRAAS_FACE_TOLERANCE says otherwise
+    tolerance: float = 0.6  # the engine's default unless IRAAS_FACE_TOLERANCE says otherwise
+    margin: float = 0.92  # nearest / second-nearest person at most this; the engine's unless IRAAS_FACE_MARGIN
     max_video_bytes: int = 512 * MIB  # the function's /tmp holds the whole video
     max_frame_pixels: int = 40_000_000  # above 8K; a larger first frame is refused, not decoded
     facenet_weights: Path | None = None
@@ -58,6 +59,7 @@ def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
         students_table=resource(env, resources, "StudentsTable"),
         engine=engine,
         tolerance=number(env, "IRAAS_FACE_TOLERANCE", ENGINES[engine].default_tolerance, 0.05, 2.0),
+        margin=number(env, "IRAAS_FACE_MARGIN", ENGINES[engine].default_margin, 0.5, 1.0),
         max_video_bytes=integer(env, "IRAAS_MAX_VIDEO_BYTES", FaceSettings.max_video_bytes, 1024, 10 * 1024 * MIB),
         max_frame_pixels=integer(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
         facenet_weights=Path(weights).expanduser() if weights else None,

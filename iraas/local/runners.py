@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iraas.local.capacity import usable_cores
 from iraas.local.provision import event_queue_id
+
+DEFAULT_IDLE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,13 @@ class LocalFunction:
     handler: str  # "<path to .py>:<function>"
     queue_url: str
     timeout_s: int
+
+    def zygote_options(self) -> dict[str, Any]:
+        """What :func:`iraas.local.lambda_runner.preforked` needs (the zygote's ``--options``)."""
+        return {
+            "queue_url": self.queue_url, "handler": self.handler,
+            "function_name": self.logical_id, "timeout_s": self.timeout_s,
+        }
 
     def command(self, ready_file: Path) -> list[str]:
         return [
@@ -58,6 +69,18 @@ def local_functions(template: dict[str, Any], resources: dict[str, str], root: P
     return found
 
 
-def concurrency() -> int:
-    """Runner processes per function (each is one warm Lambda instance): $IRAAS_LOCAL_FUNCTION_CONCURRENCY."""
-    return max(1, int(os.environ.get("IRAAS_LOCAL_FUNCTION_CONCURRENCY", "2")))
+def concurrency(env: Mapping[str, str] | None = None, cores: int | None = None) -> int:
+    """The most runners per function (each is one warm Lambda instance, working on one event at a
+    time): $IRAAS_LOCAL_FUNCTION_CONCURRENCY, else one per usable core (past that they would
+    only share the cores)."""
+    value = (os.environ if env is None else env).get("IRAAS_LOCAL_FUNCTION_CONCURRENCY", "").strip()
+    if value:
+        return max(1, int(value))
+    return usable_cores() if cores is None else max(1, cores)
+
+
+def idle_s(env: Mapping[str, str] | None = None) -> float:
+    """How long the backlog must stay below the runners before the extra ones stop:
+    $IRAAS_LOCAL_FUNCTION_IDLE_S (default 10 s; one runner always stays warm)."""
+    value = (os.environ if env is None else env).get("IRAAS_LOCAL_FUNCTION_IDLE_S", "").strip()
+    return max(0.0, float(value)) if value else DEFAULT_IDLE_S

@@ -10,7 +10,6 @@ the runtime (``iraas/local/zygote.py``), as many as the machine's cores unless t
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sys
 import threading
@@ -25,11 +24,12 @@ from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
 from iraas.images import replies
 from iraas.local.capacity import local_scaling, usable_cores
+from iraas.local.functions import FunctionPool, queue_depth
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
 from iraas.local.reporter import report_results
 from iraas.local.stackfile import remove_stack_file, write_stack_file
-from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free, restart_crashed
+from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free
 from iraas.local.template import load_template
 from iraas.local.zygote import Zygote, ZygoteError
 from iraas.paths import REPO_ROOT, TEMPLATE
@@ -72,7 +72,7 @@ class EmbeddedStack:
     fleet: LocalFleet | None = None
     scaler: Scaler | None = None
     zygote: Zygote | None = None  # forks the workers; None or dead: workers start from scratch
-    function_children: list[Child] = field(default_factory=list)  # local Lambda instances
+    function_pools: list[FunctionPool] = field(default_factory=list)  # local Lambda instances, per function
     _stopping: threading.Event = field(default_factory=threading.Event)
     _env: dict[str, str] = field(default_factory=dict)
     _scaler_thread: threading.Thread | None = None
@@ -217,29 +217,35 @@ class EmbeddedStack:
                     self.say(f"could not sweep reply queues: {exc}")
 
     def _replace_crashed_functions(self) -> None:
-        """Like Lambda, replace a function instance that died; the event it held is redelivered."""
+        """Like Lambda, a function instance that died is replaced (each pool does that at its next
+        tick; the event it held is redelivered); one that keeps dying at start stops the stack."""
         if self._stopping.is_set():
             return
         try:
-            restart_crashed(self.function_children, self._env, REPO_ROOT, self.say)
+            for pool in self.function_pools:
+                pool.check()
         except CrashLoop as exc:
             raise StackError(str(exc)) from None
 
     def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
-        """Runners that invoke the template's S3-triggered functions (the face pipeline)."""
-        from iraas.local.runners import concurrency, local_functions
+        """Runners that invoke the template's S3-triggered functions (the face pipeline): for each,
+        a pool that follows its event queue's backlog up to the cap (``iraas/local/functions.py``),
+        forking warm runners from a zygote that has loaded the handler and its models."""
+        from iraas.local.runners import concurrency, idle_s, local_functions
 
-        # At a lower priority (nice(1) execs the runner, so the pid and the signals are its own): a
-        # runner loading its dlib models, or on a video, yields the cores to a burst of images.
-        nice = shutil.which("nice")
-        prefix = [nice, "-n", str(FUNCTION_NICENESS)] if nice else []
+        if self.settings is None:
+            raise StackError("the stack has not been started")
+        sqs = aws.client(self.settings, "sqs")
         for function in local_functions(load_template(self.template), resources, REPO_ROOT):
-            for n in range(concurrency()):
-                name = f"{function.logical_id}-{n}"
-                command = [*prefix, *function.command(self.home / "ready" / name)]
-                child = Child(name, command, self.home / "logs" / f"{name}.log")
-                child.start(env, REPO_ROOT)
-                self.function_children.append(child)
+            pool = FunctionPool(
+                function, self.home, env, REPO_ROOT, queue_depth(sqs, function.queue_url),
+                cap=concurrency(), idle_s=idle_s(), say=self.say,
+                # At a lower priority: the zygote loading the dlib models, or a runner on a video,
+                # yields the cores to a burst of images.
+                niceness=FUNCTION_NICENESS,
+            )
+            pool.start()
+            self.function_pools.append(pool)
 
     # ---- stop ----------------------------------------------------------------------------
 
@@ -251,7 +257,7 @@ class EmbeddedStack:
         if self._scaler_thread is not None:
             # ...once its current tick is over: a tick that saw the first workers exit would replace them.
             self._scaler_thread.join(timeout=SCALER_STOP_S)
-        others = [c for c in [self.web, *self.function_children] if c is not None]
+        others: list[Process] = [c for c in [self.web, *self.function_pools] if c is not None]
         for child in others:  # a runner finishes the video it is on
             child.terminate()
         if self.fleet is not None:

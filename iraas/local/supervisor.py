@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,6 @@ class Child:
     log_path: Path
     process: subprocess.Popen | None = None
     started_at: float = 0.0  # time.monotonic() of the last start
-    quick_exits: int = 0  # exits in a row soon after a start
 
     def start(self, env: dict[str, str], cwd: Path) -> None:
         self.started_at = time.monotonic()
@@ -87,17 +85,3 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
-
-
-def restart_crashed(children: list[Child], env: dict[str, str], cwd: Path, say: Callable[[str], None]) -> None:
-    """Start again every child that exited; raise CrashLoop for one that cannot start at all."""
-    for child in children:
-        if child.alive:
-            continue
-        quick = time.monotonic() - child.started_at < QUICK_EXIT_S
-        child.quick_exits = child.quick_exits + 1 if quick else 0
-        if child.quick_exits >= MAX_QUICK_EXITS:
-            raise CrashLoop(f"{child.name} exits at start; see {child.log_path}:\n{log_tail(child.log_path)}")
-        code = child.process.returncode if child.process else None
-        say(f"{child.name} exited (status {code}); starting a new one")
-        child.start(env, cwd)

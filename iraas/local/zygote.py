@@ -1,4 +1,4 @@
-"""The worker zygote: local workers forked, ready in a fraction of a second.
+"""The zygote: local workers (and function runners) forked, ready in a fraction of a second.
 
 A fresh ``iraas worker`` spends most of its start importing numpy, onnxruntime and boto3 and
 parsing botocore's service models; on the 2-core development machine a burst that started a
@@ -12,6 +12,12 @@ Each forked worker is still a process of its own (a crash kills only it) in a se
 with its ``IRAAS_WORKER_ID``, its own log (``.iraas/logs/local-N.log``) and its ready file; it gets
 SIGTERM (and drains its batch) when the fleet stops it, and when the zygote dies, which happens
 when ``iraas up`` dies (each link asks the kernel for SIGTERM on its parent's death).
+
+What the zygote preloads and what its children run is its *entry* (``--entry module:function``,
+:data:`IMAGE_WORKER` by default): called once in the zygote with the ``--options`` (JSON), it
+preloads and returns the function each forked child runs with its request. The face function's
+runners use the same zygote with ``iraas.local.lambda_runner:preforked`` (its handler and models
+loaded once; see :mod:`iraas.local.functions`).
 
 ``iraas up`` talks to the zygote over a socket pair: it sends ``{"id", "ready_file", "log"}``;
 the zygote forks and answers with the child's pid and a pidfd for it (``SCM_RIGHTS``), which
@@ -34,6 +40,8 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Mapping
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +54,10 @@ MAX_MESSAGE = 65536
 REPLY_TIMEOUT_S = 60.0  # the first request waits for the preload (about a second; more when loaded)
 REAP_EVERY_S = 0.5
 KILL_WAIT_S = 5.0  # after SIGKILL, how long to wait for the process to be gone
+IMAGE_WORKER = "iraas.local.zygote:image_worker"  # the default entry: `iraas worker`'s serve()
+
+Run = Callable[[dict[str, Any]], int]  # in a forked child: its request -> its exit status
+Entry = Callable[[dict[str, Any]], Run]  # in the zygote: its options -> (preloaded) what children run
 
 
 class ZygoteError(RuntimeError):
@@ -110,11 +122,27 @@ class ForkedWorker:
 
 
 class Zygote:
-    """The zygote process, started by ``iraas up``; :meth:`spawn` forks a worker from it."""
+    """The zygote process, started by ``iraas up``; :meth:`spawn` forks a worker from it.
 
-    def __init__(self, ready_file: Path, log_path: Path) -> None:
+    ``entry`` and ``options`` say what it preloads and what its children run (the image worker by
+    default); ``niceness`` lowers its priority, and so its children's, which inherit it."""
+
+    def __init__(
+        self,
+        ready_file: Path,
+        log_path: Path,
+        entry: str = IMAGE_WORKER,
+        options: Mapping[str, Any] | None = None,
+        niceness: int = 0,
+        label: str = "worker zygote",
+    ) -> None:
         self.ready_file = ready_file  # written once the preload is done
         self.log_path = log_path
+        self.entry = entry
+        self.options = dict(options or {})
+        self.niceness = niceness
+        self.label = label  # how messages name it
+        self.started_at = 0.0  # time.monotonic() of the last start
         self.process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._lock = threading.Lock()
@@ -124,12 +152,24 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.ready_file.unlink(missing_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.monotonic()
+        command = [
+            sys.executable, "-m", "iraas.local.zygote",
+            "--ready-file", str(self.ready_file), "--control-fd", str(theirs.fileno()),
+        ]
+        if self.entry != IMAGE_WORKER or self.options:
+            command += ["--entry", self.entry, "--options", json.dumps(self.options)]
+        niceness = self.niceness
+
+        def in_child() -> None:
+            if sys.platform.startswith("linux"):
+                die_with_parent()
+            if niceness:
+                os.nice(niceness)
+
         with open(self.log_path, "ab") as log_file, theirs:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "iraas.local.zygote",
-                    "--ready-file", str(self.ready_file), "--control-fd", str(theirs.fileno()),
-                ],
+                command,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -137,31 +177,37 @@ class Zygote:
                 stderr=subprocess.STDOUT,
                 pass_fds=[theirs.fileno()],
                 start_new_session=True,  # Ctrl-C reaches only `iraas up`
-                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=in_child,
             )
         self._control = ours
+
+    @property
+    def ready(self) -> bool:
+        """Whether its preload is done (a :meth:`spawn` now answers at once)."""
+        return self.alive and self.ready_file.exists()
 
     @property
     def alive(self) -> bool:
         return self._control is not None and self.process is not None and self.process.poll() is None
 
     def spawn(self, worker_id: str, ready_file: Path, log_path: Path) -> ForkedWorker:
-        """Fork a worker that runs ``serve`` with ``IRAAS_WORKER_ID=worker_id``."""
+        """Fork a child that runs the entry's function (for the image worker: ``serve`` with
+        ``IRAAS_WORKER_ID=worker_id``)."""
         request = {"id": worker_id, "ready_file": str(ready_file), "log": str(log_path)}
         with self._lock:
             control = self._control
             if control is None or not self.alive:
-                raise ZygoteError(f"the worker zygote is not running; see {self.log_path}:\n{log_tail(self.log_path)}")
+                raise ZygoteError(f"the {self.label} is not running; see {self.log_path}:\n{log_tail(self.log_path)}")
             try:
                 control.settimeout(REPLY_TIMEOUT_S)
                 control.send(json.dumps(request).encode())
                 data, fds, _flags, _addr = socket.recv_fds(control, MAX_MESSAGE, 1)
             except OSError as exc:  # a timeout too: a late answer would go to the next request
                 self._close()
-                raise ZygoteError(f"the worker zygote did not answer ({exc}); see {self.log_path}") from None
+                raise ZygoteError(f"the {self.label} did not answer ({exc}); see {self.log_path}") from None
         if not data:
             self._close()
-            raise ZygoteError(f"the worker zygote exited; see {self.log_path}:\n{log_tail(self.log_path)}")
+            raise ZygoteError(f"the {self.label} exited; see {self.log_path}:\n{log_tail(self.log_path)}")
         try:
             reply = json.loads(data)
         except ValueError:
@@ -169,7 +215,7 @@ class Zygote:
         if "error" in reply or not fds:
             for fd in fds:
                 os.close(fd)
-            raise ZygoteError(f"the worker zygote could not fork {worker_id}: {reply.get('error', 'no pidfd')}")
+            raise ZygoteError(f"the {self.label} could not fork {worker_id}: {reply.get('error', 'no pidfd')}")
         return ForkedWorker(worker_id, int(reply["pid"]), fds[0])
 
     def stop(self, deadline: float) -> None:
@@ -242,7 +288,30 @@ def _warm_caches(settings: Settings) -> None:
         log.info("could not warm a cache: %s", exc)
 
 
-def serve_forks(control: socket.socket, settings: Settings) -> None:
+def image_worker(_options: dict[str, Any]) -> Run:
+    """The default entry: preload the image worker; each child runs ``iraas worker``'s ``serve``."""
+    settings = preload()
+
+    def run(request: dict[str, Any]) -> int:
+        os.environ["IRAAS_WORKER_ID"] = str(request["id"])
+        from iraas.images.worker import serve
+
+        serve(settings, ready_file=str(request["ready_file"]))
+        return 0
+
+    return run
+
+
+def load_entry(spec: str) -> Entry:
+    """``module:function`` -> the function."""
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"an entry is module:function, not {spec!r}")
+    entry: Entry = getattr(import_module(module), name)
+    return entry
+
+
+def serve_forks(control: socket.socket, run: Run) -> None:
     """Fork a worker per request until ``iraas up`` closes its end; reap the exited ones."""
     me = os.getpid()
     while True:
@@ -259,7 +328,7 @@ def serve_forks(control: socket.socket, settings: Settings) -> None:
         fds: list[int] = []
         try:
             request = json.loads(data)
-            pid = _fork_worker(request, control, settings, me)
+            pid = _fork_worker(request, control, run, me)
             try:
                 fds = [os.pidfd_open(pid)]  # before any reaping: the pid is still this child's
             except OSError:
@@ -287,8 +356,7 @@ def _reap() -> None:
                 return
 
 
-def _fork_worker(request: dict[str, Any], control: socket.socket, settings: Settings, zygote_pid: int) -> int:
-    worker_id, ready_file, log_path = str(request["id"]), str(request["ready_file"]), str(request["log"])
+def _fork_worker(request: dict[str, Any], control: socket.socket, run: Run, zygote_pid: int) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -296,7 +364,7 @@ def _fork_worker(request: dict[str, Any], control: socket.socket, settings: Sett
         return pid
     code = 1
     try:  # the child: never returns into the zygote's loop
-        code = _become_worker(worker_id, ready_file, log_path, control, settings, zygote_pid)
+        code = _become_worker(request, control, run, zygote_pid)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except BaseException:  # noqa: BLE001 - logged, then the process exits
@@ -309,39 +377,35 @@ def _fork_worker(request: dict[str, Any], control: socket.socket, settings: Sett
         os._exit(code)
 
 
-def _become_worker(
-    worker_id: str, ready_file: str, log_path: str, control: socket.socket, settings: Settings, zygote_pid: int
-) -> int:
+def _become_worker(request: dict[str, Any], control: socket.socket, run: Run, zygote_pid: int) -> int:
     control.close()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
-        signal.signal(signum, signal.SIG_DFL)  # serve() installs its own for SIGTERM and SIGINT
+        signal.signal(signum, signal.SIG_DFL)  # run() installs its own for SIGTERM and SIGINT
     os.setsid()
     die_with_parent()  # SIGTERM when the zygote dies: `iraas up` has died
     if os.getppid() != zygote_pid:
         return 0  # it died before we asked
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(str(request["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    os.environ["IRAAS_WORKER_ID"] = worker_id
-    from iraas.images.worker import serve
-
-    serve(settings, ready_file=ready_file)
-    return 0
+    return run(request)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m iraas.local.zygote", description=__doc__.splitlines()[0])
     parser.add_argument("--ready-file", required=True, help="written once the preload is done")
     parser.add_argument("--control-fd", type=int, required=True, help="our end of the socket pair")
+    parser.add_argument("--entry", default=IMAGE_WORKER, help="module:function that preloads (default: the image worker)")
+    parser.add_argument("--options", default="{}", help="JSON object passed to the entry")
     args = parser.parse_args(argv)
     from iraas import logs
 
     logs.configure()  # to stderr: in a forked worker, its own log
     control = socket.socket(fileno=args.control_fd)
-    settings = preload()
+    run = load_entry(args.entry)(json.loads(args.options))
     Path(args.ready_file).write_text(str(os.getpid()))
-    serve_forks(control, settings)
+    serve_forks(control, run)
     return 0
 
 

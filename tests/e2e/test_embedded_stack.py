@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,40 +16,17 @@ import pytest
 import requests
 
 from iraas.aws import local_credentials
+from tests.support.embedded import free_port, wait_for_line
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = 20
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def spawn(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-
-
-def read_until(process: subprocess.Popen, marker: str, timeout_s: float) -> list[str]:
-    """Lines of the process's output up to the one containing ``marker``."""
-    lines: list[str] = []
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=1):
-            continue
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if marker in line:
-            return lines
-    raise AssertionError(f"no {marker!r} within {timeout_s} s; output:\n{''.join(lines)}")
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +38,7 @@ def embedded_stack(tmp_path_factory, model_path):
         [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--workers", "2"], REPO_ROOT, env
     )
     try:
-        read_until(process, "ready on", timeout_s=180)
+        wait_for_line(process, "ready on", timeout_s=180)
         yield {"url": f"http://127.0.0.1:{port}", "home": home, "process": process}
     finally:
         if process.poll() is None:
@@ -161,7 +136,7 @@ def test_chalice_local_inside_chalice_web_serves_against_the_running_stack(embed
         env,
     )
     try:
-        read_until(chalice, "Serving on", timeout_s=60)
+        wait_for_line(chalice, "Serving on", timeout_s=60)
         with open(photo.path, "rb") as f:
             response = requests.post(f"http://127.0.0.1:{port}/", files={"myfile": ("fish.jpg", f)}, timeout=60)
     finally:

@@ -31,3 +31,31 @@ def make_classroom_video(path: Path, photos: list[Path], size: tuple[int, int] =
         writer.write(canvas)
     writer.release()
     return path
+
+
+def faces_in_classroom_videos(engine, photos: list[Path], folder: Path, sizes: dict[str, tuple[int, int]],
+                              per_frame: tuple[int, ...] = (1, 2, 4)) -> tuple[list[tuple[Path, str, object]], int]:
+    """Every photo in classroom videos at each size, ``n`` side by side for each ``n`` in ``per_frame``
+    (more photos, smaller faces); the faces the engine finds in each first frame, as
+    ``(photo, "720p/2", descriptor)``, and how many photos gave no single face."""
+    from iraas.classroom.frames import first_frame
+
+    found: list[tuple[Path, str, object]] = []
+    missed = 0
+    for label, size in sizes.items():
+        for n in per_frame:
+            for start in range(0, len(photos), n):
+                group = photos[start:start + n]
+                video = make_classroom_video(folder / f"{label}-{n}-{start}.mp4", group, size, frames=2)
+                frame = first_frame(video, 100_000_000)
+                slot = size[0] // len(group)
+                by_slot: dict[int, list] = {}
+                for face in engine.faces(frame):
+                    by_slot.setdefault((face.box.left + face.box.right) // 2 // slot, []).append(face)
+                for k, photo in enumerate(group):
+                    faces = by_slot.get(k, [])
+                    if len(faces) == 1:
+                        found.append((photo, f"{label}/{n}", faces[0].descriptor))
+                    else:
+                        missed += 1
+    return found, missed

@@ -17,28 +17,39 @@ from iraas.classroom.engines.base import Box, EngineUnavailable, FaceEngine
 
 @dataclass(frozen=True)
 class DetectionSettings:
-    """How hard the detector looks.
+    """How hard the detector looks, cheapest first.
 
-    HOG's window is 80x80 pixels, so one upsampling finds faces down to about 40 pixels; a frame
-    larger than ``max_side`` is first scaled down (HOG's cost grows with pixels), which the
-    upsampling compensates. When the first pass finds nothing, a second pass upsamples once
-    more and accepts lower-scoring windows: true faces in video frames often score just below 0.
+    HOG's window is 80x80 pixels: without upsampling it finds faces from about 60 pixels, and its
+    cost grows with the pixels it scans (about 60 ms per megapixel of grey). So:
+
+    1. **The whole frame, cheaply**: grey, scaled to at most ``max_side``, not upsampled: faces
+       from about ``60 * max(width, height) / max_side`` pixels.
+    2. **Only where a smaller face can be, harder**: the frame is cut into ``tile_px`` tiles; tiles
+       without edges both ways (mean Sobel under ``min_texture``: walls, boards, floor lines) or inside a face
+       of pass 1 are left out, and the rest (with a tile of margin) are scanned scaled by
+       ``region_scale`` at ``region_threshold`` (true faces in video frames often score just
+       below 0): faces from about ``60 / region_scale`` pixels. A sparse frame costs a fraction
+       of a full upsampled scan; a frame busy everywhere costs about one scan at that scale.
+
+    Boxes map back to the original frame, and descriptors are computed on its pixels.
     """
 
-    max_side: int = 1280
-    upsample: int = 1
-    retry_upsample: int = 2
-    retry_max_side: int = 960
-    retry_threshold: float = -0.4  # dlib's adjust_threshold for the second pass
+    max_side: int = 960
+    threshold: float = 0.0
+    tile_px: int = 32
+    min_texture: float = 12.0  # mean |Sobel| both ways, at half resolution
+    region_scale: float = 1.6  # 40-px faces become 64 px, within HOG's reach
+    region_threshold: float = -0.2  # dlib's adjust_threshold
     min_face_px: int = 20  # smaller boxes carry too little detail for a useful descriptor
 
 
-def _iou(a: Box, b: Box) -> float:
+def _overlap(a: Box, b: Box) -> float:
+    """How much of the smaller box the larger covers (a face found twice, by two passes, is one)."""
     top, left = max(a.top, b.top), max(a.left, b.left)
     bottom, right = min(a.bottom, b.bottom), min(a.right, b.right)
     inter = max(0, bottom - top) * max(0, right - left)
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union else 0.0
+    smaller = min(a.width * a.height, b.width * b.height)
+    return inter / smaller if smaller else 0.0
 
 
 class DlibEngine(FaceEngine):
@@ -63,36 +74,73 @@ class DlibEngine(FaceEngine):
 
     # ---- detection -----------------------------------------------------------------------
 
-    def _pass(self, rgb: np.ndarray, max_side: int, upsample: int, threshold: float) -> list[Box]:
-        import cv2
-
-        height, width = rgb.shape[:2]
-        scale = min(1.0, max_side / max(height, width))
-        image = rgb if scale == 1.0 else cv2.resize(
-            rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-        )
-        rects, _scores, _ = self._detector.run(np.ascontiguousarray(image), upsample, threshold)
+    def _scan(self, image: np.ndarray, scale: float, x0: int, y0: int, upsample: int, threshold: float,
+              frame: tuple[int, int]) -> list[Box]:
+        """HOG on ``image`` (a part of the frame at ``(x0, y0)``, scaled by ``scale``): frame boxes."""
+        height, width = frame
+        rects, _scores, _ = self._detector.run(image, upsample, threshold)
         boxes = []
         for r in rects:
             box = Box(
-                top=max(0, round(r.top() / scale)),
-                right=min(width, round(r.right() / scale)),
-                bottom=min(height, round(r.bottom() / scale)),
-                left=max(0, round(r.left() / scale)),
+                top=max(0, y0 + round(r.top() / scale)),
+                right=min(width, x0 + round(r.right() / scale)),
+                bottom=min(height, y0 + round(r.bottom() / scale)),
+                left=max(0, x0 + round(r.left() / scale)),
             )
             if min(box.width, box.height) >= self.detection.min_face_px:
                 boxes.append(box)
         return boxes
 
+    @staticmethod
+    def _scaled(grey: np.ndarray, scale: float) -> np.ndarray:
+        import cv2
+
+        if scale == 1.0:
+            return grey
+        height, width = grey.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+    def _regions(self, grey: np.ndarray, found: list[Box]) -> list[tuple[int, int, int, int]]:
+        """(left, top, right, bottom) frame rectangles where a face too small for pass 1 may be."""
+        import cv2
+
+        tile = self.detection.tile_px
+        height, width = grey.shape
+        rows, cols = -(-height // tile), -(-width // tile)
+        # A face has edges both ways: a tile is busy when its mean horizontal AND vertical
+        # gradients are both strong, so a straight edge (a floor line, a photo's border) is not.
+        half = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        texture = [
+            cv2.resize(np.abs(cv2.Sobel(half, cv2.CV_16S, dx, 1 - dx, ksize=3)).astype(np.float32), (cols, rows),
+                       interpolation=cv2.INTER_AREA)
+            for dx in (0, 1)
+        ]
+        busy = (np.minimum(*texture) >= self.detection.min_texture).astype(np.uint8)
+        for box in found:  # already explained by a face
+            busy[box.top // tile : -(-box.bottom // tile), box.left // tile : -(-box.right // tile)] = 0
+        margin = cv2.dilate(busy, np.ones((3, 3), np.uint8))  # a tile of margin around each
+        count, _labels, stats, _ = cv2.connectedComponentsWithStats(margin, connectivity=8)
+        return [
+            (int(x) * tile, int(y) * tile, min(width, int(x + w) * tile), min(height, int(y + h) * tile))
+            for x, y, w, h, _area in stats[1:count]
+        ]
+
     def detect(self, rgb: np.ndarray) -> list[Box]:
+        import cv2
+
         d = self.detection
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+        frame = grey.shape[:2]
         with self._lock:
-            boxes = self._pass(rgb, d.max_side, d.upsample, 0.0)
-            if not boxes:
-                boxes = self._pass(rgb, d.retry_max_side, d.retry_upsample, d.retry_threshold)
+            scale = min(1.0, d.max_side / max(frame))
+            boxes = self._scan(self._scaled(grey, scale), scale, 0, 0, 0, d.threshold, frame)
+            for left, top, right, bottom in self._regions(grey, boxes):
+                crop = np.ascontiguousarray(self._scaled(grey[top:bottom, left:right], d.region_scale))
+                boxes += self._scan(crop, d.region_scale, left, top, 0, d.region_threshold, frame)
         kept: list[Box] = []
         for box in sorted(boxes, key=lambda b: -b.width * b.height):  # overlapping windows: keep one
-            if all(_iou(box, other) < 0.3 for other in kept):
+            if all(_overlap(box, other) < 0.3 for other in kept):
                 kept.append(box)
         return sorted(kept, key=lambda b: (b.left, b.top))
 

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from iraas.local.template import load_template
 from iraas.local.zygote import ForkedWorker, Zygote
 from iraas.paths import REPO_ROOT, TEMPLATE
 from iraas.scaling.heartbeat import heartbeat_key
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,14 +48,6 @@ class Forking:
 
     def ready(self, worker_id: str) -> Path:
         return self.home / "ready" / worker_id
-
-
-def wait_until(condition: Callable[[], object], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -30,3 +30,13 @@ def test_face_settings_read_the_tolerance_and_name_a_missing_resource(tmp_path):
         settings.require("students_table", "video_output_bucket")
     with pytest.raises(ConfigError, match="IRAAS_FACE_TOLERANCE=7"):
         load_face_settings({**env, "IRAAS_FACE_TOLERANCE": "7"})
+
+
+def test_the_dlib_engine_defaults_to_0_6_and_a_margin_and_the_margin_can_be_set(tmp_path):
+    assert (ENGINES["dlib"].default_tolerance, ENGINES["dlib"].default_margin) == (0.6, 0.92)
+    assert ENGINES["facenet"].default_tolerance != ENGINES["dlib"].default_tolerance
+    settings = load_face_settings({"IRAAS_HOME": str(tmp_path)})
+    assert (settings.tolerance, settings.margin) == (0.6, 0.92)
+    assert load_face_settings({"IRAAS_HOME": str(tmp_path), "IRAAS_FACE_MARGIN": "1"}).margin == 1.0
+    with pytest.raises(ConfigError, match="IRAAS_FACE_MARGIN=1.5"):
+        load_face_settings({"IRAAS_HOME": str(tmp_path), "IRAAS_FACE_MARGIN": "1.5"})
