@@ -34,6 +34,7 @@ from iraas.classroom.settings import load_face_settings
 
 log = logging.getLogger("iraas.lambda_runner")
 MAX_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
+RECEIVE_VISIBILITY_S = 5  # how long a received event stays hidden before its runner claims it
 
 
 @dataclass
@@ -151,13 +152,19 @@ def _poll(
         ready_file.parent.mkdir(parents=True, exist_ok=True)
         ready_file.write_text(str(round(ready_ms)))
     while not stopping():
+        # Received hidden for a few seconds only: a runner killed while its receive is pending
+        # (a crash, a scale-in) gives the event back at once instead of after the function timeout.
         messages = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
-            AttributeNames=["ApproximateReceiveCount"],
+            VisibilityTimeout=RECEIVE_VISIBILITY_S, AttributeNames=["ApproximateReceiveCount"],
         ).get("Messages", [])
         for message in messages:
             attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             try:
+                # Now it is ours: hidden for as long as the function may run, as Lambda holds it.
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=timeout_s
+                )
                 handle_message(message["Body"], handler, LocalContext(function_name, timeout_s))
             except Exception:  # noqa: BLE001 - the function failed: retry as Lambda would
                 log.exception("%s failed on attempt %d of %d", function_name, attempt, MAX_ATTEMPTS)

@@ -61,7 +61,8 @@ class FakeSQS:
         return next(i for i, m in self.messages.items() if m["handle"] == handle)  # else: invalid handle
 
     def change_message_visibility(self, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:  # noqa: N803
-        self.messages[self._current(ReceiptHandle)]["visible"] = True  # the timeout passes at once
+        # A retry's short delay passes at once; the function's timeout does not pass in this test.
+        self.messages[self._current(ReceiptHandle)]["visible"] = VisibilityTimeout <= 2
 
     def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:  # noqa: N803
         del self.messages[self._current(ReceiptHandle)]
