@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import OUT, save_report
+from iraas.local.moto_app import REQUEST_COUNT_EVERY_S
 from iraas.paths import REPO_ROOT
 from tests.support.data import shared_data_dir
 
@@ -131,12 +132,14 @@ class Stack:
 
     @property
     def endpoint_requests(self) -> int:
-        """Requests the endpoint has served so far (one log line each)."""
+        """Requests the endpoint has served so far (its log's latest ``served N requests`` line)."""
+        time.sleep(1.5 * REQUEST_COUNT_EVERY_S)  # the line is written once a second
         try:
             text = (self.home / "logs" / "moto.log").read_text(errors="replace")
         except OSError:
             return 0
-        return sum(1 for line in text.splitlines() if line.startswith(("GET ", "PUT ", "POST ", "HEAD ", "DELETE ")))
+        counts = [int(line.split()[1]) for line in text.splitlines() if line.startswith("served ")]
+        return counts[-1] if counts else 0
 
     def stop(self) -> None:
         self.process.terminate()
