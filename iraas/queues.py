@@ -80,7 +80,7 @@ class BatchSender:
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqs-send")
+        self._pool: ThreadPoolExecutor | None = None  # made with the thread, on first use
 
     def send(self, body: str) -> None:
         """Send one message; returns once SQS has it, raises SendError if it did not take it."""
@@ -91,7 +91,8 @@ class BatchSender:
         with self._cond:
             self._pending.append(entry)
             if self._thread is None:  # started on first use, so a forked process gets its own
-                self._thread = threading.Thread(target=self._gather, name="sqs-batch", daemon=True)
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqs-send")
+                self._thread = threading.Thread(target=self._gather, args=(self._pool,), name="sqs-batch", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
         if not entry.done.wait(self.timeout_s):
@@ -99,13 +100,13 @@ class BatchSender:
         if entry.error:
             raise SendError(f"SQS did not take the message: {entry.error}")
 
-    def _gather(self) -> None:
+    def _gather(self, pool: ThreadPoolExecutor) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending))
                 self._cond.wait_for(lambda: len(self._pending) >= BATCH_LIMIT, timeout=self.linger_s)
                 batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
-            self._pool.submit(self._flush, batch)
+            pool.submit(self._flush, batch)
 
     def _flush(self, batch: list[_Pending]) -> None:
         try:

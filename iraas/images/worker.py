@@ -300,31 +300,28 @@ class Worker:
         Returns receipt -> True (stored now), False (answered before: a repeated delivery) for
         each answer that is settled; one that could not be stored is left out, with its error.
         """
-        bodies = {id(item): answer.to_json() for item, answer in answers}
-
-        def store(pair: tuple[_Item, ImageResult]) -> bool | None:
+        def store(pair: tuple[_Item, ImageResult]) -> tuple[_Item, str, bool | None]:
             item, answer = pair
+            body = answer.to_json()
             try:
-                return self.results.put_first(answer, bodies[id(item)])
+                return item, body, self.results.put_first(answer, body)
             except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
                 log.warning("could not store the result", extra={**item.fields(), "error": str(exc)})
                 item.error = ProcessingError("store_failed", str(exc))
-                return None
+                return item, body, None
 
-        outcomes = list(self._pool.map(store, answers))
-        settled = {item.message["ReceiptHandle"]: first for (item, _), first in zip(answers, outcomes, strict=True)
-                   if first is not None}
-        new = [(item, answer) for (item, answer), first in zip(answers, outcomes, strict=True) if first]
+        stored = list(self._pool.map(store, answers))
+        new = [(item, body) for item, body, first in stored if first]
         replies: dict[str, list[str]] = {}
-        for item, _ in new:
+        for item, body in new:
             reply_to = answer_to(item.request, self.settings)
             if reply_to:
-                replies.setdefault(reply_to, []).append(bodies[id(item)])
+                replies.setdefault(reply_to, []).append(body)
         for url, batch in replies.items():
             self._send(url, batch, "reply")
         if new:
-            self._send(self.settings.response_queue_url, [bodies[id(item)] for item, _ in new], "announce")
-        return settled
+            self._send(self.settings.response_queue_url, [body for _, body in new], "announce")
+        return {item.message["ReceiptHandle"]: first for item, _, first in stored if first is not None}
 
     def _send(self, url: str, bodies: list[str], what: str) -> None:
         """Best effort: the stored answer is what counts; a lost reply makes its waiter read S3."""

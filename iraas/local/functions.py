@@ -37,6 +37,7 @@ from pathlib import Path
 from iraas.local.runners import LocalFunction
 from iraas.local.supervisor import MAX_QUICK_EXITS, QUICK_EXIT_S, Child, CrashLoop, log_tail
 from iraas.local.zygote import Zygote, ZygoteError
+from iraas.queues import QueueDepth
 from iraas.scaling.local import Process
 
 log = logging.getLogger("iraas.local.functions")
@@ -47,25 +48,12 @@ IDLE_TICK_S = 0.25  # one GetQueueAttributes call a tick: about 1% of a core for
 JOIN_S = 2.0  # how long a stop waits for the pool's current tick
 PREFORKED = "iraas.local.lambda_runner:preforked"
 
-Depth = Callable[[], tuple[int, int]]  # the event queue's (visible, in flight) messages
+Depth = Callable[[], QueueDepth]  # the event queue's depth (iraas.queues.queue_depth)
 
 
 def desired_runners(visible: int, in_flight: int, cap: int, warm: int = WARM_RUNNERS) -> int:
     """One runner per event waiting or being worked on, at least ``warm``, at most ``cap``."""
     return max(min(warm, cap), min(cap, visible + in_flight))
-
-
-def queue_depth(sqs: object, queue_url: str) -> Depth:
-    """The event queue's depth, read with one GetQueueAttributes call."""
-
-    def depth() -> tuple[int, int]:
-        attributes = sqs.get_queue_attributes(  # type: ignore[attr-defined]
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    return depth
 
 
 @dataclass
@@ -192,8 +180,9 @@ class FunctionPool:
                     starting = True
         if self.zygote is not None and not self.zygote.ready:
             return True  # preloading (or restarting): runners are forked once it is ready
-        visible, in_flight = self.depth()
-        desired = desired_runners(visible, in_flight, self.cap, self.warm)
+        depth = self.depth()
+        visible = depth.visible
+        desired = desired_runners(depth.visible, depth.in_flight, self.cap, self.warm)
         active = [r for r in self.runners if not r.retiring]
         if desired > len(active):
             self._low_since = None

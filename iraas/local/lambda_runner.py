@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas import aws, logs
-from iraas.classroom.settings import load_face_settings
+from iraas.classroom.settings import FaceSettings, load_face_settings
 
 log = logging.getLogger("iraas.lambda_runner")
 MAX_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
@@ -100,9 +100,10 @@ def preforked(options: dict[str, Any]) -> Callable[[dict[str, Any]], int]:
     connection, and no thread of ours, is inherited by a fork). ``options``: ``queue_url``,
     ``handler``, ``function_name``, ``timeout_s``. Returns what each forked runner runs."""
     started = time.perf_counter()
-    sqs, handler = _load(str(options["handler"]))
+    settings = load_face_settings()
+    sqs, handler = _load(str(options["handler"]), settings)
     for service in ("s3", "dynamodb"):  # the pipeline's; botocore parses their models once, here
-        aws.client(load_face_settings(), service)
+        aws.client(settings, service)
     function_name = str(options.get("function_name", "function"))
     log.info("%s preloaded in %.0f ms; forking runners", function_name, (time.perf_counter() - started) * 1000)
 
@@ -132,9 +133,9 @@ def _stop_on_signals() -> Callable[[], bool]:
     return lambda: bool(stopped)
 
 
-def _load(handler_spec: str) -> tuple[Any, Callable[[dict, Any], Any]]:
-    settings = load_face_settings()
-    return aws.client(settings, "sqs"), load_handler(handler_spec)
+def _load(handler_spec: str, settings: FaceSettings | None = None) -> tuple[Any, Callable[[dict, Any], Any]]:
+    """The runner's SQS client and the handler, imported once (the cold start)."""
+    return aws.client(settings or load_face_settings(), "sqs"), load_handler(handler_spec)
 
 
 def _poll(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iraas.config import integer, number
 from iraas.local.capacity import usable_cores
 from iraas.local.provision import event_queue_id
 
@@ -73,14 +74,11 @@ def concurrency(env: Mapping[str, str] | None = None, cores: int | None = None) 
     """The most runners per function (each is one warm Lambda instance, working on one event at a
     time): $IRAAS_LOCAL_FUNCTION_CONCURRENCY, else one per usable core (past that they would
     only share the cores)."""
-    value = (os.environ if env is None else env).get("IRAAS_LOCAL_FUNCTION_CONCURRENCY", "").strip()
-    if value:
-        return max(1, int(value))
-    return usable_cores() if cores is None else max(1, cores)
+    default = usable_cores() if cores is None else max(1, cores)
+    return max(1, integer(os.environ if env is None else env, "IRAAS_LOCAL_FUNCTION_CONCURRENCY", default, 0, 256))
 
 
 def idle_s(env: Mapping[str, str] | None = None) -> float:
     """How long the backlog must stay below the runners before the extra ones stop:
     $IRAAS_LOCAL_FUNCTION_IDLE_S (default 10 s; one runner always stays warm)."""
-    value = (os.environ if env is None else env).get("IRAAS_LOCAL_FUNCTION_IDLE_S", "").strip()
-    return max(0.0, float(value)) if value else DEFAULT_IDLE_S
+    return number(os.environ if env is None else env, "IRAAS_LOCAL_FUNCTION_IDLE_S", DEFAULT_IDLE_S, 0, 3600)

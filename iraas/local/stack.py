@@ -9,6 +9,7 @@ the runtime (``iraas/local/zygote.py``), as many as the machine's cores unless t
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -24,7 +25,7 @@ from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
 from iraas.images import replies
 from iraas.local.capacity import local_scaling, usable_cores
-from iraas.local.functions import FunctionPool, queue_depth
+from iraas.local.functions import FunctionPool
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
 from iraas.local.reporter import report_results
@@ -33,6 +34,7 @@ from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free
 from iraas.local.template import load_template
 from iraas.local.zygote import Zygote, ZygoteError
 from iraas.paths import REPO_ROOT, TEMPLATE
+from iraas.queues import queue_depth
 from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
 
@@ -201,10 +203,9 @@ class EmbeddedStack:
     def supervise(self, stop: threading.Event) -> None:
         """Run the scaler (it also replaces crashed workers) until ``stop``; watch the web tier and
         replace crashed function runners."""
-        _, _, scaler = self._started()
+        settings, _, scaler = self._started()
         self._scaler_thread = threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True)
         self._scaler_thread.start()
-        settings, _, _ = self._started()
         swept_at = time.monotonic()
         while not stop.wait(1.0):
             self._check_web()
@@ -238,7 +239,7 @@ class EmbeddedStack:
         sqs = aws.client(self.settings, "sqs")
         for function in local_functions(load_template(self.template), resources, REPO_ROOT):
             pool = FunctionPool(
-                function, self.home, env, REPO_ROOT, queue_depth(sqs, function.queue_url),
+                function, self.home, env, REPO_ROOT, functools.partial(queue_depth, sqs, function.queue_url),
                 cap=concurrency(), idle_s=idle_s(), say=self.say,
                 # At a lower priority: the zygote loading the dlib models, or a runner on a video,
                 # yields the cores to a burst of images.

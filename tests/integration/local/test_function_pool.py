@@ -9,6 +9,7 @@ pool), which records each event it gets and the pid that got it. Processes are i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,10 +23,11 @@ import boto3
 import pytest
 
 from iraas.aws import local_credentials, local_credentials_env
-from iraas.local.functions import FunctionPool, queue_depth
+from iraas.local.functions import FunctionPool
 from iraas.local.motoserver import MotoServer
 from iraas.local.runners import LocalFunction
 from iraas.paths import REPO_ROOT
+from iraas.queues import queue_depth
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -86,7 +88,7 @@ def pooled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pooled]:
         queue_url = sqs.create_queue(QueueName="resize-events", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
         function = LocalFunction("Resize", f"{handler}:lambda_handler", queue_url, timeout_s=30)
         pool = FunctionPool(
-            function, home, env, REPO_ROOT, queue_depth(sqs, queue_url), cap=3, idle_s=1.0, niceness=10,
+            function, home, env, REPO_ROOT, functools.partial(queue_depth, sqs, queue_url), cap=3, idle_s=1.0, niceness=10,
         )
         pool.start()
         try:
@@ -147,11 +149,9 @@ def test_a_stop_leaves_no_process(pooled: Pooled) -> None:
     runners = [r.process for r in pool.runners]
     zygote = pool.zygote.process  # type: ignore[union-attr]
 
-    started = time.monotonic()
     pool.terminate()
     pool.wait_or_kill(time.monotonic() + 6)
 
-    assert time.monotonic() - started < 6
     assert not any(r.alive for r in runners) and zygote is not None and zygote.poll() is not None
     assert len(pooled.handled()) < 9  # each runner finished the event it was on, and took no other
 

@@ -10,6 +10,7 @@ import pytest
 from iraas.local import functions
 from iraas.local.functions import FunctionPool, Runner, desired_runners
 from iraas.local.runners import LocalFunction, concurrency, idle_s
+from iraas.queues import QueueDepth
 
 
 @pytest.mark.parametrize(
@@ -39,7 +40,7 @@ class FakeProcess:
 
 
 def test_extra_runners_stop_only_after_the_backlog_stays_low_for_idle_s(tmp_path: Path) -> None:
-    depth = [(6, 0)]
+    depth = [QueueDepth(6, 0)]
     pool = FunctionPool(
         LocalFunction("F", "h.py:f", "http://127.0.0.1:1/q", 30), tmp_path, {}, tmp_path,
         lambda: depth[0], cap=3, idle_s=10, use_zygote=False,
@@ -56,7 +57,7 @@ def test_extra_runners_stop_only_after_the_backlog_stays_low_for_idle_s(tmp_path
 
     pool.tick(now=0)  # six events: up to the cap at once
     assert len(spawned) == 3
-    depth[0] = (0, 1)  # one left, in flight
+    depth[0] = QueueDepth(0, 1)  # one left, in flight
     pool.tick(now=1)
     pool.tick(now=10.5)  # low for 9.5 s: all three stay
     assert not any(p.terminated for p in spawned)
@@ -64,7 +65,7 @@ def test_extra_runners_stop_only_after_the_backlog_stays_low_for_idle_s(tmp_path
     assert [p.terminated for p in spawned] == [False, True, True]
     for p in spawned[1:]:
         p.alive = False  # they finish their event and exit
-    depth[0] = (0, 0)
+    depth[0] = QueueDepth(0, 0)
     pool.tick(now=12)
     assert [r.process for r in pool.runners] == spawned[:1] and len(spawned) == 3  # retired: not replaced
 
@@ -72,7 +73,7 @@ def test_extra_runners_stop_only_after_the_backlog_stays_low_for_idle_s(tmp_path
 def test_a_runner_that_keeps_dying_at_start_is_a_crash_loop(tmp_path: Path) -> None:
     pool = FunctionPool(
         LocalFunction("F", "h.py:f", "http://127.0.0.1:1/q", 30), tmp_path, {}, tmp_path,
-        lambda: (0, 0), cap=2, idle_s=10, use_zygote=False,
+        lambda: QueueDepth(0, 0), cap=2, idle_s=10, use_zygote=False,
     )
 
     def spawn(now: float) -> None:
