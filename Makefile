@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $@
 
 # Debian packages some tests use (they skip, saying why, where these cannot be installed).
-SYSTEM_PACKAGES := packer cloud-init
+SYSTEM_PACKAGES := packer cloud-init chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -1,7 +1,9 @@
 """``make bench``: every benchmark in turn, then one report, ``bench/out/bench.json``, with plots.
 
 Each benchmark runs in its own process (a fresh interpreter, nothing warm from the one before)
-and writes its own file under ``bench/out/``; this collects them:
+and writes its own file under ``bench/out/``; this says which is running (n of m, time so far),
+collects their files, and removes ``bench/out/scratch/`` (the stacks' state folders) once every
+step has succeeded:
 
 - ``classifier.json`` (``bench.classifier``): images/s per model and batch, against the matmul rate;
 - ``worker.json`` (``bench.worker``): one worker end to end against the classifier alone and a naive loop;
@@ -20,11 +22,14 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bench import OUT, save_report
+from bench import OUT, SCRATCH, save_report
 from iraas.paths import REPO_ROOT
 
 STEPS = {
@@ -80,18 +85,53 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def _run_module(step: str) -> int:
+    return subprocess.run([sys.executable, "-m", *STEPS[step]], cwd=REPO_ROOT).returncode
+
+
+def run_steps(
+    steps: list[str],
+    run: Callable[[str], int] = _run_module,
+    say: Callable[[str], None] = lambda line: print(line, flush=True),
+    clock: Callable[[], float] = time.monotonic,
+) -> list[str]:
+    """Run each step, saying which is running (n of m, time so far) and how it ended; the steps
+    that failed."""
+    failed: list[str] = []
+    started = clock()
+    for n, step in enumerate(steps, 1):
+        say(f"== [{n}/{len(steps)}] {step} (elapsed {_minutes(clock() - started)})")
+        step_started = clock()
+        code = run(step)
+        outcome = "ok" if code == 0 else f"FAILED (exit {code})"
+        say(f"== [{n}/{len(steps)}] {step}: {outcome} in {_minutes(clock() - step_started)}")
+        if code != 0:
+            failed.append(step)
+    say(f"== {len(steps) - len(failed)} of {len(steps)} steps ok in {_minutes(clock() - started)}")
+    return failed
+
+
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated steps to run (default: all): " + ",".join(STEPS))
     parser.add_argument("--collect", action="store_true", help="only collect the files already written")
     args = parser.parse_args(argv)
     steps = args.only.split(",") if args.only else list(STEPS)
+    unknown = [step for step in steps if step not in STEPS]
+    if unknown:
+        parser.error(f"unknown step {unknown[0]!r}; the steps are {', '.join(STEPS)}")
     failed = []
     if not args.collect:
-        for step in steps:
-            print(f"== {step}", flush=True)
-            if subprocess.run([sys.executable, "-m", *STEPS[step]], cwd=REPO_ROOT).returncode != 0:
-                failed.append(step)
+        failed = run_steps(steps)
+        if failed:
+            print(f"failed: {', '.join(failed)}; their stacks' logs are under {SCRATCH}", flush=True)
+        else:
+            shutil.rmtree(SCRATCH, ignore_errors=True)  # the stacks' state folders; the results stay
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "machine": platform.machine()}}
     for step in STEPS:

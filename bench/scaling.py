@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench import OUT
+from bench import OUT, scratch
 from iraas.paths import REPO_ROOT
 from tests.support.data import shared_data_dir
 
@@ -29,7 +29,7 @@ def run_burst(burst: int, max_workers: int, port: int) -> list[dict]:
     if not photos:
         sys.exit(f"no photos under {data}; set IRAAS_TEST_DATA")
     env = {**os.environ, "IRAAS_MAX_WORKERS": str(max_workers), "IRAAS_SCALER_TICK_S": "1"}
-    home = OUT / "scaling-home"
+    home = scratch("scaling-home")
     process = subprocess.Popen(
         [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--home", str(home)],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

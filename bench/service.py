@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import OUT, save_report
+from bench import OUT, SCRATCH, save_report, scratch
 from iraas.local.moto_app import REQUEST_COUNT_EVERY_S
 from iraas.paths import REPO_ROOT
 from tests.support.data import shared_data_dir
@@ -44,7 +44,7 @@ def expected_labels(paths: list[Path]) -> tuple[dict[str, str], float]:
     from iraas.config import load_settings
     from iraas.images.classify.runtime import Classification, load_classifier
 
-    settings = load_settings({**os.environ, "IRAAS_HOME": str(OUT / "no-stack"), "IRAAS_IMAGE_INPUT_BUCKET": "-",
+    settings = load_settings({**os.environ, "IRAAS_HOME": str(SCRATCH / "no-stack"), "IRAAS_IMAGE_INPUT_BUCKET": "-",
                               "IRAAS_IMAGE_OUTPUT_BUCKET": "-", "IRAAS_REQUEST_QUEUE_URL": "-",
                               "IRAAS_RESPONSE_QUEUE_URL": "-"})
     classifier = load_classifier(settings.model_dir, model=settings.model)
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> dict:
     print(f"classifier alone: {classifier_rate:.0f} images/s", flush=True)
     report: dict = {"classifier_images_per_s": round(classifier_rate, 1), "cold": [], "warm": []}
     for attempt in range(args.repeats):
-        stack = start_stack(args.port, OUT / f"service-home-{attempt}")
+        stack = start_stack(args.port, scratch(f"service-home-{attempt}"))
         try:
             cold = burst(stack, paths[:100], labels)  # fresh stack: no worker running
             print(f"cold burst: {cold}", flush=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import moto
 
-from bench import OUT, save_report
+from bench import OUT, SCRATCH, save_report
 from iraas.paths import TEMPLATE
 from tests.support.data import shared_data_dir
 
@@ -49,7 +49,7 @@ def run(images: int, repeats: int) -> dict:
         aws.reset_clients()
         resources = provision(load_template(TEMPLATE), endpoint_url=None)
         env = {**os.environ, **{var: resources[lid] for lid, var in RESOURCE_ENV.items()},
-               "IRAAS_HOME": str(OUT / "worker-home")}
+               "IRAAS_HOME": str(SCRATCH / "worker-home")}
         env.pop("IRAAS_ENDPOINT_URL", None)
         settings = load_settings(env)
         classifier = load_classifier(settings.model_dir, model=settings.model)

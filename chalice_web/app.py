@@ -13,7 +13,8 @@ from typing import Any
 from chalice import Chalice, Rate, Response
 
 from chalicelib.classroom import routes as classroom_routes
-from chalicelib.responses import api_errors, json_response, query_param
+from chalicelib.page import routes as page_routes
+from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
 from iraas.config import load_settings
 from iraas.errors import ApiError
 from iraas.images.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
@@ -44,6 +45,7 @@ app.api.binary_types.extend(
 )
 app.api.binary_types.extend(["video/mp4", "video/quicktime", "video/x-msvideo", "video/*"])
 app.register_blueprint(classroom_routes)  # /v1/students, /v1/videos
+app.register_blueprint(page_routes)  # GET / (the web page) and /assets/*
 
 
 @functools.lru_cache(maxsize=1)
@@ -155,6 +157,13 @@ def stats() -> Response:
     return json_response(200, service().stats())
 
 
+@app.route("/v1/metrics", methods=["GET"])
+@api_errors
+def metrics() -> Response:
+    """Images answered per second and their latency (queued to answered), 10 s buckets, last 10 minutes."""
+    return json_response(200, service().metrics())
+
+
 # The app tier's scaler in AWS. EventBridge fires at most once a minute, so each invocation keeps
 # deciding every few seconds until just before its own timeout (60 s, see .chalice/config.json).
 SCALER_MARGIN_S = 5.0
@@ -165,3 +174,7 @@ def scale(event: Any) -> dict:
     settings = load_settings()
     left = event.context.get_remaining_time_in_millis() / 1000 - SCALER_MARGIN_S
     return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
+
+
+# Last, once every route is known: the other methods of each route answer 405 JSON.
+answer_unsupported_methods(app)

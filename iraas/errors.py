@@ -1,4 +1,5 @@
-"""The two kinds of error every deployable tells apart: a bad setting, and a client's mistake."""
+"""The kinds of error the deployables tell apart: a bad setting, a client's mistake over HTTP, and a
+command-line user's mistake."""
 
 from __future__ import annotations
 
@@ -20,3 +21,8 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message}}
+
+
+class UsageError(Exception):
+    """A command-line user's mistake (a missing file, an empty folder, a service that is not
+    there): ``iraas`` prints ``iraas <command>: <message>`` in one line and exits with 2."""

@@ -1,4 +1,4 @@
-"""The classroom's routes (the recognition itself runs in FaceRecognitionFunction)."""
+"""The classroom's routes: students, their face photos, videos (the engine runs in FaceRecognitionFunction)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 
 from chalice import Blueprint, Response
 
-from chalicelib.responses import api_errors, json_response, query_param
+from chalicelib.responses import api_errors, json_response, query_param, raw_bytes
 from iraas.classroom.service import ClassroomService
 from iraas.classroom.settings import load_face_settings
 from iraas.errors import ApiError
@@ -27,13 +27,48 @@ def import_students() -> Response:
     return json_response(200, {"imported": classroom().import_students(routes.current_request.raw_body)})
 
 
+@routes.route("/v1/students", methods=["GET"])
+@api_errors
+def list_students() -> Response:
+    """``{"students": [{"id", "name", "major", "year", "faces"}], "truncated"}``, sorted by name."""
+    return json_response(200, classroom().list_students())
+
+
+@routes.route("/v1/students/{name}", methods=["DELETE"])
+@api_errors
+def delete_student(name: str) -> Response:
+    """The record and the enrolled faces go; ``name`` arrives URL-decoded, as API Gateway hands it."""
+    classroom().delete_student(name)
+    return json_response(200, {"deleted": name})
+
+
+@routes.route("/v1/students/{name}/photos", methods=["POST"], content_types=["*/*"])
+@api_errors
+def submit_photo(name: str) -> Response:
+    """A photo showing the student's face alone (raw ``image/*`` or a multipart file), enrolled by
+    the face function; its outcome appears at the Location."""
+    request = routes.current_request
+    answer = classroom().submit_photo(name, raw_bytes(request), request.headers.get("content-type"))
+    return json_response(202, answer, {"Location": f"/v1/enrolments/{answer['enrolment']}"})
+
+
+@routes.route("/v1/enrolments/{enrolment_id}", methods=["GET"])
+@api_errors
+def get_enrolment(enrolment_id: str) -> Response:
+    """200 enrolled, 422 failed (as a failed image is), 202 while the function has not answered."""
+    outcome = classroom().find_enrolment(enrolment_id)
+    if outcome is None:
+        location = {"Location": f"/v1/enrolments/{enrolment_id}"}
+        return json_response(202, {"enrolment": enrolment_id, "status": "pending"}, location)
+    return json_response(200 if outcome.get("status") == "enrolled" else 422, outcome)
+
+
 @routes.route("/v1/videos", methods=["POST"], content_types=["*/*"])
 @api_errors
 def submit_video() -> Response:
     """A raw video body, named by ``?name=lecture.mp4``; the CSV appears at the Location."""
     request = routes.current_request
-    body = request.raw_body  # bytes: video/* is a binary type of the app
-    answer = classroom().submit_video(query_param(request, "name"), body.encode() if isinstance(body, str) else body)
+    answer = classroom().submit_video(query_param(request, "name"), raw_bytes(request))
     return json_response(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
 
 

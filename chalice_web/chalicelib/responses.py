@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
+from chalice import Chalice, Response
 
 from iraas.errors import ApiError
 
@@ -34,7 +34,41 @@ def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
+def raw_bytes(request: Any) -> bytes | None:
+    """The request body as bytes (binary types arrive as bytes; chalice gives text for the others)."""
+    body = request.raw_body
+    return body.encode() if isinstance(body, str) else body
+
+
 def query_param(request: Any, name: str) -> str | None:
     """One query parameter of a chalice request, None when absent."""
     value: str | None = (request.query_params or {}).get(name)
     return value
+
+
+# What a client may send; a route answers the ones it does not support with 405 (below).
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def answer_unsupported_methods(app: Chalice) -> None:
+    """Give every route a 405 ``method_not_allowed`` JSON answer (with ``Allow``) for the other methods.
+
+    Call once all routes are registered. Without it API Gateway answers such a request with its
+    own 403 "Missing Authentication Token" and chalice local with a differently shaped 405; as
+    routes of the app, the answer is the same on Lambda, chalice local and gunicorn.
+    """
+    for index, (path, entries) in enumerate(sorted(app.routes.items())):
+        allowed = sorted(entries)
+        missing = [method for method in HTTP_METHODS if method not in entries]
+        if missing:
+            view = _method_not_allowed(path, allowed)
+            app.route(path, methods=missing, content_types=["*/*"], name=f"method_not_allowed_{index}")(view)
+
+
+def _method_not_allowed(path: str, allowed: list[str]) -> Callable[..., Response]:
+    def view(**_path_params: str) -> Response:
+        message = f"{path} supports {', '.join(allowed)}"
+        body = {"error": {"code": "method_not_allowed", "message": message}}
+        return json_response(405, body, {"Allow": ", ".join(allowed)})
+
+    return view

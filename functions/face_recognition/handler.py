@@ -1,7 +1,9 @@
-"""FaceRecognitionFunction: an S3 ObjectCreated event in, one attendance CSV per video out.
+"""FaceRecognitionFunction: an S3 ObjectCreated event in, one attendance CSV per video out, and one
+enrolment outcome per photo the web tier stored under ``enrolments/``.
 
-Thin on purpose: parse the event (Powertools' S3Event), call ``iraas.classroom.pipeline.process_video``
-for each record, count and log the outcome. The same function runs in Lambda (container image,
+Thin on purpose: parse the event (Powertools' S3Event), send each record by its key's folder to
+``iraas.classroom.enrol.enrol_upload`` (``enrolments/``) or ``iraas.classroom.pipeline.process_video``
+(anything else), count and log the outcome. The same function runs in Lambda (container image,
 see Dockerfile) and under ``iraas up``'s local runner, which hands it the S3 event unchanged.
 """
 
@@ -17,6 +19,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from iraas.classroom import pipeline
 from iraas.classroom.engines import engine_for
+from iraas.classroom.enrol import enrol_upload
+from iraas.classroom.enrolments import ENROLLED
+from iraas.classroom.keys import is_enrolment_key
 from iraas.classroom.settings import load_face_settings
 
 logger = Logger(service="face-recognition")
@@ -39,10 +44,13 @@ _REASON_METRICS = {
 @logger.inject_lambda_context
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
-    videos = []
+    videos, enrolments = [], []
     for record in event.records:
         # S3 event keys are URL-encoded with '+' for spaces: "Class+1.mp4" is "Class 1.mp4".
         key = unquote_plus(record.s3.get_object.key)
+        if is_enrolment_key(key):
+            enrolments.append(_enrol(record.s3.bucket.name, key))
+            continue
         outcome = pipeline.process_video(SETTINGS, record.s3.bucket.name, key, ENGINE)
         if outcome.reason:
             metrics.add_metric(name=_REASON_METRICS[outcome.reason], unit=MetricUnit.Count, value=1)
@@ -56,4 +64,19 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name="UnknownFaces", unit=MetricUnit.Count, value=outcome.unknown)
             metrics.add_metric(name="FirstFrameToCsv", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
         videos.append(outcome.to_dict())
-    return {"videos": videos}
+    return {"videos": videos, "enrolments": enrolments}
+
+
+def _enrol(bucket: str, key: str) -> dict[str, Any]:
+    outcome = enrol_upload(SETTINGS, bucket, key, ENGINE)
+    if outcome is None:  # in enrolments/ but not a key the web tier makes
+        metrics.add_metric(name="SkippedObjects", unit=MetricUnit.Count, value=1)
+        logger.warning("skipped an object in enrolments/ that is no enrolment photo", extra={"key": key})
+        return {"key": key, "status": "skipped"}
+    if outcome.status == ENROLLED:
+        metrics.add_metric(name="FacesEnrolled", unit=MetricUnit.Count, value=1)
+        logger.info("face enrolled", extra=outcome.to_dict())
+    else:
+        metrics.add_metric(name="FailedEnrolments", unit=MetricUnit.Count, value=1)
+        logger.warning("enrolment failed", extra=outcome.to_dict())
+    return outcome.to_dict()

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from iraas import aws
+from iraas.arguments import positive_seconds
 from iraas.classroom.settings import load_face_settings
 from iraas.classroom.students import student_store
+from iraas.errors import UsageError
 
 
 def cmd_students_import(args: argparse.Namespace) -> int:
@@ -66,8 +68,11 @@ def cmd_faces_import(args: argparse.Namespace) -> int:
 def cmd_videos_submit(args: argparse.Namespace) -> int:
     from iraas.classroom.keys import csv_key, upload_key
 
-    settings = load_face_settings().require("video_input_bucket", "video_output_bucket")
     path = Path(args.file)
+    if not path.is_file():  # before the settings: the likelier mistake is named first
+        reason = "is a folder, not a video file" if path.is_dir() else "no such file"
+        raise UsageError(f"{args.file}: {reason}")
+    settings = load_face_settings().require("video_input_bucket", "video_output_bucket")
     try:
         key = upload_key(args.name or path.name)
     except ValueError as exc:
@@ -108,7 +113,7 @@ def add_commands(sub: Any) -> None:
     """Register the classroom commands on ``iraas``'s subparsers."""
     students = _group(sub, "students", "student records of the classroom face pipeline")
     c = students.add_parser("import", help='import a JSON list of {"id", "name", "major", "year"}')
-    c.add_argument("file")
+    c.add_argument("file", help="the JSON file of student records")
     c.set_defaults(func=cmd_students_import)
 
     faces = _group(sub, "faces", "enrol the faces the pipeline recognises")
@@ -117,13 +122,13 @@ def add_commands(sub: Any) -> None:
     c.add_argument("photos", nargs="+", metavar="PHOTO", help="photos showing exactly this one face")
     c.set_defaults(func=cmd_faces_enroll)
     c = faces.add_parser("import-encodings", help="import a face_recognition encoding file (pickle, JSON or npz)")
-    c.add_argument("file")
+    c.add_argument("file", help="the encoding file")
     c.set_defaults(func=cmd_faces_import)
 
     videos = _group(sub, "videos", "classroom videos")
     c = videos.add_parser("submit", help="upload a video; with --wait, print its CSV when it appears")
-    c.add_argument("file")
+    c.add_argument("file", help="the video file (mp4, mov, avi)")
     c.add_argument("--name", help="name to store it under (default: the file's name)")
-    c.add_argument("--wait", type=float, nargs="?", const=120.0, metavar="SECONDS",
-                   help="wait for the CSV and print it (default 120 s)")
+    c.add_argument("--wait", type=positive_seconds, nargs="?", const=120.0, metavar="SECONDS",
+                   help="wait up to SECONDS for the CSV and print it (default: don't wait; --wait alone: 120)")
     c.set_defaults(func=cmd_videos_submit)

@@ -3,19 +3,37 @@
 A video's CSV has the video's key with its extension replaced by ``.csv``, in the output bucket:
 ``Class 1/monday.mp4`` -> ``Class 1/monday.csv``. The key derives from the video's key alone, so a
 repeated S3 event overwrites the same CSV instead of adding one.
+
+Both video buckets reserve one folder, ``enrolments/``, for the face photos enrolled over HTTP: a
+photo is ``enrolments/<id>.<ext>`` in the input bucket (the server picks the id and the extension,
+never the user) and its outcome ``enrolments/<id>.json`` in the output bucket. ``upload_key`` never
+makes a folder, so no video uploaded by name lands there; a video put there directly is not one
+(``is_video_key`` is false for every enrolment key), so neither pipeline takes the other's objects.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
+import uuid
 
 from iraas.names import safe_name
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi")
+ENROLMENT_PREFIX = "enrolments/"
+_ENROLMENT_ID = re.compile(r"[0-9a-f]{32}")
+_ENROLMENT_PHOTO = re.compile(r"enrolments/([0-9a-f]{32})\.([a-z0-9]{1,8})")
+# Pillow's format name -> the extension a photo is stored under (the rest: the name in lower case).
+_PHOTO_EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "TIFF": "tif"}
+
+
+def is_enrolment_key(key: str) -> bool:
+    """Whether the key is in the ``enrolments/`` folder (as the CSV's key would be, so after normalising)."""
+    return normalise_key(key).startswith(ENROLMENT_PREFIX)
 
 
 def is_video_key(key: str) -> bool:
-    return key.lower().endswith(VIDEO_EXTENSIONS)
+    return key.lower().endswith(VIDEO_EXTENSIONS) and not is_enrolment_key(key)
 
 
 def normalise_key(key: str) -> str:
@@ -39,3 +57,34 @@ def upload_key(filename: str) -> str:
     if not is_video_key(name):
         raise ValueError(f"{filename!r} is not a video: the name must end in {', '.join(VIDEO_EXTENSIONS)}")
     return name
+
+
+def new_enrolment_id() -> str:
+    """A fresh enrolment id: 32 hex digits (a random UUID), so ids cannot be guessed or steered."""
+    return uuid.uuid4().hex
+
+
+def is_enrolment_id(value: str) -> bool:
+    return _ENROLMENT_ID.fullmatch(value) is not None
+
+
+def enrolment_photo_key(enrolment_id: str, image_format: str) -> str:
+    """``enrolments/<id>.<ext>`` in the video input bucket, the extension from the format decoded."""
+    if not is_enrolment_id(enrolment_id):
+        raise ValueError(f"not an enrolment id: {enrolment_id!r}")
+    fmt = image_format.upper()
+    ext = _PHOTO_EXTENSIONS.get(fmt) or re.sub(r"[^a-z0-9]", "", fmt.lower())[:8] or "img"
+    return f"{ENROLMENT_PREFIX}{enrolment_id}.{ext}"
+
+
+def enrolment_outcome_key(enrolment_id: str) -> str:
+    """``enrolments/<id>.json`` in the video output bucket."""
+    if not is_enrolment_id(enrolment_id):
+        raise ValueError(f"not an enrolment id: {enrolment_id!r}")
+    return f"{ENROLMENT_PREFIX}{enrolment_id}.json"
+
+
+def enrolment_id_of(key: str) -> str | None:
+    """The id of a photo key ``enrolment_photo_key`` made; None for any other key."""
+    match = _ENROLMENT_PHOTO.fullmatch(key)
+    return match.group(1) if match else None

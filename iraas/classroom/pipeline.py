@@ -91,7 +91,7 @@ def process_video(
     """Read the video's first frame, recognise the students, write ``<stem>.csv``."""
     settings.require("video_output_bucket", "students_table")
     outcome = VideoOutcome(bucket=bucket, key=key)
-    if not is_video_key(key):
+    if not is_video_key(key):  # nothing in enrolments/ is a video: the photos there are enrol.py's
         outcome.reason = NOT_A_VIDEO
         return outcome
     outcome.csv_key = csv_key(key)

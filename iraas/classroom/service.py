@@ -1,17 +1,23 @@
-"""The classroom's web use cases: import students, upload a video, fetch its CSV.
+"""The classroom's web use cases: import, list and remove students, enrol a face from a photo and
+read the outcome, upload a video and fetch its CSV.
 
-boto3 only (the web tier imports this); the recognition itself runs in FaceRecognitionFunction.
+boto3 and Pillow only (the web tier imports this); the face engine runs in FaceRecognitionFunction,
+which the photo or video stored here starts.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from iraas import aws
-from iraas.classroom.keys import csv_key, upload_key
+from iraas.classroom import enrolments
+from iraas.classroom.keys import csv_key, is_enrolment_id, upload_key
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import InvalidStudents, parse_students_json, student_store
+from iraas.classroom.students import MAX_LISTED_STUDENTS, InvalidStudents, parse_students_json, student_store
+from iraas.config import Limits
 from iraas.errors import ApiError, ConfigError
+from iraas.images.uploads import parse_upload
 
 # API Gateway's 10 MB payload (about 4.5 MiB through Lambda's base64): longer videos go straight
 # to the bucket (`iraas videos submit`, `aws s3 cp`).
@@ -35,6 +41,40 @@ class ClassroomService:
         except InvalidStudents as exc:
             raise ApiError(400, "invalid_students", str(exc)) from None
         return student_store(self.settings).put_students(records)
+
+    def list_students(self) -> dict[str, Any]:
+        """Up to MAX_LISTED_STUDENTS students by name, each with its count of enrolled faces."""
+        self._need("students_table")
+        students, truncated = student_store(self.settings).summaries(MAX_LISTED_STUDENTS)
+        return {"students": [asdict(s) for s in students], "truncated": truncated}
+
+    def delete_student(self, name: str) -> None:
+        """Remove a student's record and enrolled faces."""
+        self._need("students_table")
+        if not student_store(self.settings).delete(name):
+            raise ApiError(404, "not_found", f"no student named {name!r}")
+
+    def submit_photo(self, name: str, body: bytes | None, content_type: str | None) -> dict[str, Any]:
+        """Store a photo of ``name`` for the face function to enrol; the outcome is read by its id."""
+        self._need("students_table", "video_input_bucket")
+        limits = Limits(max_image_bytes=self.settings.max_photo_bytes, max_image_pixels=self.settings.max_photo_pixels)
+        upload = parse_upload(body, content_type, None, limits)  # checked as image uploads are: 4xx if bad
+        if not student_store(self.settings).exists(name):
+            raise ApiError(404, "not_found", f"no student named {name!r}")
+        assert self.settings.video_input_bucket is not None  # _need() checked it
+        enrolment_id = enrolments.store_photo(
+            aws.client(self.settings, "s3"), self.settings.video_input_bucket, name, upload.data,
+            upload.info.format, upload.info.mime,
+        )
+        return {"enrolment": enrolment_id, "status": enrolments.PENDING}
+
+    def find_enrolment(self, enrolment_id: str) -> dict[str, Any] | None:
+        """The outcome of an enrolment, None while it is pending; 404 for an id we never make."""
+        self._need("video_output_bucket")
+        if not is_enrolment_id(enrolment_id):
+            raise ApiError(404, "not_found", f"no enrolment with id {enrolment_id!r}")
+        assert self.settings.video_output_bucket is not None
+        return enrolments.find_outcome(aws.client(self.settings, "s3"), self.settings.video_output_bucket, enrolment_id)
 
     def submit_video(self, name: str | None, body: bytes | None) -> dict[str, Any]:
         self._need("video_input_bucket", "video_output_bucket")

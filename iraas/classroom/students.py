@@ -1,9 +1,10 @@
 """Student records and enrolled face descriptors in DynamoDB, and the attendance CSV.
 
 One item per student in ``StudentsTable``, keyed by ``name`` (the name a face is recognised as):
-``{name, id, major, year}`` from ``iraas students import``, plus ``faces``, a binary set of
-descriptors (512-byte float32 vectors) from ``iraas faces enroll`` / ``import-encodings``. A set
-makes enrolling the same photo twice a no-op, and importing records never touches the faces.
+``{name, id, major, year}`` from ``iraas students import`` (or ``POST /v1/students``), plus ``faces``,
+a binary set of descriptors (512-byte float32 vectors) from ``iraas faces enroll`` / ``import-encodings``
+or a photo posted to ``/v1/students/{name}/photos``. A set makes enrolling the same photo twice a
+no-op, and importing records never touches the faces.
 The face function reads the table on every video, so enrolment takes effect without a redeploy.
 
 Only boto3 here: the web tier imports this module.
@@ -19,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from iraas import aws
 
 if TYPE_CHECKING:
@@ -29,6 +32,11 @@ MAX_NAME_CHARS = 200
 MAX_FACES_PER_CALL = 100  # keeps one update well under DynamoDB's 400 KB item limit
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 MAX_UNPROCESSED_RETRIES = 8  # rounds of asking again for keys DynamoDB left unprocessed
+# What one listing reads at most: this many students, from at most this many Scan pages (1 MB each;
+# an item's descriptors are read with it, counted, and dropped with its page).
+MAX_LISTED_STUDENTS = 1000
+MAX_LIST_PAGES = 32
+CONDITION_FAILED = "ConditionalCheckFailedException"  # the item a condition names is not there
 
 
 class InvalidStudents(ValueError):
@@ -41,6 +49,21 @@ class StudentRecord:
     name: str
     major: str
     year: str
+
+
+class UnknownStudent(LookupError):
+    """No item of that name in the table."""
+
+
+@dataclass(frozen=True)
+class StudentSummary:
+    """A student as listed: the record (empty fields if faces came first) and how many faces are enrolled."""
+
+    id: str
+    name: str
+    major: str
+    year: str
+    faces: int
 
 
 def _text(value: Any, field: str, index: int) -> str:
@@ -115,17 +138,83 @@ class StudentStore:
             count += 1
         return count
 
-    def add_faces(self, name: str, descriptors: list[bytes]) -> None:
-        """Add descriptors to a person (a set: the same descriptor twice is stored once)."""
+    def add_faces(self, name: str, descriptors: list[bytes], must_exist: bool = False) -> None:
+        """Add descriptors to a person (a set: the same descriptor twice is stored once).
+
+        The CLI may enrol faces before the records are imported; an enrolment over HTTP is for a
+        student that exists (``must_exist``), and raises UnknownStudent if one was deleted meanwhile."""
         if not name.strip() or len(name) > MAX_NAME_CHARS:
             raise InvalidStudents(f"a name must be 1-{MAX_NAME_CHARS} characters")
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_exists(#n)", "ExpressionAttributeNames": {"#n": "name"}} if must_exist else {}
+        )
         for start in range(0, len(descriptors), MAX_FACES_PER_CALL):
-            self._db.update_item(
-                TableName=self._table,
-                Key={"name": {"S": name}},
-                UpdateExpression="ADD faces :faces",
-                ExpressionAttributeValues={":faces": {"BS": descriptors[start : start + MAX_FACES_PER_CALL]}},
+            try:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"name": {"S": name}},
+                    UpdateExpression="ADD faces :faces",
+                    ExpressionAttributeValues={":faces": {"BS": descriptors[start : start + MAX_FACES_PER_CALL]}},
+                    **condition,
+                )
+            except ClientError as exc:
+                if aws.error_code(exc) == CONDITION_FAILED:
+                    raise UnknownStudent(name) from None
+                raise
+
+    def exists(self, name: str) -> bool:
+        """Whether the table has an item of that name (a record, enrolled faces, or both)."""
+        if not name or len(name) > MAX_NAME_CHARS:
+            return False
+        item = self._db.get_item(
+            TableName=self._table, Key={"name": {"S": name}}, ProjectionExpression="#n",
+            ExpressionAttributeNames={"#n": "name"}, ConsistentRead=True,
+        ).get("Item")
+        return item is not None
+
+    def delete(self, name: str) -> bool:
+        """Remove a student's record and faces; False if there was no such student."""
+        if not name or len(name) > MAX_NAME_CHARS:
+            return False
+        try:
+            self._db.delete_item(
+                TableName=self._table, Key={"name": {"S": name}},
+                ConditionExpression="attribute_exists(#n)", ExpressionAttributeNames={"#n": "name"},
             )
+        except ClientError as exc:
+            if aws.error_code(exc) == CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+    def summaries(
+        self, limit: int = MAX_LISTED_STUDENTS, max_pages: int = MAX_LIST_PAGES
+    ) -> tuple[list[StudentSummary], bool]:
+        """Up to ``limit`` students sorted by name, and whether there were more than were read.
+
+        A Scan has no order, so past the limit the students listed are an arbitrary subset."""
+        found: list[StudentSummary] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "#n, #id, major, #year, faces",
+            "ExpressionAttributeNames": {"#n": "name", "#id": "id", "#year": "year"},
+            "ConsistentRead": True,  # a page reloaded after a change shows it
+        }
+        more = False
+        for _page in range(max_pages):
+            page = self._db.scan(**kwargs)
+            for item in page.get("Items", []):
+                found.append(StudentSummary(
+                    id=item.get("id", {}).get("S", ""), name=item["name"]["S"],
+                    major=item.get("major", {}).get("S", ""), year=item.get("year", {}).get("S", ""),
+                    faces=len(item.get("faces", {}).get("BS", [])),
+                ))
+            more = "LastEvaluatedKey" in page
+            if len(found) >= limit or not more:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        truncated = more or len(found) > limit
+        return sorted(found, key=lambda s: s.name)[:limit], truncated
 
     def faces(self) -> dict[str, list[bytes]]:
         """Every enrolled descriptor by name (one strongly consistent scan)."""

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from iraas.arguments import port
+
 
 def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
     """Register `iraas openstack ...` on the top-level subcommands."""
@@ -16,16 +18,16 @@ def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
     d.add_argument("--ssh-cidr", required=True, help="the only addresses allowed in on SSH (e.g. 203.0.113.0/24)")
     d.add_argument("--source-url", required=True, help="git URL of this repository, cloned by the server")
-    d.add_argument("--source-ref", default="main", help="branch or tag to deploy (default main)")
+    d.add_argument("--source-ref", default="main", help="branch or tag to deploy")
     d.add_argument("--name", default="iraas-web", help="server name; also names and marks what deploy creates")
-    d.add_argument("--image", default="debian-12", help="image name (Python >= 3.11: Debian 12, Ubuntu 24.04)")
-    d.add_argument("--flavor", default="m1.small")
-    d.add_argument("--network", default="private")
+    d.add_argument("--image", default="debian-12", help="image name, with Python >= 3.11 (Debian 12, Ubuntu 24.04)")
+    d.add_argument("--flavor", default="m1.small", help="the server's flavor (its size)")
+    d.add_argument("--network", default="private", help="the network the server is attached to")
     d.add_argument("--keypair", help="an existing keypair (default: find or create <name>-key)")
-    d.add_argument("--public-key", type=Path, help="public key for a created keypair (default ~/.ssh/id_ed25519.pub)")
-    d.add_argument("--http-cidr", default="0.0.0.0/0", help="addresses allowed in on HTTP (default all)")
-    d.add_argument("--port", type=int, default=80, help="HTTP port of the web tier (default 80)")
-    d.add_argument("--floating-network", help="external network to take a floating IP from")
+    d.add_argument("--public-key", type=Path, help="public key for a created keypair (default: ~/.ssh/id_ed25519.pub)")
+    d.add_argument("--http-cidr", default="0.0.0.0/0", help="addresses allowed in on HTTP (default: all)")
+    d.add_argument("--port", type=port, default=80, help="HTTP port of the web tier, 1-65535")
+    d.add_argument("--floating-network", help="external network to take a floating IP from (default: no floating IP)")
     d.add_argument(
         "--aws-credentials", choices=["env", "none"], default="env",
         help="env: copy this shell's AWS_* keys into the server's /etc/iraas/aws.env; "
@@ -36,7 +38,7 @@ def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
 
     t = os_sub.add_parser("teardown", help="remove what deploy created")
     t.add_argument("--cloud", required=True, help="cloud name in clouds.yaml")
-    t.add_argument("--name", default="iraas-web")
+    t.add_argument("--name", default="iraas-web", help="the name deploy was given")
     t.set_defaults(func=cmd_teardown)
 
 

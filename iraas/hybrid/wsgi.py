@@ -15,13 +15,13 @@ import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from chalice import Chalice
 from chalice.config import Config
-from chalice.local import LocalGateway, LocalGatewayException
+from chalice.local import LocalGatewayException
 
-from iraas.chalice_project import load_chalice_project
+from iraas.chalice_project import ProjectGateway, load_chalice_project
 from iraas.config import MIB, MULTIPART_HEADROOM
 
 _READ_CHUNK = 256 * 1024
@@ -37,17 +37,6 @@ class BodyTooLarge(Exception):
         super().__init__(size)
         self.size = size
         self.exact = exact  # from Content-Length; otherwise only "at least this much" is known
-
-
-class _Gateway(LocalGateway):
-    """API Gateway hands path parameters to the function decoded; chalice's local one does not."""
-
-    def _generate_lambda_event(self, method: str, path: str, headers: dict, body: bytes | None) -> dict:
-        event = super()._generate_lambda_event(method, path, headers, body)
-        params = event.get("pathParameters")
-        if params:
-            event["pathParameters"] = {k: unquote(v) for k, v in params.items()}
-        return event
 
 
 def request_headers(environ: Environ) -> dict[str, str]:
@@ -144,7 +133,7 @@ class WSGIAdapter:
         self.max_image_bytes = max_image_bytes
         # As much as the web tier could accept, so that it answers every such body with its own codes.
         self.max_body_bytes = max_image_bytes + MULTIPART_HEADROOM
-        self._gateway = _Gateway(app, config or Config.create(app_name=app.app_name))
+        self._gateway = ProjectGateway(app, config or Config.create(app_name=app.app_name))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         status, headers, body = self.handle(environ)
@@ -172,7 +161,7 @@ class WSGIAdapter:
                 headers=request_headers(environ),
                 body=body,
             )
-        except LocalGatewayException as exc:  # no route: API Gateway's own 403/401 answer
+        except LocalGatewayException as exc:  # no route (404 JSON), or the gateway's own 401/403
             return exc.CODE, list((exc.headers or {}).items()), exc.body or b""
         return response_parts(response)
 

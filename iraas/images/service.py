@@ -1,4 +1,4 @@
-"""The web tier's use cases: accept an image, wait for its result or find it, report stats.
+"""The web tier's use cases: accept an image, wait for its result or find it, report stats and metrics.
 
 Waiting is pushed, not polled: the request names this process's reply queue and the worker
 answers there (``iraas.images.replies``). S3 is the durable answer: ``GET /v1/images/{id}`` reads
@@ -7,12 +7,14 @@ it, and a waiter whose reply does not come reads it once at its deadline.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, replace
 from typing import Any
 
 from iraas import aws
 from iraas.config import Settings
 from iraas.images.jobs import ImageRequest, ImageResult, input_key, input_prefix, name_from_input_key, new_id
+from iraas.images.metrics import recent_metrics
 from iraas.images.replies import Replies, replies_for_this_process
 from iraas.images.results import ResultStore
 from iraas.images.uploads import Upload
@@ -85,3 +87,8 @@ class ImageService:
             stats["dead_letter"] = asdict(queue_depth(self.sqs, self.settings.dead_letter_queue_url))
         stats["workers"] = asdict(status.read(self.s3, self.settings.image_output_bucket))
         return stats
+
+    def metrics(self, now: float | None = None) -> dict[str, Any]:
+        """The fleet's recent throughput and latency, as ``GET /v1/metrics`` and ``iraas status``
+        show them (``recent_metrics``: one LIST and a GET per recent worker)."""
+        return recent_metrics(self.s3, self.settings.image_output_bucket, time.time() if now is None else now)

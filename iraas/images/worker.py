@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from iraas import aws
 from iraas.config import Settings
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
+from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore
 from iraas.queues import entry_batches, send_batches
@@ -80,6 +81,12 @@ class _Item:
     @property
     def receive_count(self) -> int:
         return int(self.message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+
+    @property
+    def sent_at(self) -> float | None:
+        """When the web tier sent the request (SQS's SentTimestamp, wall clock), if SQS said."""
+        sent_ms = self.message.get("Attributes", {}).get("SentTimestamp")
+        return int(sent_ms) / 1000 if sent_ms else None
 
     @property
     def label(self) -> str:
@@ -149,6 +156,7 @@ class Worker:
         self.max_receives = self._max_receives()
         self.busy = threading.Event()  # set while a batch is being worked on
         self.idle_since = time.time()  # wall clock, reported in heartbeats to the scaler
+        self.metrics = LatencyWindow()  # what it answered lately, published on the heartbeat tick
         # Fetches and stores of one batch run side by side: each is one S3 round trip.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3")
 
@@ -186,7 +194,8 @@ class Worker:
             MaxNumberOfMessages=self.settings.worker.batch_size,
             WaitTimeSeconds=self.settings.worker.long_poll_s if wait_s is None else wait_s,
             VisibilityTimeout=self._receive_visibility_s(),
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            # SentTimestamp costs nothing extra and starts each answer's latency.
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         ).get("Messages", [])
         if not messages:
             return BatchOutcome()
@@ -203,6 +212,13 @@ class Worker:
     def state(self) -> tuple[bool, float]:
         """(busy, idle since), for the heartbeat."""
         return self.busy.is_set(), self.idle_since
+
+    def heartbeat(self, interval_s: float = HEARTBEAT_INTERVAL_S) -> HeartbeatPublisher:
+        """The heartbeat thread (not started) that also publishes this worker's metrics when they
+        changed; stopping it publishes them once more and leaves them in place."""
+        bucket = self.settings.image_output_bucket
+        metrics = MetricsPublisher(self.s3, bucket, self.worker_id, self.metrics)
+        return HeartbeatPublisher(self.s3, bucket, self.worker_id, self.state, interval_s, also=metrics.publish_if_changed)
 
     # ---- one batch -----------------------------------------------------------------------
 
@@ -300,28 +316,33 @@ class Worker:
         Returns receipt -> True (stored now), False (answered before: a repeated delivery) for
         each answer that is settled; one that could not be stored is left out, with its error.
         """
-        def store(pair: tuple[_Item, ImageResult]) -> tuple[_Item, str, bool | None]:
+        def store(pair: tuple[_Item, ImageResult]) -> tuple[_Item, ImageResult, str, bool | None]:
             item, answer = pair
             body = answer.to_json()
             try:
-                return item, body, self.results.put_first(answer, body)
+                return item, answer, body, self.results.put_first(answer, body)
             except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
                 log.warning("could not store the result", extra={**item.fields(), "error": str(exc)})
                 item.error = ProcessingError("store_failed", str(exc))
-                return item, body, None
+                return item, answer, body, None
 
         stored = list(self._pool.map(store, answers))
-        new = [(item, body) for item, body, first in stored if first]
+        new = [(item, answer, body) for item, answer, body, first in stored if first]
         replies: dict[str, list[str]] = {}
-        for item, body in new:
+        for item, _, body in new:
             reply_to = answer_to(item.request, self.settings)
             if reply_to:
                 replies.setdefault(reply_to, []).append(body)
         for url, batch in replies.items():
             self._send(url, batch, "reply")
         if new:
-            self._send(self.settings.response_queue_url, [body for _, body in new], "announce")
-        return {item.message["ReceiptHandle"]: first for item, _, first in stored if first is not None}
+            self._send(self.settings.response_queue_url, [body for _, _, body in new], "announce")
+        # Only the first answer counts: a repeated delivery was counted by whoever stored it.
+        sent = time.time()
+        for item, answer, _ in new:
+            sent_at = item.sent_at
+            self.metrics.record(None if sent_at is None else sent - sent_at, answer.status == "failed", sent)
+        return {item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None}
 
     def _send(self, url: str, bodies: list[str], what: str) -> None:
         """Best effort: the stored answer is what counts; a lost reply makes its waiter read S3."""
@@ -414,9 +435,7 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
         model=settings.model,
     )
     worker = Worker(settings, classifier, worker_id=os.environ.get("IRAAS_WORKER_ID") or None)
-    heartbeat = HeartbeatPublisher(
-        worker.s3, settings.image_output_bucket, worker.worker_id, worker.state, HEARTBEAT_INTERVAL_S
-    )
+    heartbeat = worker.heartbeat(HEARTBEAT_INTERVAL_S)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

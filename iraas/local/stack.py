@@ -98,7 +98,7 @@ class EmbeddedStack:
         self.say(f"AWS endpoint (moto) on {endpoint}")
         region = os.environ.get("IRAAS_REGION", "us-east-1")
         resources = provision(load_template(self.template), endpoint_url=endpoint, region=region)
-        write_stack_file(self.home / "stack.json", endpoint, region, resources)
+        write_stack_file(self.home / "stack.json", endpoint, region, resources, web_url=self.url)
         self.say(f"provisioned {len(resources)} resources from {self.template.name}; see {self.home / 'stack.json'}")
         self.settings = settings = load_settings({**os.environ, "IRAAS_HOME": str(self.home)})
 
@@ -307,11 +307,13 @@ def up(
         say("stopping...")
         return 0
     except StackError as exc:
-        say(f"error: {exc}")
+        print(f"iraas up: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
         # A second Ctrl-C must not cut the orderly stop short; it is bounded by STOP_GRACE_S.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        say("stopped")
+        # A busy port stops it before anything starts; the stack.json there is another stack's.
+        if stack.moto is not None:
+            stack.stop()
+            say("stopped")

@@ -14,8 +14,10 @@ def write_stack_file(
     region: str,
     resources: dict[str, str],
     stack_name: str = "iraas",
+    web_url: str | None = None,
 ) -> None:
-    """Write the description atomically, so a reader never sees half a file."""
+    """Write the description atomically, so a reader never sees half a file. ``web_url``: where
+    the web tier serves (``iraas status`` shows it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {
@@ -24,6 +26,8 @@ def write_stack_file(
         "stack_name": stack_name,
         "resources": dict(resources),
     }
+    if web_url:
+        data["web_url"] = web_url
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
-from iraas.chalice_project import load_chalice_project
+from iraas.chalice_project import ProjectRequestHandler, load_chalice_project
 from iraas.paths import CHALICE_PROJECT
 
 
@@ -22,7 +22,7 @@ class BurstReadyServer(ThreadedHTTPServer):
 
 def make_server(host: str, port: int, project_dir: Path = CHALICE_PROJECT, stage: str = "dev") -> LocalDevServer:
     app, config = load_chalice_project(project_dir, stage)
-    return LocalDevServer(app, config, host, port, server_cls=BurstReadyServer)
+    return LocalDevServer(app, config, host, port, handler_cls=ProjectRequestHandler, server_cls=BurstReadyServer)
 
 
 def main(argv: list[str] | None = None) -> None:

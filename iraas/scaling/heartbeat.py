@@ -63,13 +63,20 @@ def read_all(s3: Any, bucket: str) -> dict[str, Heartbeat]:
 
 
 class HeartbeatPublisher:
-    """A daemon thread that publishes ``state()`` every ``interval_s`` seconds."""
+    """A daemon thread that publishes ``state()`` every ``interval_s`` seconds.
+
+    ``also`` runs on the same tick after each beat, and once more when stopping (before the
+    heartbeat is removed): the worker publishes its metrics there, so they cost no thread of
+    their own and no call per image.
+    """
 
     def __init__(
-        self, s3: Any, bucket: str, worker_id: str, state: Callable[[], tuple[bool, float]], interval_s: float
+        self, s3: Any, bucket: str, worker_id: str, state: Callable[[], tuple[bool, float]], interval_s: float,
+        also: Callable[[], object] | None = None,
     ) -> None:
         self._s3, self._bucket, self._id, self._state = s3, bucket, worker_id, state
         self._interval = interval_s
+        self._also = also
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
 
@@ -83,6 +90,9 @@ class HeartbeatPublisher:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._thread.is_alive():  # no tick may run after this last flush
+            self._thread.join(timeout=self._interval + 5)
+        self._run_also()  # what the last batch answered is published before the worker goes
         # A heartbeat left behind goes stale and is ignored by the scaler.
         with contextlib.suppress(Exception):
             remove(self._s3, self._bucket, self._id)
@@ -91,3 +101,9 @@ class HeartbeatPublisher:
         while not self._stop.wait(self._interval):
             with contextlib.suppress(Exception):  # keep beating; one failed PUT is not fatal
                 self.beat()
+            self._run_also()
+
+    def _run_also(self) -> None:
+        if self._also is not None:
+            with contextlib.suppress(Exception):  # retried next tick; never stops the beat
+                self._also()

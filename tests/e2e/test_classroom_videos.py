@@ -1,4 +1,5 @@
-"""End to end: `iraas up`, enrol a class with the CLI, drop videos in the bucket with boto3, read the CSVs."""
+"""End to end: `iraas up`, enrol a class with the CLI (and one student over HTTP), drop videos in the
+bucket with boto3, read the CSVs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.support.embedded import running_stack
+from tests.support.videos import make_classroom_video
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +31,7 @@ def classroom_stack(tmp_path_factory, model_path, classroom):
         stack.cli("students", "import", str(students))
         for name, photos in classroom.enrolled.items():
             stack.cli("faces", "enroll", name, *map(str, photos))
-        yield {"env": stack.env, "resources": stack.resources, "s3": stack.client("s3")}
+        yield {"env": stack.env, "resources": stack.resources, "s3": stack.client("s3"), "url": stack.url}
 
 
 def wait_for_object(s3, bucket: str, key: str, timeout_s: float = 180) -> str:
@@ -86,3 +90,36 @@ def test_function_runners_that_crash_are_replaced(classroom_stack, classroom):
 
     csv = wait_for_object(s3, resources["VideoOutputBucket"], "after the crash.csv")
     assert csv == classroom.expected_csv["one"]
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": content_type} if content_type else {}
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_face_enrolled_over_http_is_recognised_in_the_next_video(classroom_stack, faces_dir, tmp_path):
+    """The web tier stores the photo; the bucket's notification takes it to the function's runners."""
+    s3, resources, url = classroom_stack["s3"], classroom_stack["resources"], classroom_stack["url"]
+    people = faces_dir / "people" / "rose_leslie"
+    rose = [{"id": "1005", "name": "Rose Leslie", "major": "Drama", "year": "sophomore"}]
+    assert http("POST", f"{url}/v1/students", json.dumps(rose).encode(), "application/json") == (200, {"imported": 1})
+
+    status, answer = http("POST", f"{url}/v1/students/Rose%20Leslie/photos",
+                          (people / "face_recognition-img1.jpg").read_bytes(), "image/jpeg")
+    assert status == 202
+    deadline = time.monotonic() + 180
+    while (outcome := http("GET", f"{url}/v1/enrolments/{answer['enrolment']}"))[0] == 202:
+        assert time.monotonic() < deadline, "no enrolment outcome within 180 s"
+        time.sleep(0.5)
+    assert outcome == (200, {"enrolment": answer["enrolment"], "student": "Rose Leslie", "status": "enrolled",
+                             "faces": 1, "error": None})
+
+    video = make_classroom_video(tmp_path / "rose.mp4", [people / "face_recognition-img2.jpg"])
+    s3.upload_file(str(video), resources["VideoInputBucket"], "rose.mp4")
+    csv = wait_for_object(s3, resources["VideoOutputBucket"], "rose.csv")
+    assert csv == "name,major,year\nRose Leslie,Drama,sophomore\n"

@@ -48,6 +48,7 @@ class RunningStack:
     env: dict[str, str]
     process: subprocess.Popen
     stack: dict[str, Any]  # .iraas/stack.json
+    url: str = ""  # where the web tier listens
 
     @property
     def resources(self) -> dict[str, str]:
@@ -72,16 +73,22 @@ class RunningStack:
 
 
 @contextlib.contextmanager
-def running_stack(home: Path, env: dict[str, str] | None = None, workers: int = 1, ready_s: float = 240) -> Iterator[RunningStack]:
-    """``iraas up --workers N`` with ``IRAAS_HOME=home``, ready; stopped at the end."""
+def running_stack(
+    home: Path, env: dict[str, str] | None = None, workers: int | None = 1, ready_s: float = 240
+) -> Iterator[RunningStack]:
+    """``iraas up --workers N`` (``None``: scaled with the queue) with ``IRAAS_HOME=home``, ready;
+    stopped at the end."""
     env = {**os.environ, **(env or {}), "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    fleet = [] if workers is None else ["--workers", str(workers)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(free_port()), "--workers", str(workers)],
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), *fleet],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
         wait_for_line(process, "ready on", timeout_s=ready_s)
-        yield RunningStack(home, env, process, json.loads((home / "stack.json").read_text()))
+        stack = json.loads((home / "stack.json").read_text())
+        yield RunningStack(home, env, process, stack, url=f"http://127.0.0.1:{port}")
     finally:
         process.terminate()
         try:

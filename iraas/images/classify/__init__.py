@@ -9,5 +9,8 @@ Kept import-light: submodules pull in numpy, onnxruntime or torch only when they
 * :mod:`.export` - builds and caches the ONNX files from the packaged weights.
 * :mod:`.quantize` - the int8 model, calibrated on photos (build time only).
 * :mod:`.runtime` - :class:`~.runtime.Classifier`, the onnxruntime inference used by the worker.
-* :mod:`.command` - the body of ``iraas classify``.
+* :mod:`.command` - the body of ``iraas classify`` (in-process).
+* :mod:`.inputs` - the files a run classifies: files as named, folders expanded to their images.
+* :mod:`.report` - result writers (text, JSON lines, CSV), the progress line, the summary.
+* :mod:`.remote` - ``iraas classify --remote URL``: the files sent to a running service.
 """

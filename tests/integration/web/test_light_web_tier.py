@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -21,11 +22,56 @@ def test_importing_the_web_tier_loads_no_heavy_engine():
         "from tests.support.web import load_app_module\n"
         "load_app_module()\n"
         "import iraas.images.worker, iraas.images.service, iraas.images.results, iraas.images.classify\n"
-        "import iraas.classroom.service, iraas.classroom.settings, iraas.scaling.scaler\n"
+        "import iraas.classroom.service, iraas.classroom.settings, iraas.classroom.enrolments, iraas.scaling.scaler\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
     assert json.loads(out.stdout) == []
+
+
+# The classroom page's requests, on moto in the same process: what they run must stay light too
+# (a lazy import inside a use case would not show in the import test above).
+_CLASSROOM_REQUESTS = """
+import io, json, os, sys
+from pathlib import Path
+import moto
+from chalice.test import Client
+from PIL import Image
+from iraas import aws
+from iraas.config import RESOURCE_ENV
+from iraas.local.provision import provision
+from iraas.local.template import load_template
+from tests.support.web import load_app_module
+
+with moto.mock_aws():
+    resources = provision(load_template(Path("template.yaml")), endpoint_url=None, region="us-east-1")
+    os.environ.update({var: resources[logical_id] for logical_id, var in RESOURCE_ENV.items()})
+    app = load_app_module().app
+    photo = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(photo, "JPEG")
+    with Client(app) as client:
+        students = [{"id": 1, "name": "Ada", "major": "Maths", "year": 2}]
+        statuses = [
+            client.http.post("/v1/students", headers={"Content-Type": "application/json"}, body=json.dumps(students)),
+            client.http.get("/v1/students"),
+            client.http.post("/v1/students/Ada/photos", headers={"Content-Type": "image/jpeg"}, body=photo.getvalue()),
+            client.http.get("/v1/enrolments/" + "0" * 32),
+            client.http.delete("/v1/students/Ada"),
+        ]
+    print(json.dumps({"statuses": [r.status_code for r in statuses],
+                      "heavy": sorted(m for m in HEAVY if m in sys.modules)}))
+"""
+
+
+def test_the_classroom_routes_run_without_loading_a_face_engine(tmp_path):
+    from iraas.aws import local_credentials_env
+
+    env = {**os.environ, **local_credentials_env(), "AWS_DEFAULT_REGION": "us-east-1", "IRAAS_HOME": str(tmp_path)}
+    env.pop("IRAAS_ENDPOINT_URL", None)
+    code = f"HEAVY = {HEAVY!r}\n" + _CLASSROOM_REQUESTS
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == {"statuses": [200, 200, 202, 202, 200], "heavy": []}
 
 
 @pytest.mark.slow
@@ -50,6 +96,9 @@ def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_p
     # chalice's function and template.yaml's resources are one stack; the function gets the
     # resource names through Globals and the least-privilege role defined in template.yaml.
     assert {"APIHandler", "RestAPI", "ImageInputBucket", "RequestQueue"} <= resources.keys()
+    # API Gateway answers a path no route matches with the project's JSON 404, not its own 403.
+    not_found = template["Globals"]["Api"]["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert not_found["StatusCode"] == 404 and '"not_found"' in not_found["ResponseTemplates"]["application/json"]
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["IRAAS_REQUEST_QUEUE_URL"] == {"Ref": "RequestQueue"}
     statements = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]

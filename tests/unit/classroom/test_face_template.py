@@ -30,8 +30,11 @@ def test_the_function_may_touch_only_the_two_video_buckets_and_the_table():
     assert touched == {"VideoOutputBucket", "StudentsTable"}
     assert {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
-        "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem",
+        "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
     }
+    # Enrolling a photo adds descriptors to an item; the records themselves stay read-only to it.
+    [update] = [s for s in statements if s["Action"] == "dynamodb:UpdateItem"]
+    assert update["Condition"]["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["name", "faces"]}
     # Reading videos: granted by the input bucket's policy, and by nothing else.
     grants = [
         (name, s) for name, r in RESOURCES.items() if r["Type"] == "AWS::S3::BucketPolicy"
@@ -40,3 +43,20 @@ def test_the_function_may_touch_only_the_two_video_buckets_and_the_table():
     assert [(name, s["Action"], s["Resource"]) for name, s in grants] == [
         ("VideoInputBucketPolicy", "s3:GetObject", {"Fn::Sub": "${VideoInputBucket.Arn}/*"})
     ]
+
+
+def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_the_video_bucket():
+    role = RESOURCES["ApiHandlerRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+    def actions_on(resource: dict) -> set[str]:
+        return {a for s in statements if s["Resource"] == resource
+                for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+    assert actions_on({"Fn::GetAtt": ["StudentsTable", "Arn"]}) == {
+        "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DeleteItem",
+    }
+    # enrolments/<id>.<ext> in, enrolments/<id>.json out: the grants the videos already have.
+    assert actions_on({"Fn::Sub": "${VideoInputBucket.Arn}/*"}) == {"s3:PutObject"}
+    assert actions_on({"Fn::Sub": "${VideoOutputBucket.Arn}/*"}) == {"s3:GetObject"}
+    assert actions_on({"Fn::GetAtt": ["VideoOutputBucket", "Arn"]}) == {"s3:ListBucket"}  # pending, not 403

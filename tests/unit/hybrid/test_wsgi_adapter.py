@@ -150,10 +150,12 @@ def test_errors_keep_their_status_and_body(adapter):
     assert status == "418 I'm a Teapot" and json.loads(data)["error"]["code"] == "nope"
 
 
-def test_unknown_routes_and_methods_answer_as_api_gateway_does(adapter):
-    status, _, data = call(adapter, "GET", "/nowhere")
-    assert status == "403 Forbidden" and b"Missing Authentication Token" in data
-    status, _, _ = call(adapter, "DELETE", "/blob")
+def test_an_unknown_path_answers_the_project_json_404_as_the_deployed_api_does(adapter):
+    status, headers, data = call(adapter, "GET", "/nowhere/at/all")
+    assert status == "404 Not Found"
+    assert dict(headers)["Content-Type"] == "application/json"
+    assert json.loads(data) == {"error": {"code": "not_found", "message": "no such resource: /nowhere/at/all"}}
+    status, _, _ = call(adapter, "DELETE", "/blob")  # a known path: the app's own answer
     assert status == "405 Method Not Allowed"
 
 

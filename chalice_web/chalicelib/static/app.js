@@ -1,0 +1,85 @@
+// Shared by the page's parts: building elements, calling the JSON API, and its error messages.
+"use strict";
+
+const IRaaS = (() => {
+  /** el("li", {class: "card"}, child, "text"): a new element (text is never parsed as HTML). */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === undefined || value === null || value === false) continue;
+      if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children) {
+      if (child !== null && child !== undefined) node.append(child);
+    }
+    return node;
+  }
+
+  /** The message of the API's error body {"error": {"code", "message"}}, or a fallback. */
+  function errorMessage(body, status) {
+    if (body && body.error && body.error.message) return body.error.message;
+    if (status === 0) return "the service could not be reached";
+    return `the service answered ${status}`;
+  }
+
+  async function parse(response) {
+    const type = response.headers.get("content-type") || "";
+    if (type.includes("application/json")) return response.json();
+    return response.text();
+  }
+
+  /** fetch() against the API (relative to the page), resolving to {status, ok, body, headers}. */
+  async function api(path, options = {}) {
+    try {
+      const response = await fetch(path, options);
+      return { status: response.status, ok: response.ok, body: await parse(response), headers: response.headers };
+    } catch (error) {
+      return { status: 0, ok: false, body: null, headers: new Headers() };
+    }
+  }
+
+  /**
+   * POST a body with upload progress (fetch has none): resolves to {status, ok, body}.
+   * onProgress receives 0..1 while the body is being sent.
+   */
+  function upload(path, body, contentType, onProgress) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", path);
+      if (contentType) xhr.setRequestHeader("Content-Type", contentType);
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      });
+      xhr.upload.addEventListener("load", () => onProgress(1));
+      xhr.addEventListener("load", () => {
+        let parsed = xhr.responseText;
+        if ((xhr.getResponseHeader("content-type") || "").includes("application/json")) {
+          try { parsed = JSON.parse(xhr.responseText); } catch (error) { /* keep the text */ }
+        }
+        resolve({ status: xhr.status, ok: xhr.status >= 200 && xhr.status < 300, body: parsed });
+      });
+      xhr.addEventListener("error", () => resolve({ status: 0, ok: false, body: null }));
+      xhr.send(body);
+    });
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** Call fn() until it returns something other than undefined, backing off up to maxDelay. */
+  async function poll(fn, { delay = 500, maxDelay = 4000, timeoutMs = 300000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const value = await fn();
+      if (value !== undefined) return value;
+      await sleep(delay);
+      delay = Math.min(maxDelay, delay * 1.5);
+    }
+    return undefined;
+  }
+
+  const percent = (x) => `${(100 * x).toFixed(1)}%`;
+
+  return { el, api, upload, poll, sleep, errorMessage, percent };
+})();
