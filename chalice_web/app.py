@@ -12,6 +12,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
+from chalicelib.auth import auth_settings, require_api_keys
 from chalicelib.classroom import routes as classroom_routes
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
@@ -144,10 +145,11 @@ def get_image(image_id: str) -> Response:
     return _queued(image_id) if result is None else _result_response(result)
 
 
-@app.route("/v1/healthz", methods=["GET"])
+@app.route("/v1/healthz", methods=["GET"], api_key_required=False)  # for load balancers and `iraas up`
 @api_errors
 def healthz() -> Response:
     service()  # settings are valid and clients can be built
+    auth_settings()
     return json_response(200, {"status": "ok"})
 
 
@@ -176,5 +178,7 @@ def scale(event: Any) -> dict:
     return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
 
 
-# Last, once every route is known: the other methods of each route answer 405 JSON.
+# Last, once every route is known: the other methods of each route answer 405 JSON, and every
+# route but the ones that say api_key_required=False needs an API key (chalicelib/auth.py).
 answer_unsupported_methods(app)
+require_api_keys(app)

@@ -54,8 +54,10 @@ class Limits:
     # 10 MiB is API Gateway's payload limit; behind Lambda the effective body limit is ~4.5 MiB
     # (6 MB invocation payload, base64-encoded), see the README.
     max_image_bytes: int = 10 * MIB
-    # Decompression-bomb guard, checked from the image header before any pixel is decoded.
-    max_image_pixels: int = 50_000_000
+    # Decompression-bomb guard, checked from the image header before any pixel is decoded. The
+    # classifier sees 224 x 224, so 25 MP (a 6000 x 4000 camera photo) loses nothing; it bounds one
+    # decode to 100 MB in the web tier, 200 MB in the worker (see iraas/images/validation.py).
+    max_image_pixels: int = 25_000_000
     # Longest a request may wait for its result. Lambda behind API Gateway must answer within
     # 29 s, so the template sets 25 there.
     max_wait_s: float = 30.0

@@ -104,17 +104,23 @@ def from_stats(url: str, stats: Mapping[str, Any], metrics: dict[str, Any] | Non
 
 
 def fetch(url: str, route: str, timeout_s: float = 10.0) -> dict[str, Any] | None:
-    """``GET <url><route>`` as a JSON object; None for a 404 (a web tier without that route).
-    Raises UsageError in one line if the service does not answer, or not with JSON."""
+    """``GET <url><route>`` as a JSON object, with the API key of ``IRAAS_API_KEY``; None for a 404
+    (a web tier without that route). Raises UsageError in one line if the service does not answer,
+    refuses the key, or answers other than with JSON."""
     import urllib3
 
+    from iraas.auth import client_headers, client_refusal
     from iraas.images.classify.remote import check_url, reason
 
     url = check_url(url)
+    headers = client_headers()
     try:
-        response = urllib3.PoolManager().request("GET", f"{url}{route}", timeout=timeout_s, retries=1)
+        response = urllib3.PoolManager().request("GET", f"{url}{route}", headers=headers, timeout=timeout_s, retries=1)
     except urllib3.exceptions.HTTPError as exc:
         raise UsageError(f"no IRaaS service at {url}: {reason(exc)}") from None
+    refusal = client_refusal(url, response.status, bool(headers))
+    if refusal:
+        raise UsageError(refusal)
     if response.status == 404:
         return None
     if response.status != 200:

@@ -65,7 +65,8 @@ def _base_path() -> str:
     return prefix.rstrip("/") + "/"
 
 
-@routes.route("/", methods=["GET"])
+# The page and its files hold no data and need no key; every API call the page makes sends one.
+@routes.route("/", methods=["GET"], api_key_required=False)
 @api_errors
 def index() -> Response:
     html = _read("index.html").replace('<base href="/">', f'<base href="{_base_path()}">', 1)
@@ -76,7 +77,7 @@ def index() -> Response:
     )
 
 
-@routes.route("/assets/{name}", methods=["GET"])
+@routes.route("/assets/{name}", methods=["GET"], api_key_required=False)
 @api_errors
 def asset(name: str) -> Response:
     if name not in ASSETS:

@@ -20,11 +20,11 @@ from iraas.errors import UsageError
 
 
 def cmd_students_import(args: argparse.Namespace) -> int:
-    from iraas.classroom.students import InvalidStudents, parse_students_json
+    from iraas.classroom.students import InvalidStudents, read_students_file
 
     settings = load_face_settings()
     try:
-        records = parse_students_json(Path(args.file).read_bytes())
+        records = read_students_file(args.file)
     except (OSError, InvalidStudents) as exc:
         print(f"iraas: {args.file}: {exc}", file=sys.stderr)
         return 1
@@ -40,7 +40,9 @@ def cmd_faces_enroll(args: argparse.Namespace) -> int:
     settings = load_face_settings()
     store = student_store(settings)
     try:
-        count = enrol_photos(store, engine_for(settings), args.name, [Path(p) for p in args.photos])
+        count = enrol_photos(
+            store, engine_for(settings), args.name, [Path(p) for p in args.photos], settings.max_photo_pixels
+        )
     except EnrolmentError as exc:
         print(f"iraas: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from iraas import aws
 from iraas.classroom.encodings import read_encodings
@@ -21,6 +22,7 @@ from iraas.classroom.gallery import to_bytes
 from iraas.classroom.keys import enrolment_id_of
 from iraas.classroom.settings import FaceSettings
 from iraas.classroom.students import StudentStore, UnknownStudent, student_store
+from iraas.config import Limits
 from iraas.images.validation import ImageError, decode_rgb
 
 
@@ -36,14 +38,19 @@ class FacesFound(EnrolmentError):
         self.count = count
 
 
-def read_photo(path: str | Path) -> np.ndarray:
-    """A photo as RGB uint8."""
-    import cv2
+def read_photo(path: str | Path, max_pixels: int = Limits.max_image_pixels) -> np.ndarray:
+    """A photo as upright RGB uint8, decoded as uploaded photos are: the same formats, the pixel
+    count checked from the header first, the same memory per decode (iraas.images.validation)."""
+    try:
+        return _rgb_array(decode_rgb(Path(path).read_bytes(), max_pixels))
+    except OSError as exc:
+        raise EnrolmentError(f"{path}: {exc.strerror or exc}") from None
+    except ImageError as exc:
+        raise EnrolmentError(f"{path}: not an image we can read ({exc.code}): {exc.message}") from None
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise EnrolmentError(f"{path}: not an image OpenCV can read")
-    return np.ascontiguousarray(image[:, :, ::-1])
+
+def _rgb_array(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
 def one_descriptor(engine: FaceEngine, rgb: np.ndarray, what: str) -> np.ndarray:
@@ -54,14 +61,18 @@ def one_descriptor(engine: FaceEngine, rgb: np.ndarray, what: str) -> np.ndarray
     return faces[0].descriptor
 
 
-def descriptors_from_photos(engine: FaceEngine, photos: list[Path]) -> list[np.ndarray]:
+def descriptors_from_photos(
+    engine: FaceEngine, photos: list[Path], max_pixels: int = Limits.max_image_pixels
+) -> list[np.ndarray]:
     """One descriptor per photo; each photo must show exactly one face."""
-    return [one_descriptor(engine, read_photo(photo), str(photo)) for photo in photos]
+    return [one_descriptor(engine, read_photo(photo, max_pixels), str(photo)) for photo in photos]
 
 
-def enrol_photos(store: StudentStore, engine: FaceEngine, name: str, photos: list[Path]) -> int:
+def enrol_photos(
+    store: StudentStore, engine: FaceEngine, name: str, photos: list[Path], max_pixels: int = Limits.max_image_pixels
+) -> int:
     """Store the descriptors of ``name``'s photos; returns how many."""
-    descriptors = descriptors_from_photos(engine, photos)
+    descriptors = descriptors_from_photos(engine, photos, max_pixels)
     store.add_faces(name, [to_bytes(d) for d in descriptors])
     return len(descriptors)
 
@@ -114,7 +125,7 @@ def enrol_upload(
         try:
             # Pillow, as the web tier checked it: the pixel count is bounded before decoding, and a
             # phone photo's EXIF orientation is applied, so the face is upright for the detector.
-            rgb = np.ascontiguousarray(np.asarray(decode_rgb(data, settings.max_photo_pixels), dtype=np.uint8))
+            rgb = _rgb_array(decode_rgb(data, settings.max_photo_pixels))
             descriptor = one_descriptor(engine or engine_for(settings), rgb, "the photo")
             student_store(settings).add_faces(student, [to_bytes(descriptor)], must_exist=True)
             outcome.status, outcome.faces = ENROLLED, 1

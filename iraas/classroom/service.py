@@ -14,7 +14,13 @@ from iraas import aws
 from iraas.classroom import enrolments
 from iraas.classroom.keys import csv_key, is_enrolment_id, upload_key
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import MAX_LISTED_STUDENTS, InvalidStudents, parse_students_json, student_store
+from iraas.classroom.students import (
+    MAX_LISTED_STUDENTS,
+    InvalidStudents,
+    TooManyStudents,
+    parse_students_json,
+    student_store,
+)
 from iraas.config import Limits
 from iraas.errors import ApiError, ConfigError
 from iraas.images.uploads import parse_upload
@@ -38,6 +44,8 @@ class ClassroomService:
         self._need("students_table")
         try:
             records = parse_students_json(body or b"")
+        except TooManyStudents as exc:  # MAX_STUDENTS_BYTES or MAX_STUDENTS, checked before the records
+            raise ApiError(413, exc.code, str(exc)) from None
         except InvalidStudents as exc:
             raise ApiError(400, "invalid_students", str(exc)) from None
         return student_store(self.settings).put_students(records)

@@ -16,8 +16,11 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -28,7 +31,17 @@ if TYPE_CHECKING:
     from iraas.classroom.settings import FaceSettings
 
 CSV_HEADER = ("name", "major", "year")
+# A cell that starts with one of these is a formula to Excel, LibreOffice and Sheets (OWASP's CSV
+# injection rule: = + - @, tab, carriage return); a leading ' makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MAX_NAME_CHARS = 200
+# What one import (a POST /v1/students body or a file) may hold: a course's roster is a few
+# hundred. 5,000 new students are 250 DynamoDB calls, 5,000 known ones 50 reads and 5,000 updates
+# made 8 at a time: either well inside API Gateway's 29 s.
+MAX_STUDENTS_BYTES = 1024 * 1024
+MAX_STUDENTS = 5000
+BATCH_WRITE_LIMIT = 25  # PutRequests per BatchWriteItem (DynamoDB's maximum)
+UPDATE_THREADS = 8  # UpdateItems in flight when the records of students already in the table change
 MAX_FACES_PER_CALL = 100  # keeps one update well under DynamoDB's 400 KB item limit
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 MAX_UNPROCESSED_RETRIES = 8  # rounds of asking again for keys DynamoDB left unprocessed
@@ -41,6 +54,14 @@ CONDITION_FAILED = "ConditionalCheckFailedException"  # the item a condition nam
 
 class InvalidStudents(ValueError):
     """The records file or body is not a list of {id, name, major, year}."""
+
+
+class TooManyStudents(InvalidStudents):
+    """Over MAX_STUDENTS_BYTES (``code`` "too_large") or MAX_STUDENTS ("too_many_students")."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,10 @@ def parse_students(data: Any) -> list[StudentRecord]:
     items = [data] if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise InvalidStudents("expected a non-empty JSON list of {id, name, major, year} objects")
+    if len(items) > MAX_STUDENTS:  # before any record is looked at
+        raise TooManyStudents(
+            "too_many_students", f"{len(items):,} students; one import takes at most {MAX_STUDENTS:,}"
+        )
     records = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -90,29 +115,60 @@ def parse_students(data: Any) -> list[StudentRecord]:
         if missing:
             raise InvalidStudents(f"student {index} lacks {', '.join(missing)}")
         records.append(StudentRecord(*(_text(item[f], f, index) for f in ("id", "name", "major", "year"))))
-    names = [r.name for r in records]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(r.name for r in records)  # one pass (names.count per name was quadratic)
+    duplicates = sorted(n for n, count in counts.items() if count > 1)
     if duplicates:
         raise InvalidStudents(f"names must be unique (faces are matched by name): {', '.join(duplicates)}")
     return records
 
 
 def parse_students_json(text: str | bytes) -> list[StudentRecord]:
+    """:func:`parse_students` of a JSON text of at most MAX_STUDENTS_BYTES; InvalidStudents if not."""
+    # A text longer than the limit in characters is longer in bytes: no need to encode it to know.
+    size = len(text) if isinstance(text, bytes) or len(text) > MAX_STUDENTS_BYTES else len(text.encode())
+    if size > MAX_STUDENTS_BYTES:  # before parsing: the parse is then bounded too
+        raise TooManyStudents(
+            "too_large", f"the student records are {size:,} bytes; the limit is {MAX_STUDENTS_BYTES:,} bytes"
+        )
     try:
-        return parse_students(json.loads(text))
+        data = json.loads(text)
+    except RecursionError:  # [[[[...: the C parser refuses to recurse past the interpreter's limit
+        raise InvalidStudents("not JSON we accept: nested too deeply") from None
     except ValueError as exc:
-        if isinstance(exc, InvalidStudents):
-            raise
         raise InvalidStudents(f"not JSON: {exc}") from None
+    return parse_students(data)
+
+
+def read_students_file(path: str | Path) -> list[StudentRecord]:
+    """:func:`parse_students_json` of a file, whose size is checked before it is read."""
+    size = Path(path).stat().st_size
+    if size > MAX_STUDENTS_BYTES:
+        raise TooManyStudents("too_large", f"{size:,} bytes; the limit is {MAX_STUDENTS_BYTES:,} bytes")
+    return parse_students_json(Path(path).read_bytes())
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text: a leading formula character gets a '.
+
+    OWASP's rule for CSV injection. It changes what a cell reads, so a year of "-1" reads "'-1".
+    A carriage return becomes a line feed, which the writer quotes (it quotes only the characters
+    of its line terminator, "\n"): a bare CR would end the row for some readers.
+    """
+    cell = "'" + value if value.startswith(FORMULA_STARTS) else value
+    return cell.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def csv_text(records: Iterable[StudentRecord]) -> str:
-    """``name,major,year`` then one row per student, sorted by name; LF line ends."""
+    """``name,major,year`` then one row per student, sorted by name; LF line ends.
+
+    RFC 4180 quoting (a cell with a comma, quote or line break is quoted, quotes doubled), and no
+    cell can start a formula (:func:`csv_cell`): names and majors come from whoever imported them.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for record in sorted(records, key=lambda r: r.name):
-        writer.writerow((record.name, record.major, record.year))
+        writer.writerow((csv_cell(record.name), csv_cell(record.major), csv_cell(record.year)))
     return out.getvalue()
 
 
@@ -123,20 +179,50 @@ class StudentStore:
         self._db, self._table, self._sleep = dynamodb, table, sleep
 
     def put_students(self, records: Iterable[StudentRecord]) -> int:
-        """Create or update records; enrolled faces are kept. Returns how many were written."""
-        count = 0
-        for record in records:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"name": {"S": record.name}},
-                UpdateExpression="SET #id = :id, major = :major, #year = :year",
-                ExpressionAttributeNames={"#id": "id", "#year": "year"},
-                ExpressionAttributeValues={
-                    ":id": {"S": record.id}, ":major": {"S": record.major}, ":year": {"S": record.year}
-                },
-            )
-            count += 1
-        return count
+        """Create or update records; enrolled faces are kept. Returns how many were written.
+
+        Which students the table has already is read first (BatchGetItem, 100 names a call, the
+        name alone). A new student is Put, 25 a call (BatchWriteItem). A student the table has (a
+        record, faces, or both) is updated in place, an UpdateItem that sets only the record's
+        fields, several at once: a Put would replace the item and its faces, and carrying faces
+        read beforehand would lose one enrolled in between. (TransactWriteItems would batch the
+        updates, but moto copies the whole table for each of its actions: the embedded stack
+        would take minutes.) A student created by someone else between the read and the Put loses
+        what that wrote: only the CLI enrols faces before a record exists.
+        """
+        latest = {record.name: record for record in records}  # one write per item
+        existing = {item["name"]["S"] for item in self._get_items(list(latest), name_only=True)}
+        new = [record for name, record in latest.items() if name not in existing]
+        for start in range(0, len(new), BATCH_WRITE_LIMIT):
+            self._put_new(new[start : start + BATCH_WRITE_LIMIT])
+        changed = [record for name, record in latest.items() if name in existing]
+        if changed:
+            with ThreadPoolExecutor(min(UPDATE_THREADS, len(changed)), thread_name_prefix="students") as pool:
+                list(pool.map(self._update_record, changed))  # list(): the first error is raised here
+        return len(latest)
+
+    def _put_new(self, records: list[StudentRecord]) -> None:
+        """One BatchWriteItem of Puts, and again for what DynamoDB left unprocessed (bounded rounds)."""
+        request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": {
+            "name": {"S": r.name}, "id": {"S": r.id}, "major": {"S": r.major}, "year": {"S": r.year},
+        }}} for r in records]}
+        for attempt in range(MAX_UNPROCESSED_RETRIES):
+            request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+            self._sleep(min(2.0, 0.05 * 2**attempt))  # throttled: back off, then write the rest
+        raise RuntimeError("DynamoDB kept returning unprocessed student records")
+
+    def _update_record(self, record: StudentRecord) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": record.name}},
+            UpdateExpression="SET #id = :id, major = :major, #year = :year",
+            ExpressionAttributeNames={"#id": "id", "#year": "year"},
+            ExpressionAttributeValues={
+                ":id": {"S": record.id}, ":major": {"S": record.major}, ":year": {"S": record.year}
+            },
+        )
 
     def add_faces(self, name: str, descriptors: list[bytes], must_exist: bool = False) -> None:
         """Add descriptors to a person (a set: the same descriptor twice is stored once).
@@ -236,28 +322,34 @@ class StudentStore:
 
     def records(self, names: Iterable[str]) -> dict[str, StudentRecord]:
         """The records of ``names`` that have one (a face may be enrolled before its record)."""
-        wanted = sorted(set(names))
         found: dict[str, StudentRecord] = {}
-        for start in range(0, len(wanted), BATCH_GET_LIMIT):
-            chunk = wanted[start : start + BATCH_GET_LIMIT]
-            request = {self._table: {"Keys": [{"name": {"S": n}} for n in chunk],
-                                     "ConsistentRead": True}}
+        for item in self._get_items(sorted(set(names))):
+            if "major" in item:
+                record = StudentRecord(
+                    id=item.get("id", {}).get("S", ""), name=item["name"]["S"],
+                    major=item["major"]["S"], year=item.get("year", {}).get("S", ""),
+                )
+                found[record.name] = record
+        return found
+
+    def _get_items(self, names: list[str], name_only: bool = False) -> Iterator[dict[str, Any]]:
+        """The items of ``names`` that exist (BatchGetItem, 100 keys a call, strongly consistent),
+        asking again for the keys DynamoDB leaves unprocessed, in bounded rounds."""
+        for start in range(0, len(names), BATCH_GET_LIMIT):
+            chunk = names[start : start + BATCH_GET_LIMIT]
+            request: dict[str, Any] = {self._table: {
+                "Keys": [{"name": {"S": n}} for n in chunk], "ConsistentRead": True,
+                **({"ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": "name"}} if name_only else {}),
+            }}
             for attempt in range(MAX_UNPROCESSED_RETRIES):
                 response = self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    if "major" in item:
-                        record = StudentRecord(
-                            id=item.get("id", {}).get("S", ""), name=item["name"]["S"],
-                            major=item["major"]["S"], year=item.get("year", {}).get("S", ""),
-                        )
-                        found[record.name] = record
+                yield from response.get("Responses", {}).get(self._table, [])
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
                 self._sleep(min(2.0, 0.05 * 2**attempt))  # throttled: back off, then ask again
             else:
                 raise RuntimeError("DynamoDB kept returning unprocessed keys")
-        return found
 
 
 def student_store(settings: FaceSettings) -> StudentStore:

@@ -14,6 +14,8 @@ import yaml
 OPENSTACK_DIR = Path(__file__).resolve().parents[2] / "openstack"
 CLOUD_CONFIG = OPENSTACK_DIR / "cloud-config.yaml"
 UNIT = OPENSTACK_DIR / "iraas-web.service"
+FIRST_BOOT = OPENSTACK_DIR / "first-boot.sh"
+FIRST_BOOT_PATH = "/usr/local/lib/iraas/first-boot.sh"  # where the user data installs it
 # Nova refuses user data over 64 KiB (base64-encoded); ours is a few KiB.
 MAX_USER_DATA_BYTES = 48 * 1024
 # systemd EnvironmentFile values: names, URLs, numbers and AWS keys need nothing else, and nothing
@@ -28,12 +30,17 @@ class UserDataError(ValueError):
 
 @dataclass(frozen=True)
 class UserData:
-    """What the server needs: where the code comes from, its settings, and optional credentials."""
+    """What the server needs: where the code comes from, its settings, and what it makes on first boot.
+
+    Secrets are not part of it, except ``aws_env`` under the explicit ``--aws-credentials env``.
+    """
 
     source_url: str
     source_ref: str
     web_env: Mapping[str, str]
-    aws_env: Mapping[str, str] = field(default_factory=dict)  # empty: the operator provides them
+    aws_env: Mapping[str, str] = field(default_factory=dict)  # empty: sent over SSH, or the operator's
+    generate_api_key: bool = False  # the server makes its own IRAAS_API_KEY on first boot
+    self_signed_name: str | None = None  # the server makes a self-signed certificate for this name
 
 
 def env_file(values: Mapping[str, str]) -> str:
@@ -85,10 +92,18 @@ def render_user_data(data: UserData, template: Path = CLOUD_CONFIG, unit: Path =
         {
             "web_env": env_file(data.web_env),
             "unit": unit.read_text(),
+            "first_boot": FIRST_BOOT.read_text(),
             "source_url": data.source_url,
             "source_ref": data.source_ref,
         },
     )
+    # First, so the key and certificate exist before the unit is enabled, whatever else fails.
+    steps: list[list[str]] = []
+    if data.generate_api_key:
+        steps.append([FIRST_BOOT_PATH, "api-key"])
+    if data.self_signed_name:
+        steps.append([FIRST_BOOT_PATH, "self-signed", data.self_signed_name])
+    config["runcmd"][:0] = steps
     if data.aws_env:
         config["write_files"].insert(
             1,

@@ -8,6 +8,11 @@ from pathlib import Path
 
 from iraas.arguments import port
 
+# The same tuples as iraas.hybrid.plan's, which imports pyyaml: every `iraas` command builds this
+# parser, and a worker has no pyyaml.
+AWS_CREDENTIAL_MODES = ("ssh", "none", "env")
+API_KEY_SOURCES = ("ssh", "generate")
+
 
 def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
     """Register `iraas openstack ...` on the top-level subcommands."""
@@ -25,13 +30,32 @@ def add_openstack_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--network", default="private", help="the network the server is attached to")
     d.add_argument("--keypair", help="an existing keypair (default: find or create <name>-key)")
     d.add_argument("--public-key", type=Path, help="public key for a created keypair (default: ~/.ssh/id_ed25519.pub)")
-    d.add_argument("--http-cidr", default="0.0.0.0/0", help="addresses allowed in on HTTP (default: all)")
-    d.add_argument("--port", type=port, default=80, help="HTTP port of the web tier, 1-65535")
+    d.add_argument(
+        "--https-cidr", default="0.0.0.0/0",
+        help="addresses allowed in on HTTPS (default: all); there is no plain HTTP port",
+    )
+    d.add_argument("--port", type=port, default=443, help="HTTPS port of the web tier, 1-65535 (default: 443)")
     d.add_argument("--floating-network", help="external network to take a floating IP from (default: no floating IP)")
     d.add_argument(
-        "--aws-credentials", choices=["env", "none"], default="env",
-        help="env: copy this shell's AWS_* keys into the server's /etc/iraas/aws.env; "
-        "none: provide them on the server yourself",
+        "--aws-credentials", choices=AWS_CREDENTIAL_MODES, default="ssh",
+        help="ssh: send this shell's AWS_* keys over SSH after boot into /etc/iraas/aws.env; "
+        "none: provide that file on the server yourself; env: put them in the user data, which the "
+        "metadata service serves to every process on the server (warned) (default: ssh)",
+    )
+    d.add_argument(
+        "--api-key-source", choices=API_KEY_SOURCES, default="ssh",
+        help="ssh: send this shell's IRAAS_API_KEY (comma-separated keys) over SSH after boot; "
+        "generate: the server makes one on first boot, read with ssh (default: ssh)",
+    )
+    d.add_argument(
+        "--tls-cert", type=Path,
+        help="PEM certificate (chain) for HTTPS, sent over SSH with --tls-key "
+        "(default: a self-signed certificate made on the server at first boot, pinned by deploy)",
+    )
+    d.add_argument("--tls-key", type=Path, help="the unencrypted PEM private key of --tls-cert (default: none)")
+    d.add_argument(
+        "--ssh-user", default="debian",
+        help="the image's login user that holds the keypair and sudo, for sending secrets (default: debian; ubuntu on Ubuntu)",
     )
     d.add_argument("--dry-run", action="store_true", help="print the plan and user data; no network call")
     d.set_defaults(func=cmd_deploy)
@@ -49,14 +73,18 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     options = DeployOptions(
         cloud=args.cloud, ssh_cidr=args.ssh_cidr, source_url=args.source_url, source_ref=args.source_ref,
         name=args.name, image=args.image, flavor=args.flavor, network=args.network, keypair=args.keypair,
-        public_key_file=args.public_key, http_cidr=args.http_cidr, port=args.port,
-        aws_credentials=args.aws_credentials, floating_network=args.floating_network,
+        public_key_file=args.public_key, https_cidr=args.https_cidr, port=args.port,
+        aws_credentials=args.aws_credentials, api_key_source=args.api_key_source,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, ssh_user=args.ssh_user,
+        floating_network=args.floating_network,
     )
     try:
         plan = build_plan(options)
     except (PlanError, ValueError) as exc:
         print(f"iraas openstack deploy: {exc}", file=sys.stderr)
         return 2
+    for warning in plan.warnings:
+        print(f"iraas openstack deploy: {warning}", file=sys.stderr)
     if args.dry_run:
         print(plan.describe())
         return 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iraas import aws
+from iraas.auth import API_KEY_ENV, generated_key, is_loopback_host, load_auth_settings
 from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
 from iraas.images import replies
@@ -89,11 +90,14 @@ class EmbeddedStack:
         if not port_is_free(self.host, self.port):
             raise StackError(f"port {self.port} on {self.host} is in use; choose another with --port")
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        web_auth = self._web_auth_env()  # a bad IRAAS_API_KEY stops it here, before anything starts
         os.environ.update(local_credentials_env())  # this process provisions and reads queues too
         os.environ.pop("AWS_PROFILE", None)  # a profile would override the embedded credentials
         aws.reset_clients()
 
-        self.moto = MotoServer(host=self.host, log_path=self.home / "logs" / "moto.log")
+        # Loopback whatever --host says: only this machine's processes talk to the AWS endpoint, which
+        # has no authentication of its own (anyone reaching it could read and write every bucket).
+        self.moto = MotoServer(host="127.0.0.1", log_path=self.home / "logs" / "moto.log")
         endpoint = self.moto.start()
         self.say(f"AWS endpoint (moto) on {endpoint}")
         region = os.environ.get("IRAAS_REGION", "us-east-1")
@@ -104,12 +108,13 @@ class EmbeddedStack:
 
         self._ensure_model(settings)
         env = {**os.environ, **local_credentials_env(), **settings_env(settings)}
+        env.pop(API_KEY_ENV, None)  # the web tier's alone: workers and functions take no HTTP requests
         # Many small workers share the cores: one inference thread each.
         env.setdefault("IRAAS_ORT_THREADS", "1")
         self._env = env
         logs = self.home / "logs"
         self.web = Child("web", self._web_command(), logs / "web.log")
-        self.web.start(env, REPO_ROOT)
+        self.web.start({**env, **web_auth}, REPO_ROOT)
         (self.home / "ready").mkdir(exist_ok=True)
         self.zygote = Zygote(self.home / "ready" / "zygote", logs / "zygote.log")
         self.zygote.start(env, REPO_ROOT)  # preloads while the rest starts
@@ -122,6 +127,22 @@ class EmbeddedStack:
         )
         self.scaler.tick()  # the first workers start now, not one tick later
         return settings
+
+    def _web_auth_env(self) -> dict[str, str]:
+        """``IRAAS_API_KEY`` for the web tier: the user's keys; with none, off loopback, the key kept
+        in the stack folder (made the first time): a stack the network can reach never runs open."""
+        auth = load_auth_settings(os.environ)
+        if auth.required:
+            self.say("the API needs a key from IRAAS_API_KEY (x-api-key) on every route but GET /v1/healthz and the page")
+            return {API_KEY_ENV: ",".join(auth.keys)}
+        if is_loopback_host(self.host):
+            return {}  # this machine only: open, as a development server is
+        key, path, made = generated_key(self.home)
+        self.say(
+            f"{self.host} is reachable beyond this machine and IRAAS_API_KEY is not set: the API needs the key "
+            f"{'made now in' if made else 'kept in'} {path} (send it as x-api-key; export IRAAS_API_KEY=$(cat {path}))"
+        )
+        return {API_KEY_ENV: key}
 
     def _spawn_worker(self, worker_id: str) -> Process:
         """One local stand-in for an EC2 instance: forked from the zygote, it runs the entry point of

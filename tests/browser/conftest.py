@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -28,6 +29,24 @@ def browser() -> Iterator:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         yield browser
         browser.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, url: str) -> Iterator:  # noqa: ANN001 - a Playwright Browser
+    """A page at ``url`` in a fresh context; at the end, no console error but refused requests.
+
+    A content security policy violation or a script error shows up as a console error; a refused
+    request (a 4xx the page expects) only as "Failed to load resource".
+    """
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(url)
+    yield page
+    context.close()
+    assert not [p for p in problems if "Failed to load resource" not in p], problems
 
 
 @pytest.fixture

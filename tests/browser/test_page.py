@@ -13,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.browser.conftest import open_page
 from tests.support.embedded import running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -30,16 +31,8 @@ def stack(tmp_path_factory, model_path):
 
 @pytest.fixture
 def page(browser, stack):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    problems: list[str] = []
-    # A content security policy violation or a script error shows up as a console error.
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(stack.url + "/")
-    yield page
-    context.close()
-    assert not [p for p in problems if "Failed to load resource" not in p], problems
+    with open_page(browser, stack.url + "/") as page:
+        yield page
 
 
 def test_the_page_is_served_with_a_content_security_policy(stack):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class RunningStack:
     process: subprocess.Popen
     stack: dict[str, Any]  # .iraas/stack.json
     url: str = ""  # where the web tier listens
+    startup: list[str] = field(default_factory=list)  # what it printed up to "ready on"
 
     @property
     def resources(self) -> dict[str, str]:
@@ -74,21 +75,25 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(
-    home: Path, env: dict[str, str] | None = None, workers: int | None = 1, ready_s: float = 240
+    home: Path, env: dict[str, str] | None = None, workers: int | None = 1, ready_s: float = 240,
+    host: str | None = None,
 ) -> Iterator[RunningStack]:
     """``iraas up --workers N`` (``None``: scaled with the queue) with ``IRAAS_HOME=home``, ready;
-    stopped at the end."""
-    env = {**os.environ, **(env or {}), "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    stopped at the end. ``host``: its ``--host`` (it is still spoken to on 127.0.0.1)."""
+    # The API key settings only as the caller gives them: a developer's shell may have its own.
+    inherited = {k: v for k, v in os.environ.items() if k not in ("IRAAS_API_KEY", "IRAAS_OPEN_COURSE_ENDPOINT")}
+    env = {**inherited, **(env or {}), "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     port = free_port()
     fleet = [] if workers is None else ["--workers", str(workers)]
+    listen = [] if host is None else ["--host", host]
     process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), *fleet],
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), *fleet, *listen],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        wait_for_line(process, "ready on", timeout_s=ready_s)
+        startup = wait_for_line(process, "ready on", timeout_s=ready_s)
         stack = json.loads((home / "stack.json").read_text())
-        yield RunningStack(home, env, process, stack, url=f"http://127.0.0.1:{port}")
+        yield RunningStack(home, env, process, stack, url=f"http://127.0.0.1:{port}", startup=startup)
     finally:
         process.terminate()
         try:

@@ -1,4 +1,5 @@
-// Shared by the page's parts: building elements, calling the JSON API, and its error messages.
+// Shared by the page's parts: building elements, calling the JSON API (with the API key, where the
+// service needs one), and its error messages.
 "use strict";
 
 const IRaaS = (() => {
@@ -24,6 +25,55 @@ const IRaaS = (() => {
     return `the service answered ${status}`;
   }
 
+  // ---- the API key: asked for when the service answers 401/403, kept for this tab only -------
+
+  const KEY_STORAGE = "iraas.apiKey";
+  const KEY_HEADER = "x-api-key";
+
+  function apiKey() {
+    try { return window.sessionStorage.getItem(KEY_STORAGE) || ""; } catch (error) { return ""; }
+  }
+
+  function keyHeaders() {
+    const key = apiKey();
+    return key ? { [KEY_HEADER]: key } : {};
+  }
+
+  /** Show the key form, saying why; once per reason, however many requests were refused. */
+  function askForKey(status) {
+    const form = document.getElementById("key-form");
+    if (!form) return;
+    const why = apiKey()
+      ? "The service did not accept this API key. Enter the right one."
+      : "This service needs an API key. Enter it to use the page.";
+    const message = document.getElementById("key-status");
+    if (!form.hidden && message.textContent === why) return;
+    message.textContent = why;
+    const firstTime = form.hidden;
+    form.hidden = false;
+    if (firstTime) document.getElementById("key-input").focus();
+  }
+
+  function setUpKeyForm() {
+    const form = document.getElementById("key-form");
+    if (!form) return;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = document.getElementById("key-input");
+      const key = input.value.trim();
+      if (!key) return;
+      try { window.sessionStorage.setItem(KEY_STORAGE, key); } catch (error) { /* private mode: not kept */ }
+      input.value = "";
+      form.hidden = true;
+      document.getElementById("key-status").textContent = "";
+      document.dispatchEvent(new CustomEvent("iraas:key")); // the parts reload what they could not read
+    });
+  }
+
+  function refused(status) {
+    if (status === 401 || status === 403) askForKey(status);
+  }
+
   async function parse(response) {
     const type = response.headers.get("content-type") || "";
     if (type.includes("application/json")) return response.json();
@@ -33,7 +83,9 @@ const IRaaS = (() => {
   /** fetch() against the API (relative to the page), resolving to {status, ok, body, headers}. */
   async function api(path, options = {}) {
     try {
-      const response = await fetch(path, options);
+      const headers = { ...(options.headers || {}), ...keyHeaders() };
+      const response = await fetch(path, { ...options, headers });
+      refused(response.status);
       return { status: response.status, ok: response.ok, body: await parse(response), headers: response.headers };
     } catch (error) {
       return { status: 0, ok: false, body: null, headers: new Headers() };
@@ -49,11 +101,13 @@ const IRaaS = (() => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", path);
       if (contentType) xhr.setRequestHeader("Content-Type", contentType);
+      for (const [name, value] of Object.entries(keyHeaders())) xhr.setRequestHeader(name, value);
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) onProgress(event.loaded / event.total);
       });
       xhr.upload.addEventListener("load", () => onProgress(1));
       xhr.addEventListener("load", () => {
+        refused(xhr.status);
         let parsed = xhr.responseText;
         if ((xhr.getResponseHeader("content-type") || "").includes("application/json")) {
           try { parsed = JSON.parse(xhr.responseText); } catch (error) { /* keep the text */ }
@@ -81,5 +135,24 @@ const IRaaS = (() => {
 
   const percent = (x) => `${(100 * x).toFixed(1)}%`;
 
-  return { el, api, upload, poll, sleep, errorMessage, percent };
+  /** A link that saves `text` as `filename`: a plain link to `path`, which the browser fetches
+   * itself, unless the service needs a key (a link cannot send one): then from the text in hand. */
+  function downloadLink(path, filename, text, label) {
+    const link = el("a", { href: path, download: filename, text: label });
+    link.addEventListener("click", (event) => {
+      if (!apiKey()) return;
+      event.preventDefault();
+      const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+      const save = el("a", { href: url, download: filename });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    });
+    return link;
+  }
+
+  setUpKeyForm();
+
+  return { el, api, upload, poll, sleep, errorMessage, percent, downloadLink };
 })();

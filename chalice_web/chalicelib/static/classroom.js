@@ -80,7 +80,7 @@
       const found = Math.max(0, rows.length - 1);
       videoStatus.textContent = `${found} student${found === 1 ? "" : "s"} recognised in ${file.name}.`;
       if (rows.length) videoResult.append(table(rows, `Students in ${file.name}`));
-      videoResult.append(el("p", {}, el("a", { href: csvPath, download: sent.body.csv, text: "Download the CSV" })));
+      videoResult.append(el("p", {}, IRaaS.downloadLink(csvPath, sent.body.csv, csv.body, "Download the CSV")));
     } finally {
       button.disabled = false;
     }
@@ -177,4 +177,5 @@
   });
 
   loadStudents();
+  document.addEventListener("iraas:key", loadStudents); // the list is read again with the key entered
 })();

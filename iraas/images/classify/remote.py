@@ -3,7 +3,8 @@
 Each file is one ``POST /v1/images?wait=S`` (the raw bytes, its name in ``?name=``); an answer
 that takes longer than the service's wait (a cold fleet, a long queue) comes back ``202`` and is
 then read with ``GET /v1/images/{id}`` until it is there. The HTTP API offers no longer wait to a
-client, so this is the one place that polls, with a growing interval.
+client, so this is the one place that polls, with a growing interval. Every request carries the
+API key of ``IRAAS_API_KEY`` (``x-api-key``), when it is set.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote, urlencode, urlsplit
 
 import urllib3
 
+from iraas.auth import client_headers, client_refusal
 from iraas.errors import UsageError
 
 from .report import FileResult, Messages, Progress, ResultWriter, Summary, isatty
@@ -31,6 +33,8 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_TIMEOUT_S = 120.0
 SERVER_WAIT_S = 25.0  # below the service's longest wait (30 s; 25 s behind API Gateway's 29 s limit)
 POLL_FIRST_S, POLL_MAX_S = 0.25, 2.0  # after a 202: the first pause, the longest one
+# A keyed route that touches nothing: 404 with a good key, 401/403 without one.
+KEY_PROBE_PATH = "/v1/images/" + "0" * 32
 
 
 def check_url(value: str) -> str:
@@ -53,8 +57,10 @@ class Service:
     def __init__(
         self, url: str, concurrency: int = DEFAULT_CONCURRENCY, timeout_s: float = DEFAULT_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.url = check_url(url)
+        self.auth = client_headers(env)  # {"x-api-key": ...} from IRAAS_API_KEY, or nothing
         self.timeout_s, self.clock, self.sleep = timeout_s, clock, sleep
         self.wait_s = min(SERVER_WAIT_S, timeout_s)
         # A connection refused or reset before the request went out is retried; the
@@ -64,13 +70,19 @@ class Service:
         self.http = urllib3.PoolManager(maxsize=concurrency, block=True, retries=retries)
 
     def check(self) -> None:
-        """Raise UsageError in one line unless the service answers its health check."""
+        """Raise UsageError in one line unless the service answers its health check and takes the
+        API key (or needs none): a missing key is said once, not once per file."""
         try:
             response = self.http.request("GET", f"{self.url}/v1/healthz", timeout=5.0, retries=1)
+            if response.status == 200:
+                probe = self.http.request("GET", self.url + KEY_PROBE_PATH, headers=self.auth, timeout=10.0, retries=1)
         except urllib3.exceptions.HTTPError as exc:
             raise UsageError(f"no IRaaS service at {self.url}: {reason(exc)}; is `iraas up` running?") from None
         if response.status != 200:
             raise UsageError(f"{self.url}/v1/healthz answered HTTP {response.status}: {_error_message(response)}")
+        refusal = client_refusal(self.url, probe.status, bool(self.auth))
+        if refusal:
+            raise UsageError(f"{refusal}: {_error_message(probe)}")
 
     def classify(self, path: str) -> FileResult:
         """Send one file and wait for its answer; every failure is a FileResult with an error."""
@@ -80,7 +92,7 @@ class Service:
         except OSError as exc:
             return FileResult(path, error=exc.strerror or str(exc))
         query = urlencode({"wait": f"{self.wait_s:g}", "name": os.path.basename(path)})
-        headers = {"Content-Type": _content_type(path), "Idempotency-Key": uuid.uuid4().hex}
+        headers = {"Content-Type": _content_type(path), "Idempotency-Key": uuid.uuid4().hex, **self.auth}
         try:
             response = self.http.request(
                 "POST", f"{self.url}/v1/images?{query}", body=data, headers=headers,
@@ -104,7 +116,7 @@ class Service:
         """``GET /v1/images/{id}`` after a pause that grows with the time already waited."""
         waited = self.clock() - started
         self.sleep(min(POLL_MAX_S, max(POLL_FIRST_S, waited / 20)))
-        return self.http.request("GET", f"{self.url}/v1/images/{quote(request_id)}", timeout=10.0)
+        return self.http.request("GET", f"{self.url}/v1/images/{quote(request_id)}", headers=self.auth, timeout=10.0)
 
 
 def run(

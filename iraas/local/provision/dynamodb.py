@@ -13,7 +13,7 @@ from iraas.local.provision.naming import DYNAMODB_NAME_MAX, physical_name
 _TABLE_PROPS = {
     "TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput",
     "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification", "SSESpecification",
-    "TimeToLiveSpecification", "Tags",
+    "TimeToLiveSpecification", "PointInTimeRecoverySpecification", "Tags",
 }
 
 
@@ -73,6 +73,10 @@ def table(ctx: Context, logical_id: str, props: dict[str, Any]) -> tuple[str, di
         if ttl:  # only on creation: enabling an enabled TTL again is an error in AWS
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         log.info("created DynamoDB table %s: %s", logical_id, name)
+    recovery = ctx.prop(props, "PointInTimeRecoverySpecification")
+    if recovery:  # idempotent: enabling it again (a second `iraas up`) is not an error
+        spec = {"PointInTimeRecoveryEnabled": bool(recovery.get("PointInTimeRecoveryEnabled"))}
+        dynamodb.update_continuous_backups(TableName=name, PointInTimeRecoverySpecification=spec)
     warn_unapplied("DynamoDB table", logical_id, props, _TABLE_PROPS)
     attributes = {"Arn": table["TableArn"]}
     if table.get("LatestStreamArn"):

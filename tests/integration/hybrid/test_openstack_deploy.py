@@ -1,10 +1,13 @@
 """`iraas openstack deploy/teardown` drive openstacksdk against a recorded Nova/Neutron/Glance
-conversation (requests-mock): the server spec, the security group rules and the user data."""
+conversation (requests-mock): the server spec, the security group rules, the user data, the console
+log deploy trusts, and the secrets it sends over SSH (recorded, not run)."""
 
 from __future__ import annotations
 
 import base64
+import datetime
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,7 +22,8 @@ IDENTITY = "https://identity.example.com/v3"
 COMPUTE = "https://compute.example.com/v2.1"
 NETWORK = "https://network.example.com"
 IMAGE = "https://image.example.com"
-FAST = Timing(active_s=5, poll_s=0.01, health_s=0.05, health_every_s=0.01)
+FAST = Timing(active_s=5, poll_s=0.01, health_s=0.05, health_every_s=0.01, console_s=0.05, ssh_attempts=2)
+API_KEYS = "k-0123456789abcdef-first,k-0123456789abcdef-second"
 ENV = {
     "IRAAS_HOME": "/nonexistent/iraas-home",
     "IRAAS_REGION": "eu-west-1",
@@ -29,7 +33,16 @@ ENV = {
     "IRAAS_RESPONSE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/iraas-responses",
     "AWS_ACCESS_KEY_ID": "AKIAWEBTIER",
     "AWS_SECRET_ACCESS_KEY": "web/tier+secret",
+    "IRAAS_API_KEY": API_KEYS,
 }
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheNewServer"
+FINGERPRINT = ":".join(["A5"] * 32)
+CONSOLE = f"""[   61.2] cloud-init[640]: Cloud-init v. 22.4.2 running 'modules:final'
+iraas-tls-sha256: {FINGERPRINT}
+-----BEGIN SSH HOST KEY KEYS-----
+{HOST_KEY} root@iraas-web
+-----END SSH HOST KEY KEYS-----
+"""
 SERVER_ID = "5e2f9a3c-0000-4000-8000-000000000001"
 SG_ID = "0a1b2c3d-0000-4000-8000-000000000002"
 
@@ -122,6 +135,29 @@ def record_a_fresh_cloud(m: requests_mock.Mocker) -> None:
     m.post(f"{NETWORK}/v2.0/security-group-rules", json={"security_group_rule": {"id": "r"}})
     m.post(f"{COMPUTE}/servers", json=server("BUILD"), status_code=202)
     m.get(f"{COMPUTE}/servers/{SERVER_ID}", [{"json": server("BUILD")}, {"json": server("ACTIVE")}])
+    # os-getConsoleOutput: cloud-init still installing, then done with the host keys and the fingerprint.
+    m.post(f"{COMPUTE}/servers/{SERVER_ID}/action", [{"json": {"output": "booting\n"}}, {"json": {"output": CONSOLE}}])
+
+
+class RecordedSsh:
+    """Stands in for subprocess.run of ``ssh``: records each call, and the known_hosts it was given."""
+
+    def __init__(self, failing: str | None = None, unreachable: int = 0) -> None:
+        self.calls: list[tuple[list[str], bytes, str]] = []
+        self.failing = failing  # a remote command that exits 1
+        self.unreachable = unreachable  # how many first calls find no sshd (ssh exits 255)
+
+    def __call__(self, argv: list[str], *, input: bytes, **kwargs) -> subprocess.CompletedProcess:
+        known_hosts = next(a.split("=", 1)[1] for a in argv if a.startswith("UserKnownHostsFile="))
+        self.calls.append((argv, input, Path(known_hosts).read_text()))
+        if len(self.calls) <= self.unreachable:
+            return subprocess.CompletedProcess(argv, 255, b"", b"ssh: connect to host 10.0.0.5 port 22: Connection refused\n")
+        failed = self.failing is not None and self.failing in argv[-1]
+        return subprocess.CompletedProcess(argv, 1 if failed else 0, b"", b"Job failed. See journalctl\n" if failed else b"")
+
+    @property
+    def remote(self) -> list[str]:
+        return [argv[-1] for argv, _, _ in self.calls]
 
 
 def bodies(m: requests_mock.Mocker, method: str, url: str) -> list[dict]:
@@ -131,14 +167,19 @@ def bodies(m: requests_mock.Mocker, method: str, url: str) -> list[dict]:
 def test_deploy_creates_keypair_group_rules_and_a_server_that_answers_health(cloud, public_key):
     conn, m = cloud
     record_a_fresh_cloud(m)
-    m.get("http://10.0.0.5/v1/healthz", [{"status_code": 502}, {"json": {"status": "ok"}}])
+    m.get("https://10.0.0.5/v1/healthz", [{"status_code": 502}, {"json": {"status": "ok"}}])
     plan = build_plan(options(public_key_file=public_key), ENV)
     said: list[str] = []
+    ssh = RecordedSsh()
 
-    url = deploy(conn, plan, say=said.append, timing=FAST)
+    url = deploy(conn, plan, say=said.append, timing=FAST, run=ssh)
 
-    assert url == "http://10.0.0.5"
-    assert said[-1] == "IRaaS web tier is ready on http://10.0.0.5"
+    assert url == "https://10.0.0.5"
+    assert said[-1] == "IRaaS web tier is ready on https://10.0.0.5"
+    assert f"waiting for https://10.0.0.5/v1/healthz (certificate SHA-256 {FINGERPRINT})" in said
+    assert (
+        "its self-signed certificate, for clients to trust: ssh debian@10.0.0.5 sudo cat /etc/iraas/tls/cert.pem > iraas-web.pem"
+    ) in said
     [keypair] = bodies(m, "POST", f"{COMPUTE}/os-keypairs")
     assert keypair == {"keypair": {"name": "iraas-web-key", "public_key": public_key.read_text().strip()}}
     [group] = bodies(m, "POST", f"{NETWORK}/v2.0/security-groups")
@@ -148,7 +189,7 @@ def test_deploy_creates_keypair_group_rules_and_a_server_that_answers_health(clo
         {"security_group_id": SG_ID, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
          "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "203.0.113.0/24"},
         {"security_group_id": SG_ID, "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp",
-         "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"},
+         "port_range_min": 443, "port_range_max": 443, "remote_ip_prefix": "0.0.0.0/0"},
     ]
     [spec] = [b["server"] for b in bodies(m, "POST", f"{COMPUTE}/servers")]
     user_data = base64.b64decode(spec.pop("user_data")).decode()
@@ -163,19 +204,44 @@ def test_deploy_creates_keypair_group_rules_and_a_server_that_answers_health(clo
     assert "IRAAS_REQUEST_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/iraas-requests" in (
         files["/etc/iraas/web.env"]["content"].splitlines()
     )
-    assert files["/etc/iraas/aws.env"]["permissions"] == "0600"
-    assert "AWS_SECRET_ACCESS_KEY=web/tier+secret" in files["/etc/iraas/aws.env"]["content"]
     assert ["git", "clone", "--depth", "1", "--branch", "v1.2", "https://git.example.com/iraas.git",
             "/opt/iraas/app"] in config["runcmd"]
+    # What Nova stores and serves on the metadata service carries no secret ...
+    for secret in ("AKIAWEBTIER", "web/tier+secret", "k-0123456789abcdef"):
+        assert secret not in user_data
+    assert "/etc/iraas/aws.env" not in files and "/etc/iraas/api.env" not in files
+    # ... they went over SSH, checked against the host key from the console log, on stdin only.
+    assert ssh.remote == [
+        "sudo sh -c 'umask 077 && mkdir -p /etc/iraas && cat > /etc/iraas/api.env.new "
+        "&& mv -f /etc/iraas/api.env.new /etc/iraas/api.env'",
+        "sudo sh -c 'umask 077 && mkdir -p /etc/iraas && cat > /etc/iraas/aws.env.new "
+        "&& mv -f /etc/iraas/aws.env.new /etc/iraas/aws.env'",
+        "sudo systemctl restart iraas-web.service",
+    ]
+    assert [stdin for _, stdin, _ in ssh.calls] == [
+        f"IRAAS_API_KEY={API_KEYS}\n".encode(),
+        b"AWS_ACCESS_KEY_ID=AKIAWEBTIER\nAWS_SECRET_ACCESS_KEY=web/tier+secret\n",
+        b"",
+    ]
+    for argv, _, known_hosts in ssh.calls:
+        assert known_hosts == f"iraas-web {HOST_KEY}\n"
+        assert argv[0] == "ssh" and "debian@10.0.0.5" in argv
+        assert {"StrictHostKeyChecking=yes", "HostKeyAlias=iraas-web", "BatchMode=yes"} <= set(argv)
+        assert not any(secret in " ".join(argv) for secret in ("web/tier+secret", "k-0123456789abcdef"))
+    # Sent only once the console showed cloud-init done, and checked for health only after that.
+    history = [(r.method, r.url) for r in m.request_history]
+    assert history.index(("POST", f"{COMPUTE}/servers/{SERVER_ID}/action")) < history.index(
+        ("GET", "https://10.0.0.5/v1/healthz")
+    )
 
 
 def test_deploy_reuses_an_existing_keypair_and_never_marks_it_for_teardown(cloud):
     conn, m = cloud
     record_a_fresh_cloud(m)
     m.get(f"{COMPUTE}/os-keypairs/ops-key", json={"keypair": {"name": "ops-key"}})
-    m.get("http://10.0.0.5/v1/healthz", json={"status": "ok"})
+    m.get("https://10.0.0.5/v1/healthz", json={"status": "ok"})
 
-    deploy(conn, build_plan(options(keypair="ops-key"), ENV), say=lambda _: None, timing=FAST)
+    deploy(conn, build_plan(options(keypair="ops-key"), ENV), say=lambda _: None, timing=FAST, run=RecordedSsh())
 
     assert bodies(m, "POST", f"{COMPUTE}/os-keypairs") == []
     [spec] = [b["server"] for b in bodies(m, "POST", f"{COMPUTE}/servers")]
@@ -185,10 +251,117 @@ def test_deploy_reuses_an_existing_keypair_and_never_marks_it_for_teardown(cloud
 def test_deploy_stops_with_a_clear_error_when_the_server_never_gets_healthy(cloud, public_key):
     conn, m = cloud
     record_a_fresh_cloud(m)
-    m.get("http://10.0.0.5/v1/healthz", status_code=503)
+    m.get("https://10.0.0.5/v1/healthz", status_code=503)
 
     with pytest.raises(DeployError, match=r"healthz did not answer 200 within"):
-        deploy(conn, build_plan(options(public_key_file=public_key), ENV), say=lambda _: None, timing=FAST)
+        deploy(conn, build_plan(options(public_key_file=public_key), ENV), say=lambda _: None, timing=FAST, run=RecordedSsh())
+
+
+def test_a_server_that_never_shows_its_host_keys_gets_no_secret(cloud, public_key):
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+    m.post(f"{COMPUTE}/servers/{SERVER_ID}/action", json={"output": "cloud-init failed\n"})
+    ssh = RecordedSsh()
+
+    with pytest.raises(DeployError, match="no SSH host keys or iraas-tls-sha256 in the console log of iraas-web"):
+        deploy(conn, build_plan(options(public_key_file=public_key), ENV), say=lambda _: None, timing=FAST, run=ssh)
+    assert ssh.calls == []
+
+
+def test_a_unit_that_will_not_start_stops_deploy_with_the_servers_message(cloud, public_key):
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+
+    with pytest.raises(DeployError, match=r"ssh for restart iraas-web.service failed \(1\): Job failed"):
+        deploy(conn, build_plan(options(public_key_file=public_key), ENV), say=lambda _: None, timing=FAST,
+               run=RecordedSsh(failing="systemctl restart"))
+
+
+def test_ssh_is_retried_while_the_server_does_not_answer_it_then_gives_up(cloud, public_key):
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+    m.get("https://10.0.0.5/v1/healthz", json={"status": "ok"})
+    plan = build_plan(options(public_key_file=public_key), ENV)
+
+    patient = RecordedSsh(unreachable=1)
+    deploy(conn, plan, say=lambda _: None, timing=FAST, run=patient)
+    assert len(patient.calls) == 4 and patient.calls[0][1] == patient.calls[1][1]  # the first file, again
+
+    with pytest.raises(DeployError, match="ssh for sent /etc/iraas/api.env failed \\(255\\): ssh: connect to host"):
+        deploy(conn, plan, say=lambda _: None, timing=FAST, run=RecordedSsh(unreachable=99))
+
+
+def test_a_generated_key_and_no_aws_keys_need_no_ssh_at_all(cloud, public_key):
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+    m.get("https://10.0.0.5/v1/healthz", json={"status": "ok"})
+    plan = build_plan(options(public_key_file=public_key, aws_credentials="none", api_key_source="generate"), ENV)
+    said: list[str] = []
+    ssh = RecordedSsh()
+
+    deploy(conn, plan, say=said.append, timing=FAST, run=ssh)
+
+    assert ssh.calls == []
+    assert "the API key the server made: ssh debian@10.0.0.5 sudo cat /etc/iraas/api.env" in said
+
+
+def test_the_operators_certificate_is_sent_and_pinned_with_no_fingerprint_from_the_console(cloud, public_key, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "iraas.example.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256())
+    )
+    (tmp_path / "web.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "web.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+    m.post(f"{COMPUTE}/servers/{SERVER_ID}/action", json={"output": CONSOLE.replace("iraas-tls-sha256", "nothing")})
+    m.get("https://10.0.0.5/v1/healthz", json={"status": "ok"})
+    plan = build_plan(options(public_key_file=public_key, tls_cert=tmp_path / "web.crt", tls_key=tmp_path / "web.key"), ENV)
+    said: list[str] = []
+    ssh = RecordedSsh()
+
+    deploy(conn, plan, say=said.append, timing=FAST, run=ssh)
+
+    sent = dict(zip([r.split(" && mv -f ")[-1].rstrip("'").split()[-1] for r in ssh.remote[:-1]],
+                    [stdin for _, stdin, _ in ssh.calls[:-1]], strict=True))
+    assert sent["/etc/iraas/tls/key.pem"] == (tmp_path / "web.key").read_bytes()
+    assert sent["/etc/iraas/tls/cert.pem"] == (tmp_path / "web.crt").read_bytes()
+    assert f"waiting for https://10.0.0.5/v1/healthz (certificate SHA-256 {plan.tls_fingerprint})" in said
+    assert not any("self-signed" in line for line in said)
+
+
+def test_an_older_group_loses_its_plain_http_rule(cloud, public_key):
+    conn, m = cloud
+    record_a_fresh_cloud(m)
+    m.get(re.compile(f"{NETWORK}/v2.0/security-groups\\?"), json={"security_groups": [{
+        "id": SG_ID, "name": "iraas-web-sg", "description": description_for("iraas-web"),
+        "security_group_rules": [
+            {"id": "http80", "direction": "ingress", "protocol": "tcp", "port_range_min": 80,
+             "port_range_max": 80, "remote_ip_prefix": "0.0.0.0/0"},
+            {"id": "ssh22", "direction": "ingress", "protocol": "tcp", "port_range_min": 22,
+             "port_range_max": 22, "remote_ip_prefix": "203.0.113.0/24"},
+            {"id": "out", "direction": "egress", "protocol": None, "port_range_min": None,
+             "port_range_max": None, "remote_ip_prefix": None},
+        ],
+    }]})
+    m.delete(f"{NETWORK}/v2.0/security-group-rules/http80", status_code=204)
+    m.get("https://10.0.0.5/v1/healthz", json={"status": "ok"})
+
+    deploy(conn, build_plan(options(public_key_file=public_key), ENV), say=lambda _: None, timing=FAST, run=RecordedSsh())
+
+    assert [r.url for r in m.request_history if r.method == "DELETE"] == [f"{NETWORK}/v2.0/security-group-rules/http80"]
+    rules = [b["security_group_rule"] for b in bodies(m, "POST", f"{NETWORK}/v2.0/security-group-rules")]
+    assert [(r["port_range_min"], r["remote_ip_prefix"]) for r in rules] == [(443, "0.0.0.0/0")]
 
 
 def test_deploy_names_a_missing_flavor(cloud, public_key):

@@ -112,6 +112,20 @@ def test_request_queue_redrives_to_dead_letter_queue(local_stack: Stack) -> None
     assert "FifoQueue" not in request  # standard queues
 
 
+def test_recovery_settings_apply_locally_and_the_rest_of_it_is_skipped(local_stack: Stack) -> None:
+    """Point-in-time recovery on the students' table, the face function's failed-events queue; the
+    log groups, the API Gateway account and the function's EventInvokeConfig are AWS's alone."""
+    dynamodb = local_stack.client("dynamodb")
+    backups = dynamodb.describe_continuous_backups(TableName=local_stack.resources["StudentsTable"])
+    recovery = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
+    failed = _attributes(local_stack.client("sqs"), local_stack.resources["FaceRecognitionFailedEvents"])
+    assert failed["MessageRetentionPeriod"] == str(14 * 24 * 3600) and failed["SqsManagedSseEnabled"] == "true"
+    assert "FaceRecognitionFunction.EventQueue" in local_stack.resources  # `iraas up` still runs it
+    for skipped in ("WebTierLogGroup", "FaceRecognitionLogGroup", "ApiAccessLogGroup", "ApiGatewayAccount"):
+        assert skipped not in local_stack.resources
+
+
 def test_message_received_three_times_lands_in_dead_letter_queue(local_stack: Stack) -> None:
     """The worker relies on SQS (here moto) moving a thrice-failed request aside."""
     sqs = local_stack.client("sqs")

@@ -13,6 +13,7 @@ from chalice.test import Client
 from iraas import aws
 from iraas.local.template import load_template
 from iraas.scaling.ec2 import FLEET_TAG, Ec2Fleet
+from tests.support.iam import allows, resolved_statements
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -108,3 +109,67 @@ def test_the_scheduled_scaler_explains_a_stack_without_a_fleet(stack, web_app, m
         result = client.lambda_.invoke("scale", scheduled_event(client))
 
     assert result.payload["ticks"] == 0 and "WorkerAmiId" in result.payload["skipped"]
+
+
+
+def test_what_the_fleet_asks_of_ec2_is_what_the_scalers_role_allows(ec2, launch_template):
+    """Every EC2 call of a launch and a stop, checked against ScaleRole's conditions."""
+    template = load_template(REPO_ROOT / "template.yaml")
+    calls: list[tuple[str, dict]] = []
+    ec2.meta.events.register("provide-client-params.ec2.*", lambda params, model, **_: calls.append((model.name, params)))
+    fleet = Ec2Fleet(ec2, launch_template, "iraas-test")
+    ids = fleet.launch(2)
+    fleet.stop(ids)
+
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=launch_template)["LaunchTemplateVersions"][0][
+        "LaunchTemplateData"
+    ]
+    role = resolved_statements(
+        template, "ScaleRole", stack_name="iraas-test", parameters={"WorkerAmiId": data["ImageId"]},
+        physical={"WorkerLaunchTemplate": launch_template},
+        attributes={"WorkerRole": {"Arn": "arn:aws:iam::123456789012:role/worker"}},
+    )
+    arn = "arn:aws:ec2:us-east-1:123456789012"
+    [launch] = [params for name, params in calls if name == "RunInstances"]
+    # Nothing the template sets is overridden, so its instance type, AMI, user data and network apply.
+    assert set(launch) - {"ClientToken"} == {"LaunchTemplate", "MinCount", "MaxCount", "TagSpecifications"}
+    assert launch["MinCount"] == launch["MaxCount"] == 2
+    assert data["InstanceType"] == template["Parameters"]["WorkerInstanceType"]["Default"]
+    [spec] = launch["TagSpecifications"]
+    assert spec["ResourceType"] == "instance"
+    request_tags = {t["Key"]: t["Value"] for t in spec["Tags"]}
+    from_template = {"ec2:LaunchTemplate": f"{arn}:launch-template/{launch_template}"}
+    instance = {
+        **from_template, "ec2:InstanceType": data["InstanceType"], "aws:TagKeys": list(request_tags),
+        **{f"aws:RequestTag/{k}": v for k, v in request_tags.items()},
+    }
+    on_launch = {**instance, "ec2:CreateAction": "RunInstances"}
+    for instance_id in ids:
+        assert allows(role, "ec2:RunInstances", f"{arn}:instance/{instance_id}", instance)
+        assert allows(role, "ec2:CreateTags", f"{arn}:instance/{instance_id}", on_launch)
+    used = [f"{arn}:launch-template/{launch_template}", f"arn:aws:ec2:us-east-1::image/{data['ImageId']}",
+            f"{arn}:security-group/<WorkerSecurityGroup.GroupId>", f"{arn}:subnet/subnet-1",
+            f"{arn}:network-interface/eni-1", f"{arn}:volume/vol-1"]
+    for resource in used:
+        assert allows(role, "ec2:RunInstances", resource, from_template), resource
+    worker_role = "arn:aws:iam::123456789012:role/worker"
+    assert allows(role, "iam:PassRole", worker_role, {"iam:PassedToService": "ec2.amazonaws.com"})
+
+    # What the same role refuses: another type, another template, untagged, other tags, tags later.
+    other_template = {"ec2:LaunchTemplate": f"{arn}:launch-template/lt-other"}
+    assert not allows(role, "ec2:RunInstances", f"{arn}:instance/i-1", {**instance, "ec2:InstanceType": "p5.48xlarge"})
+    assert not allows(role, "ec2:RunInstances", f"{arn}:instance/i-1", {**instance, **other_template})
+    assert not allows(role, "ec2:RunInstances", "arn:aws:ec2:us-east-1::image/ami-other", other_template)
+    assert not allows(role, "ec2:RunInstances", f"{arn}:instance/i-1", {**from_template, "ec2:InstanceType": "c7i.large"})
+    extra_tag = {**on_launch, "aws:TagKeys": [*request_tags, "owner"]}
+    assert not allows(role, "ec2:CreateTags", f"{arn}:instance/i-1", extra_tag)
+    assert not allows(role, "ec2:CreateTags", f"{arn}:instance/i-1", instance)  # not part of a launch
+    assert not allows(role, "iam:PassRole", worker_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+
+    [terminate] = [params for name, params in calls if name == "TerminateInstances"]
+    assert sorted(terminate["InstanceIds"]) == sorted(ids)
+    for reservation in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+        for found in reservation["Instances"]:
+            resource_tags = {f"ec2:ResourceTag/{k}": v for k, v in tags(found).items()}
+            assert allows(role, "ec2:TerminateInstances", f"{arn}:instance/{found['InstanceId']}", resource_tags)
+    assert not allows(role, "ec2:TerminateInstances", f"{arn}:instance/i-1", {"ec2:ResourceTag/iraas:fleet": "other"})

@@ -22,14 +22,14 @@ def test_the_function_is_a_python312_image_triggered_by_video_uploads():
     }
 
 
-def test_the_function_may_touch_only_the_two_video_buckets_and_the_table():
+def test_the_function_may_touch_only_the_two_video_buckets_the_table_its_logs_and_failed_events():
     role = RESOURCES["FaceRecognitionRole"]["Properties"]
     assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     touched = set().union(*(references(s["Resource"]) for s in statements)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
-    assert touched == {"VideoOutputBucket", "StudentsTable"}
+    assert touched == {"VideoOutputBucket", "StudentsTable", "FaceRecognitionLogGroup", "FaceRecognitionFailedEvents"}
     assert {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
-        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+        "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
         "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
     }
     # Enrolling a photo adds descriptors to an item; the records themselves stay read-only to it.
@@ -55,6 +55,7 @@ def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_t
 
     assert actions_on({"Fn::GetAtt": ["StudentsTable", "Arn"]}) == {
         "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",  # an import: which names exist, then the new ones
     }
     # enrolments/<id>.<ext> in, enrolments/<id>.json out: the grants the videos already have.
     assert actions_on({"Fn::Sub": "${VideoInputBucket.Arn}/*"}) == {"s3:PutObject"}

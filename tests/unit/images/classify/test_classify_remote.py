@@ -170,3 +170,16 @@ def test_service_urls_are_normalised(given: str, url: str) -> None:
 def test_bad_service_urls_are_refused(given: str) -> None:
     with pytest.raises(ValueError):
         remote.check_url(given)
+
+
+def test_every_request_carries_the_api_key_of_iraas_api_key(api: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("IRAAS_API_KEY", "new-key-0123456789abcdef,old-key-0123456789abcdef")
+    paths = files(tmp_path, {"cat.jpg": b"IMG:cat", "owl.png": b"SLOW:owl"})
+    assert remote.run(api, paths, JsonLines(io.StringIO(), failures=True), io.StringIO()) == 0
+    assert [s["headers"].get("x-api-key") for s in FakeApi.seen] == ["new-key-0123456789abcdef"] * 2  # the first
+
+
+def test_without_iraas_api_key_no_key_is_sent(api: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("IRAAS_API_KEY", raising=False)
+    remote.run(api, files(tmp_path, {"cat.jpg": b"IMG:cat"}), JsonLines(io.StringIO(), failures=True), io.StringIO())
+    assert "x-api-key" not in FakeApi.seen[0]["headers"]

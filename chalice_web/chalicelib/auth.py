@@ -1,0 +1,73 @@
+"""Every route needs an API key unless it says ``api_key_required=False`` (the check: iraas/auth.py).
+
+One flag per route serves every place a key is checked: ``chalice package`` writes it into the
+API's definition, so that API Gateway checks the key on Lambda; the middleware below checks it in
+the web tier itself (``iraas up``, gunicorn, ``chalice local``) and, on Lambda, that API Gateway did.
+A route added later needs a key unless it says otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, Response
+
+from chalicelib.responses import json_response
+from iraas.auth import AuthSettings, check_request, load_auth_settings
+from iraas.aws import on_lambda
+from iraas.errors import ApiError, ConfigError
+
+log = logging.getLogger("iraas.web")
+
+# The course-compatible route, which IRAAS_OPEN_COURSE_ENDPOINT (the template's OpenCourseEndpoint)
+# leaves open for a grader's client that sends no key.
+COURSE_ROUTE = ("/", "POST")
+
+
+@functools.lru_cache(maxsize=1)
+def auth_settings() -> AuthSettings:
+    """Read and checked once per process."""
+    return load_auth_settings()
+
+
+def require_api_keys(app: Chalice) -> None:
+    """Mark every route that does not say ``api_key_required=False`` as needing a key, and check it
+    on every request. Call once, after every route (the 405 ones included) is registered."""
+    for entries in app.routes.values():
+        for entry in entries.values():
+            if entry.api_key_required is None:
+                entry.api_key_required = True
+    app.register_middleware(_authenticate(app), "http")
+
+
+def open_routes(app: Chalice) -> set[tuple[str, str]]:
+    """(path, method) of the routes that need no key."""
+    return {
+        (path, method)
+        for path, entries in app.routes.items()
+        for method, entry in entries.items()
+        if entry.api_key_required is False
+    }
+
+
+def _authenticate(app: Chalice) -> Callable[[Any, Callable[[Any], Response]], Response]:
+    def authenticate(request: Any, get_response: Callable[[Any], Response]) -> Response:
+        route = ((request.context or {}).get("resourcePath"), request.method)
+        entry = app.routes.get(route[0] or "", {}).get(route[1])
+        if entry is None or entry.api_key_required is not False:  # unknown: closed
+            try:
+                settings = auth_settings()
+                if not (route == COURSE_ROUTE and settings.open_course_endpoint):
+                    check_request(settings, request.headers, request.context or {}, behind_gateway=on_lambda())
+            except ApiError as exc:
+                extra = {"WWW-Authenticate": 'ApiKey header="x-api-key"'} if exc.status == 401 else {}
+                return json_response(exc.status, exc.body(), extra)
+            except ConfigError as exc:  # the message names the variable, never a key
+                log.error("configuration error: %s", exc)
+                return json_response(500, {"error": {"code": "internal", "message": "internal error"}})
+        return get_response(request)
+
+    return authenticate

@@ -1,0 +1,181 @@
+"""API keys: who may call the web tier. One check for ``iraas up``, gunicorn and ``chalice local``.
+
+The key travels in ``x-api-key``, the header API Gateway reads. ``IRAAS_API_KEY`` holds the keys
+the web tier accepts, comma-separated, so that a key can be rotated: add the new one, move the
+clients, drop the old. Keys are compared in constant time and never logged or echoed in a message.
+
+Behind API Gateway (on Lambda, with no ``IRAAS_API_KEY``) the gateway checks the key against its
+usage plan; the web tier then only insists that a keyed route arrived with the id of the key the
+gateway accepted, so that an API deployed without its key requirement fails closed, not open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from iraas.errors import ApiError, ConfigError
+
+API_KEY_HEADER = "x-api-key"
+API_KEY_ENV = "IRAAS_API_KEY"
+OPEN_COURSE_ENDPOINT_ENV = "IRAAS_OPEN_COURSE_ENDPOINT"
+# Shorter is guessable (the OpenStack deploy, iraas/hybrid/plan.py, asks the same); a generated key has 43.
+MIN_KEY_CHARS, MAX_KEY_CHARS = 16, 256
+_KEY_CHARS = re.compile(r"[!-+\--~]+")  # printable ASCII without space and comma (the separator)
+KEY_FILE_NAME = "api-key"  # in the embedded stack's folder, when `iraas up` made one
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """The keys the web tier accepts (none: it answers everyone), and whether POST / is open."""
+
+    keys: tuple[str, ...] = field(default=(), repr=False)  # repr=False: never in a log or a traceback
+    open_course_endpoint: bool = False
+
+    @property
+    def required(self) -> bool:
+        return bool(self.keys)
+
+
+def load_auth_settings(env: Mapping[str, str] | None = None) -> AuthSettings:
+    """``IRAAS_API_KEY`` and ``IRAAS_OPEN_COURSE_ENDPOINT``, checked; ConfigError names the variable
+    (and which key is wrong, by position, never by value)."""
+    env = os.environ if env is None else env
+    return AuthSettings(
+        keys=parse_keys(env.get(API_KEY_ENV, "")),
+        open_course_endpoint=_flag(env, OPEN_COURSE_ENDPOINT_ENV),
+    )
+
+
+def parse_keys(raw: str) -> tuple[str, ...]:
+    """The comma-separated keys of ``raw`` (blank: none)."""
+    if not raw.strip():
+        return ()
+    keys = tuple(part.strip() for part in raw.split(","))
+    for position, key in enumerate(keys, 1):
+        where = f"{API_KEY_ENV}: key {position} of {len(keys)}"
+        if not key:
+            raise ConfigError(f"{where} is empty (two commas, or one at an end?)")
+        if not MIN_KEY_CHARS <= len(key) <= MAX_KEY_CHARS:
+            raise ConfigError(
+                f"{where} has {len(key)} characters; a key has {MIN_KEY_CHARS} to {MAX_KEY_CHARS} "
+                "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'` makes one)"
+            )
+        if not _KEY_CHARS.fullmatch(key):
+            raise ConfigError(f"{where} has a character that is not printable ASCII (or is a space)")
+    return keys
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not true or false")
+
+
+def _digest(value: str) -> bytes:
+    # Equal-length digests: compare_digest's time then says nothing about a key's length either.
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def key_matches(given: str, keys: tuple[str, ...]) -> bool:
+    """Whether ``given`` is one of ``keys``; every key is compared, each in constant time."""
+    given_digest = _digest(given)
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(given_digest, _digest(key))
+    return found
+
+
+def missing_key() -> ApiError:
+    return ApiError(401, "unauthorized", f"this route needs an API key in the {API_KEY_HEADER} header")
+
+
+def wrong_key() -> ApiError:
+    return ApiError(403, "forbidden", f"the API key in the {API_KEY_HEADER} header is not valid")
+
+
+def check_request(
+    settings: AuthSettings, headers: Mapping[str, str], context: Mapping[str, Any], behind_gateway: bool
+) -> None:
+    """Raise the 401 or 403 ApiError unless the request may use a keyed route.
+
+    ``behind_gateway``: on Lambda with no keys of its own, API Gateway has checked the key, and its
+    id is in the request context; a request without one reached a route the API left open by mistake.
+    """
+    if settings.required:
+        given = headers.get(API_KEY_HEADER)
+        if not given:
+            raise missing_key()
+        if not key_matches(given, settings.keys):
+            raise wrong_key()
+    elif behind_gateway:
+        identity = context.get("identity") or {}
+        if not identity.get("apiKeyId"):
+            raise missing_key()
+
+
+# ---- clients: the CLI ------------------------------------------------------------------------
+
+
+def client_headers(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``x-api-key`` header a client sends: the first key of ``IRAAS_API_KEY`` (with a list being
+    rotated, the new key goes first); none when it is unset."""
+    keys = parse_keys((os.environ if env is None else env).get(API_KEY_ENV, ""))
+    return {API_KEY_HEADER: keys[0]} if keys else {}
+
+
+# ---- the embedded stack ----------------------------------------------------------------------
+
+
+def generated_key(home: Path) -> tuple[str, Path, bool]:
+    """The key in ``home/api-key`` (made now, mode 0600, when there is none): key, path, made now.
+
+    Kept between runs, so that clients set up once keep working after a restart.
+    """
+    path = home / KEY_FILE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)  # whatever made it, only this user may read it
+        try:
+            keys = parse_keys(path.read_text().strip())
+        except ConfigError:
+            keys = ()
+        if len(keys) != 1:
+            raise ConfigError(f"{path} does not hold one API key; delete it to have a new one made") from None
+        return keys[0], path, False
+    key = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key, path, True
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a listen address reaches this machine only (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def client_refusal(url: str, status: int, sent_key: bool) -> str | None:
+    """What a client tells its user when the service refuses it for its key; None otherwise."""
+    if status not in (401, 403):
+        return None
+    if not sent_key:
+        return f"{url} needs an API key: set {API_KEY_ENV} (the key is sent as {API_KEY_HEADER})"
+    return f"{url} refused the API key in {API_KEY_ENV}"

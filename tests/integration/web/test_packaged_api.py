@@ -1,0 +1,108 @@
+"""What `sam deploy` creates for the API: chalice's package, finished by iraas/apigateway.py and
+expanded by SAM's own translator. Keys on every route but the health check and the page, a usage
+plan that throttles each key, a throttled stage, and reserved concurrency on the functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.api import lint
+
+from iraas.apigateway import main
+from iraas.local.template import load_template
+from iraas.paths import CHALICE_PROJECT, REPO_ROOT
+
+SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
+OPEN = {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get")}
+KEY = [{"api_key": []}]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory) -> Path:
+    """`make package`'s chalice step and the finishing step (the Makefile line in the README)."""
+    out = tmp_path_factory.mktemp("package")
+    chalice = Path(sys.executable).with_name("chalice")
+    subprocess.run(
+        [str(chalice), "package", "--pkg-format", "cloudformation", "--template-format", "yaml",
+         "--merge-template", str(REPO_ROOT / "template.yaml"), str(out)],
+        cwd=CHALICE_PROJECT, check=True, capture_output=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    main([str(out / "sam.yaml")])
+    return out / "sam.yaml"
+
+
+@pytest.fixture(scope="module")
+def deployed(packaged: Path) -> dict:
+    """The CloudFormation SAM's transform makes of the package."""
+    if not SAM_PYTHON.exists():
+        pytest.skip("aws-sam-cli is not installed in .venv-sam (make test installs it)")
+    target = packaged.with_name("expanded.json")
+    subprocess.run(
+        [str(SAM_PYTHON), str(REPO_ROOT / "tests" / "support" / "sam_expand.py"), str(packaged), str(target)],
+        check=True, capture_output=True,
+    )
+    return json.loads(target.read_text())
+
+
+
+def test_the_finished_package_passes_cfn_lint(packaged: Path):
+    matches = lint(packaged.read_text(), regions=["us-east-1"])
+    assert not matches, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches)
+
+
+def test_every_route_but_the_health_check_and_the_page_needs_an_api_key(deployed: dict):
+    body = deployed["Resources"]["RestAPI"]["Properties"]["Body"]
+    assert body["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    methods = {(path, method): spec for path, entries in body["paths"].items() for method, spec in entries.items()}
+    assert len(methods) > 90
+    for route, spec in methods.items():
+        if route in OPEN:
+            assert "security" not in spec, route
+        elif route == ("/", "post"):
+            assert spec["security"] == {"Fn::If": ["CourseEndpointIsOpen", {"Ref": "AWS::NoValue"}, KEY]}
+        else:
+            assert spec["security"] == KEY, route
+
+
+def test_a_usage_plan_throttles_each_key_and_the_stage_throttles_everyone(deployed: dict):
+    resources = deployed["Resources"]
+    plan = resources["RestAPIUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": {"Ref": "RestAPIapiStage"}}]
+    # SAM fills in the parameters (here their defaults: the course's 100 clients at once fit in a burst).
+    assert plan["Throttle"] == {"RateLimit": 50, "BurstLimit": 100}
+    key = resources["RestAPIApiKey"]
+    assert key["Type"] == "AWS::ApiGateway::ApiKey" and key["Properties"]["Enabled"] is True
+    link = resources["RestAPIUsagePlanKey"]["Properties"]
+    assert link == {"KeyId": {"Ref": "RestAPIApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "RestAPIUsagePlan"}}
+    settings = resources["RestAPIapiStage"]["Properties"]["MethodSettings"]
+    throttle = {"ThrottlingRateLimit": {"Ref": "ApiRateLimit"}, "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"}}
+    assert settings[0] == {"ResourcePath": "/*", "HttpMethod": "*", **throttle}
+    condition, course, _ = settings[1]["Fn::If"]
+    assert condition == "CourseEndpointIsOpen" and (course["ResourcePath"], course["HttpMethod"]) == ("/", "POST")
+    assert course["ThrottlingRateLimit"] == {"Ref": "CourseEndpointRateLimit"}
+    assert deployed["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "RestAPIApiKey"}
+
+
+def test_api_gateways_own_refusals_are_the_projects_json_errors(deployed: dict):
+    responses = deployed["Resources"]["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    for kind, status, code in [("INVALID_API_KEY", 403, "forbidden"), ("THROTTLED", 429, "throttled")]:
+        assert int(responses[kind]["statusCode"]) == status
+        assert json.loads(responses[kind]["responseTemplates"]["application/json"])["error"]["code"] == code
+
+
+def test_the_web_tier_and_the_face_function_have_reserved_concurrency(deployed: dict):
+    resources = deployed["Resources"]
+    assert resources["APIHandler"]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "ApiReservedConcurrency"}
+    face = resources["FaceRecognitionFunction"]["Properties"]
+    assert face["ReservedConcurrentExecutions"] == {"Ref": "FaceReservedConcurrency"}
+    assert resources["Scale"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    parameters = load_template(REPO_ROOT / "template.yaml")["Parameters"]
+    assert parameters["ApiReservedConcurrency"]["Default"] == 100 and parameters["FaceReservedConcurrency"]["Default"] == 4
+    assert parameters["OpenCourseEndpoint"]["Default"] == "false"

@@ -1,0 +1,70 @@
+"""What `sam deploy` creates from `make package`'s template, for least privilege and recovery: SAM's
+own translator expands it, so template.yaml's Globals are seen reaching chalice's functions and API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from iraas.paths import REPO_ROOT
+
+SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if not SAM_PYTHON.exists():
+        pytest.skip("aws-sam-cli is not installed in .venv-sam (make test installs it)")
+    out = tmp_path_factory.mktemp("package")
+    subprocess.run(["make", "--no-print-directory", "package", f"PACKAGE_DIR={out}"], cwd=REPO_ROOT,
+                   check=True, capture_output=True)
+    target = out / "expanded.json"
+    subprocess.run(
+        [str(SAM_PYTHON), str(REPO_ROOT / "tests" / "support" / "sam_expand.py"), str(out / "sam.yaml"), str(target)],
+        check=True, capture_output=True,
+    )
+    return json.loads(target.read_text())
+
+
+def _of_type(deployed: dict, kind: str) -> dict[str, dict]:
+    return {name: r for name, r in deployed["Resources"].items() if r["Type"] == kind}
+
+
+def test_each_function_logs_to_a_group_of_the_stack_that_only_its_role_names(deployed: dict):
+    functions = _of_type(deployed, "AWS::Lambda::Function")
+    assert {"APIHandler", "Scale", "FaceRecognitionFunction"} <= set(functions)
+    for name, function in functions.items():
+        group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert deployed["Resources"][group]["Type"] == "AWS::Logs::LogGroup", name
+        role = deployed["Resources"][function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        statements = [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        logs = [s for s in statements if "Fn::If" not in s and str(s["Action"]).count("logs:")]
+        assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": [group, "Arn"]}], name
+    roles = json.dumps(_of_type(deployed, "AWS::IAM::Role"))
+    assert "/aws/lambda/" not in roles and "logs:CreateLogGroup" not in roles
+
+
+def test_the_api_stage_writes_its_access_log(deployed: dict):
+    [stage] = _of_type(deployed, "AWS::ApiGateway::Stage").values()
+    setting = stage["Properties"]["AccessLogSetting"]
+    assert "${ApiAccessLogGroup}" in setting["DestinationArn"]["Fn::Sub"]
+    assert json.loads(setting["Format"])["requestId"] == "$context.requestId"  # one JSON object a line
+
+
+def test_the_face_functions_failed_events_go_to_their_queue(deployed: dict):
+    [config] = _of_type(deployed, "AWS::Lambda::EventInvokeConfig").values()
+    props = config["Properties"]
+    assert props["FunctionName"] == {"Ref": "FaceRecognitionFunction"}
+    assert props["MaximumRetryAttempts"] == 2
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FaceRecognitionFailedEvents", "Arn"]}
+
+
+def test_the_packaged_template_keeps_recovery_on(deployed: dict):
+    table = deployed["Resources"]["StudentsTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    rules = deployed["Resources"]["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {r["Id"] for r in rules} == {"ExpireAttendance", "ExpireEnrolmentOutcomes"}

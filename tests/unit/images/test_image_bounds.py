@@ -1,0 +1,342 @@
+"""Untrusted images are bounded before and while they decode: which formats, how many pixels, how much memory.
+
+The findings these pin: a 190 KB 7000 x 7000 PNG, inside the former 50-megapixel limit, cost 211 MB
+in the web tier and 819 MB in the worker; 43 Pillow formats were enabled, EPS (Ghostscript) among them.
+Memory is a forked child's peak resident set, in bytes (Pillow's buffers are C allocations that
+tracemalloc does not see); no assertion here is about time.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import EpsImagePlugin, Image
+
+from iraas.config import Limits
+from iraas.errors import ApiError
+from iraas.images.uploads import parse_upload
+from iraas.images.validation import (
+    BYTES_PER_PIXEL,
+    FORMATS,
+    ImageError,
+    _jpeg_keeps_coefficients,
+    decode_rgb,
+    inspect_image,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+MIB = 1024 * 1024
+# What a decode may take beyond its budget: libraries' own tables, Python objects, page rounding.
+SLACK = 6 * MIB
+WORKER_MIN_SIDE = 256  # what the classifier asks decode_rgb for (resize_for(224))
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """An all-black RGB PNG, made by hand a row at a time: ~140 KB on disk for 7000 x 7000."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    deflate = zlib.compressobj(9)
+    row = bytes(1 + 3 * width)  # filter byte 0, then black pixels
+    rows = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def encode(img: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    img.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def photo_like(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
+    """Smooth content in every band, so the encoders do real work (not a flat colour)."""
+    grey = Image.linear_gradient("L").resize(size)
+    if mode == "L":
+        return grey
+    bands = {"RGB": 3, "RGBA": 4}[mode]
+    return Image.merge(mode, [grey, grey.transpose(Image.Transpose.FLIP_LEFT_RIGHT), grey, grey][:bands])
+
+
+# A child process that forks once per case, so that each case's peak is its own.
+MEASURE = r"""
+import json, os, resource, sys
+from PIL import Image
+from iraas.config import Limits
+from iraas.errors import ApiError
+from iraas.images.uploads import parse_upload
+from iraas.images.validation import ImageError, decode_rgb, inspect_image
+
+Image.init()
+
+def run(case, data):
+    if case["call"] == "upload":
+        return parse_upload(data, "image/png", "bomb.png", Limits())
+    if case["call"] == "inspect":
+        return inspect_image(data, case["max_pixels"])
+    return decode_rgb(data, case["max_pixels"], min_side=case.get("min_side"))
+
+for case in json.load(sys.stdin):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        with open(case["path"], "rb") as f:
+            data = f.read()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            run(case, data)
+            outcome = "ok"
+        except ImageError as exc:
+            outcome = exc.code
+        except ApiError as exc:
+            outcome = f"{exc.status} {exc.code}"
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024  # KiB on Linux
+        os.write(write, json.dumps({"outcome": outcome, "peak": peak}).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        print(answer.read())
+    os.waitpid(pid, 0)
+"""
+
+
+def peaks(cases: list[dict]) -> list[dict]:
+    """Each case's outcome ("ok" or the error code) and the peak bytes its call added."""
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE], input=json.dumps(cases), capture_output=True, text=True,
+        cwd=REPO_ROOT, check=True, timeout=120,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_7000_by_7000_png_is_refused_from_its_header_by_the_web_tier_and_the_worker(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(7000, 7000))
+    assert bomb.stat().st_size < 200_000 and Limits().max_image_pixels < 7000 * 7000
+
+    with pytest.raises(ApiError) as refused:
+        parse_upload(bomb.read_bytes(), "image/png", "bomb.png", Limits())
+    assert (refused.value.status, refused.value.code) == (413, "too_many_pixels")
+    with pytest.raises(ImageError) as worker:
+        decode_rgb(bomb.read_bytes(), Limits().max_image_pixels, min_side=WORKER_MIN_SIDE)
+    assert worker.value.code == "too_many_pixels"
+
+    web, work = peaks([
+        {"path": str(bomb), "call": "upload"},
+        {"path": str(bomb), "call": "decode", "max_pixels": Limits().max_image_pixels, "min_side": WORKER_MIN_SIDE},
+    ])
+    assert web == {"outcome": "413 too_many_pixels", "peak": web["peak"]} and web["peak"] < SLACK
+    assert work == {"outcome": "too_many_pixels", "peak": work["peak"]} and work["peak"] < SLACK
+
+
+def test_the_web_tier_checks_a_png_at_the_limit_without_holding_its_pixels(tmp_path: Path) -> None:
+    # 25 MP is 100 MB of Pillow image; the web tier inflates the rows a slice at a time instead.
+    side = int(Limits().max_image_pixels**0.5)
+    png = tmp_path / "at-the-limit.png"
+    png.write_bytes(png_bomb(side, side))
+
+    (checked,) = peaks([{"path": str(png), "call": "inspect", "max_pixels": Limits().max_image_pixels}])
+
+    assert checked["outcome"] == "ok" and checked["peak"] < SLACK
+
+
+LIMIT = 4_000_000  # the memory cases' pixel limit: 16 MB of budget, small enough to run quickly
+
+# (name, file builder, size, what the format's decoder takes per pixel: its share of the limit)
+MEMORY_CASES = [
+    ("png-rgb", lambda s: encode(photo_like(s), "PNG", compress_level=1), (2000, 2000)),
+    ("png-rgba", lambda s: encode(photo_like(s, "RGBA"), "PNG", compress_level=1), (2000, 2000)),
+    ("png-16-bit", lambda s: encode(Image.new("I;16", s, 40000), "PNG"), (2000, 2000)),
+    ("gif", lambda s: encode(photo_like(s, "L"), "GIF"), (2000, 2000)),
+    ("bmp", lambda s: encode(photo_like(s), "BMP"), (2000, 2000)),
+    ("tiff-raw", lambda s: encode(photo_like(s), "TIFF"), (2000, 2000)),
+    # libtiff's strip buffer holds the whole image when there is one strip: half the pixels.
+    ("tiff-lzw-one-strip", lambda s: encode(photo_like(s), "TIFF", compression="tiff_lzw", tiffinfo={278: s[1]}),
+     (1414, 1414)),
+    ("jpeg-baseline", lambda s: encode(photo_like(s), "JPEG", quality=90), (2000, 2000)),
+    # Every DCT coefficient kept, 2 bytes x 3 samples: 4 / (4 + 6) of the limit.
+    ("jpeg-progressive-444", lambda s: encode(photo_like(s), "JPEG", progressive=True, subsampling=0), (1264, 1264)),
+    # libwebp's own canvases: a quarter of the limit.
+    ("webp", lambda s: encode(photo_like(s), "WEBP", lossless=True, method=0), (1000, 1000)),
+]
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
+    folder = tmp_path_factory.mktemp("memory")
+    cases = []
+    for name, build, size in MEMORY_CASES:
+        path = folder / name
+        path.write_bytes(build(size))
+        cases += [
+            {"name": name, "path": str(path), "call": "inspect", "max_pixels": LIMIT},
+            {"name": name, "path": str(path), "call": "decode", "max_pixels": LIMIT},
+        ]
+    return {(c["name"], c["call"]): result for c, result in zip(cases, peaks(cases), strict=True)}
+
+
+@pytest.mark.parametrize("name", [case[0] for case in MEMORY_CASES])
+def test_memory_per_decode_is_bounded_by_the_pixel_limit(measured: dict, name: str) -> None:
+    budget = BYTES_PER_PIXEL * LIMIT  # the decoder and the image it makes
+    inspected, decoded = measured[name, "inspect"], measured[name, "decode"]
+
+    assert inspected["outcome"] == decoded["outcome"] == "ok"  # each is at its format's limit
+    assert inspected["peak"] <= budget + SLACK
+    assert decoded["peak"] <= 2 * budget + SLACK  # and at most one conversion or rotation of it
+    if name.startswith("png") or name == "jpeg-baseline":
+        # Rows inflated and dropped; a JPEG drafted at 1/8 scale: nowhere near the budget.
+        assert inspected["peak"] <= budget // 16 + SLACK
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "build"),
+    [
+        ("webp", (1001, 1000), lambda s: encode(Image.new("RGB", s), "WEBP", lossless=True)),
+        ("jpeg-progressive", (1265, 1265), lambda s: encode(Image.new("RGB", s), "JPEG", progressive=True, subsampling=0)),
+        ("tiff-lzw-one-strip", (1415, 1415),
+         lambda s: encode(Image.new("RGB", s), "TIFF", compression="tiff_lzw", tiffinfo={278: s[1]})),
+    ],
+)
+def test_a_decoder_that_needs_more_memory_per_pixel_gets_fewer_pixels(name: str, size: tuple[int, int], build) -> None:
+    data = build(size)
+    assert size[0] * size[1] < LIMIT  # within the limit for a PNG ...
+    for check in (inspect_image, decode_rgb):
+        with pytest.raises(ImageError) as refused:  # ... but over this one's share of the budget
+            check(data, LIMIT)
+        assert refused.value.code == "too_many_pixels" and "more memory per pixel" in refused.value.message
+
+
+def test_a_multi_scan_jpeg_is_known_by_its_first_scan() -> None:
+    def segment(marker: int, body: bytes) -> bytes:
+        return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+    exif = segment(0xE1, b"Exif\0\0" + segment(0xDA, b"\x01" + b"\0" * 8))  # a thumbnail's scan: skipped
+    sof0 = segment(0xC0, b"\x08\x00\x10\x00\x10\x03" + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00")
+    one_component = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    all_components = segment(0xDA, b"\x03\x01\x00\x02\x11\x03\x11\x00\x3f\x00")
+    soi = b"\xff\xd8"
+
+    assert _jpeg_keeps_coefficients(soi + exif + sof0 + one_component, 3)
+    assert not _jpeg_keeps_coefficients(soi + exif + sof0 + all_components, 3)
+    assert _jpeg_keeps_coefficients(soi + b"junk" + segment(0xC2, b"\x08") + all_components, 3)
+
+
+# A minimal EPS: Pillow's EPS plugin would open it and, to decode it, start Ghostscript.
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\nnewpath 0 0 moveto 16 16 lineto stroke\n%%EOF\n"
+
+
+def test_an_eps_file_is_not_an_image_and_ghostscript_is_never_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[object] = []
+
+    def ghostscript(*args: object, **kwargs: object) -> None:
+        started.append(args)
+        raise OSError("Ghostscript must not run")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    for check in (inspect_image, decode_rgb):
+        with pytest.raises(ImageError) as refused:
+            check(EPS, LIMIT)
+        assert refused.value.code == "not_an_image"
+    with pytest.raises(ApiError) as upload:
+        parse_upload(EPS, "image/x-eps", "drawing.eps", Limits())
+    assert (upload.value.status, upload.value.code) == (400, "not_an_image")
+    assert started == []
+
+
+@pytest.mark.parametrize("fmt", ["PPM", "ICO", "PCX", "SGI", "TGA", "QOI"])
+def test_formats_pillow_reads_but_we_do_not_are_not_images(fmt: str) -> None:
+    data = encode(photo_like((32, 32)), fmt)
+    Image.open(io.BytesIO(data)).load()  # Pillow itself would read it
+    for check in (inspect_image, decode_rgb):
+        with pytest.raises(ImageError) as refused:
+            check(data, LIMIT)
+        assert refused.value.code == "not_an_image"
+
+
+@pytest.mark.parametrize(("fmt", "options"), [
+    ("JPEG", {}), ("PNG", {}), ("WEBP", {}), ("GIF", {}), ("BMP", {}), ("TIFF", {}), ("TIFF", {"compression": "tiff_lzw"}),
+])
+def test_each_allowed_format_is_read(fmt: str, options: dict) -> None:
+    data = encode(photo_like((48, 32)), fmt, **options)
+    assert fmt in FORMATS
+    assert inspect_image(data, LIMIT).format == fmt
+    assert decode_rgb(data, LIMIT).size == (48, 32)
+
+
+def test_a_corrupt_or_truncated_png_is_undecodable_in_the_web_tier_too() -> None:
+    data = encode(photo_like((200, 100)), "PNG")
+    start = data.index(b"IDAT") + 4
+    flipped = bytearray(data)
+    flipped[start + 2 : start + 40] = bytes(38)  # inside the deflate stream
+    for broken in (data[: start + 100], bytes(flipped)):
+        with pytest.raises(ImageError) as refused:
+            inspect_image(broken, LIMIT)
+        assert refused.value.code == "undecodable"
+
+
+@pytest.mark.parametrize("interlace", [False, True])
+def test_the_web_tier_accepts_what_the_worker_decodes(interlace: bool) -> None:
+    # Every PNG layout the row check must count right: bit depths, palettes, Adam7 passes.
+    for img in (photo_like((33, 17)), photo_like((33, 17), "RGBA"), photo_like((5, 3), "L").convert("1"),
+                photo_like((33, 17)).convert("P"), Image.new("I;16", (7, 9), 1234), Image.new("LA", (1, 1))):
+        data = _interlaced(img) if interlace else encode(img, "PNG")
+        assert inspect_image(data, LIMIT).width == img.width
+        assert decode_rgb(data, LIMIT).size == img.size
+
+
+def _interlaced(img: Image.Image) -> bytes:
+    """``img`` as an Adam7-interlaced PNG (Pillow writes none; the rows are laid out by hand)."""
+    mode = {"RGB": (2, 3), "RGBA": (6, 4), "L": (0, 1), "I;16": (0, 2), "LA": (4, 2)}
+    img = img.convert("L") if img.mode in ("1", "P") else img
+    colour, width = mode[img.mode]
+    raw = img.tobytes("raw", "I;16B") if img.mode == "I;16" else img.tobytes()
+    depth = 16 if img.mode == "I;16" else 8
+    rows = bytearray()
+    line = img.width * width
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        if x0 >= img.width or y0 >= img.height:
+            continue
+        for y in range(y0, img.height, dy):
+            rows.append(0)
+            for x in range(x0, img.width, dx):
+                rows += raw[y * line + x * width : y * line + (x + 1) * width]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", img.width, img.height, depth, colour, 0, 0, 1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(rows)))
+            + chunk(b"IEND", b""))
+
+
+def test_only_the_validation_module_opens_images() -> None:
+    # Image.open anywhere else would try every plugin Pillow has; OpenCV's imread reads its own list.
+    sources = [*REPO_ROOT.joinpath("iraas").rglob("*.py"), *REPO_ROOT.joinpath("functions").rglob("*.py")]
+    openers = sorted(
+        str(path.relative_to(REPO_ROOT)) for path in sources
+        if any(call in path.read_text() for call in ("Image.open(", "imread(", "imdecode("))
+    )
+    assert openers == ["iraas/images/validation.py"]
+
+
+def test_an_rle_bmp_is_not_read() -> None:
+    # Pillow decodes BMP's RLE in Python, a byte pair at a time: a 10 MiB upload of one-pixel runs
+    # is seconds of CPU. A 2 x 1 RLE8 image: two runs of one pixel, end of line, end of bitmap.
+    pixels = bytes([1, 7, 1, 7, 0, 0, 0, 1])
+    info = struct.pack("<IiiHHIIiiII", 40, 2, 1, 1, 8, 1, len(pixels), 2835, 2835, 256, 0)
+    offset = 14 + len(info) + 1024
+    bmp = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + bytes(1024) + pixels
+    assert Image.open(io.BytesIO(bmp)).tile[0].codec_name == "bmp_rle"
+    for check in (inspect_image, decode_rgb):
+        with pytest.raises(ImageError) as refused:
+            check(bmp, LIMIT)
+        assert refused.value.code == "not_an_image" and "RLE" in refused.value.message
