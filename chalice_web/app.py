@@ -12,7 +12,7 @@ from typing import Any
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib.auth import auth_settings, require_api_keys
+from chalicelib.auth import auth_settings, caller, require_api_keys
 from chalicelib.classroom import routes as classroom_routes
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
@@ -119,8 +119,8 @@ def submit_image() -> Response:
     svc = service()
     wait = _wait_seconds()
     key = app.current_request.headers.get("idempotency-key")
-    try:
-        request_id = id_for_idempotency_key(key) if key is not None else None
+    try:  # scoped to the caller: another client's same key is another request
+        request_id = id_for_idempotency_key(key, caller(app.current_request)) if key is not None else None
     except ValueError as exc:
         raise ApiError(400, "bad_idempotency_key", str(exc)) from None
     request = svc.submit(_upload(), request_id=request_id, wait=wait > 0)

@@ -126,6 +126,35 @@ def check_request(
             raise missing_key()
 
 
+# ---- who is calling ------------------------------------------------------------------------
+
+ANONYMOUS = "anonymous"  # no keys anywhere: loopback development, one caller
+_GATEWAY_KEY_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+IDENTITY_HEX_CHARS = 16
+
+
+def caller_identity(settings: AuthSettings, headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
+    """Who a request comes from, for scoping what it makes (idempotency keys, videos, CSVs) to it.
+
+    Always a short ASCII string that is safe as one segment of an object key: with ``IRAAS_API_KEY``
+    set, ``k<16 hex>``, the start of the SHA-256 of the key the caller presented (never the key);
+    behind API Gateway, ``g<id>``, the id of the key the gateway accepted (``requestContext.identity.
+    apiKeyId``); with no key anywhere (loopback development), ``anonymous``. Call it after
+    :func:`check_request` has let the request through; a key rotated to a new one is a new caller.
+    """
+    if settings.required:
+        given = headers.get(API_KEY_HEADER)
+        if given:
+            return "k" + hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest()[:IDENTITY_HEX_CHARS]
+        return ANONYMOUS  # only the course endpoint, when it is opened, takes a request without one
+    key_id = str((context.get("identity") or {}).get("apiKeyId") or "")
+    if key_id:
+        if _GATEWAY_KEY_ID.fullmatch(key_id):
+            return "g" + key_id
+        return "g" + hashlib.sha256(key_id.encode("utf-8", "surrogatepass")).hexdigest()[:IDENTITY_HEX_CHARS]
+    return ANONYMOUS
+
+
 # ---- clients: the CLI ------------------------------------------------------------------------
 
 

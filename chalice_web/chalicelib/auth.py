@@ -16,7 +16,7 @@ from typing import Any
 from chalice import Chalice, Response
 
 from chalicelib.responses import json_response
-from iraas.auth import AuthSettings, check_request, load_auth_settings
+from iraas.auth import AuthSettings, caller_identity, check_request, load_auth_settings
 from iraas.aws import on_lambda
 from iraas.errors import ApiError, ConfigError
 
@@ -31,6 +31,11 @@ COURSE_ROUTE = ("/", "POST")
 def auth_settings() -> AuthSettings:
     """Read and checked once per process."""
     return load_auth_settings()
+
+
+def caller(request: Any) -> str:
+    """The identity of the caller of a request the middleware let through (iraas.auth.caller_identity)."""
+    return caller_identity(auth_settings(), request.headers, request.context or {})
 
 
 def require_api_keys(app: Chalice) -> None:

@@ -6,9 +6,11 @@ import functools
 
 from chalice import Blueprint, Response
 
+from chalicelib.auth import caller
 from chalicelib.responses import api_errors, json_response, query_param, raw_bytes
 from iraas.classroom.service import ClassroomService
 from iraas.classroom.settings import load_face_settings
+from iraas.classroom.videos import content_disposition
 from iraas.errors import ApiError
 
 routes = Blueprint(__name__)
@@ -66,16 +68,22 @@ def get_enrolment(enrolment_id: str) -> Response:
 @routes.route("/v1/videos", methods=["POST"], content_types=["*/*"])
 @api_errors
 def submit_video() -> Response:
-    """A raw video body, named by ``?name=lecture.mp4``; the CSV appears at the Location."""
+    """A raw video body, named by ``?name=lecture.mp4``; the caller's own CSV appears at the Location."""
     request = routes.current_request
-    answer = classroom().submit_video(query_param(request, "name"), raw_bytes(request))
+    answer = classroom().submit_video(
+        caller(request), query_param(request, "name"), raw_bytes(request), request.headers.get("content-type")
+    )
     return json_response(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
 
 
-@routes.route("/v1/videos/{name}/csv", methods=["GET"])
+@routes.route("/v1/videos/{video_id}/csv", methods=["GET"])
 @api_errors
-def video_csv(name: str) -> Response:
-    text = classroom().find_csv(name)
-    if text is None:
-        raise ApiError(404, "not_found", f"no CSV for {name!r} yet")
-    return Response(body=text, status_code=200, headers={"Content-Type": "text/csv; charset=utf-8"})
+def video_csv(video_id: str) -> Response:
+    """The CSV, for the caller who uploaded the video only (anyone else: 404), named after their file."""
+    found = classroom().find_csv(caller(routes.current_request), video_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no CSV for video {video_id!r} yet")
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": content_disposition(found.file_name),
+    }
+    return Response(body=found.text, status_code=200, headers=headers)

@@ -9,6 +9,12 @@ photo is ``enrolments/<id>.<ext>`` in the input bucket (the server picks the id 
 never the user) and its outcome ``enrolments/<id>.json`` in the output bucket. ``upload_key`` never
 makes a folder, so no video uploaded by name lands there; a video put there directly is not one
 (``is_video_key`` is false for every enrolment key), so neither pipeline takes the other's objects.
+
+A video uploaded over HTTP is its caller's: ``videos/<owner>/<id>.<ext>``, the owner the caller's
+identity (``iraas.auth.caller_identity``), the id and the extension chosen by the service, so its CSV
+is ``videos/<owner>/<id>.csv`` and only the same caller's ``GET /v1/videos/<id>/csv`` builds that key.
+The user's file name travels in the video's metadata (and the face function copies it onto the CSV).
+A video an operator drops into the bucket by hand keeps the key it was given, as before.
 """
 
 from __future__ import annotations
@@ -52,11 +58,64 @@ def csv_key(video_key: str) -> str:
 
 
 def upload_key(filename: str) -> str:
-    """The input key for a video a user uploads by name (CLI, HTTP): a safe name, no folders."""
+    """The input key for a video the operator uploads by name (``iraas videos submit``): a safe
+    name, no folders."""
     name = safe_name(filename, default="video.mp4")
     if not is_video_key(name):
         raise ValueError(f"{filename!r} is not a video: the name must end in {', '.join(VIDEO_EXTENSIONS)}")
     return name
+
+
+VIDEO_PREFIX = "videos/"
+_OWNER = re.compile(r"[A-Za-z0-9]{1,65}")  # what caller_identity answers: anonymous, k<hex>, g<key id>
+_VIDEO_ID = re.compile(r"[0-9a-f]{32}")
+# A raw upload without a name: its extension from its Content-Type.
+_VIDEO_TYPES = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/x-msvideo": ".avi"}
+
+
+def video_extension(filename: str | None, content_type: str | None = None) -> str:
+    """``.mp4``, ``.mov`` or ``.avi``: from the user's file name, else (no name) from the body's type.
+
+    ValueError for a name that is not a video's, or no name and a type that is not one of them.
+    """
+    if filename:
+        ext = posixpath.splitext(filename.replace("\\", "/"))[1].lower()
+        if ext not in VIDEO_EXTENSIONS:
+            raise ValueError(f"{filename!r} is not a video: the name must end in {', '.join(VIDEO_EXTENSIONS)}")
+        return ext
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime not in _VIDEO_TYPES:
+        raise ValueError(f"a video without ?name= needs a Content-Type of {', '.join(_VIDEO_TYPES)}")
+    return _VIDEO_TYPES[mime]
+
+
+def new_video_id() -> str:
+    """A fresh video id: 32 hex digits (a random UUID), so ids cannot be guessed or steered."""
+    return uuid.uuid4().hex
+
+
+def is_video_id(value: str) -> bool:
+    return _VIDEO_ID.fullmatch(value) is not None
+
+
+def _owner_folder(owner: str, video_id: str) -> str:
+    if not _OWNER.fullmatch(owner):
+        raise ValueError(f"not a caller identity: {owner!r}")
+    if not is_video_id(video_id):
+        raise ValueError(f"not a video id: {video_id!r}")
+    return f"{VIDEO_PREFIX}{owner}/{video_id}"
+
+
+def owned_video_key(owner: str, video_id: str, extension: str) -> str:
+    """``videos/<owner>/<id>.<ext>`` in the video input bucket: an HTTP upload."""
+    if extension not in VIDEO_EXTENSIONS:
+        raise ValueError(f"not a video extension: {extension!r}")
+    return _owner_folder(owner, video_id) + extension
+
+
+def owned_csv_key(owner: str, video_id: str) -> str:
+    """``videos/<owner>/<id>.csv`` in the video output bucket: ``csv_key`` of the owned video's key."""
+    return _owner_folder(owner, video_id) + ".csv"
 
 
 def new_enrolment_id() -> str:

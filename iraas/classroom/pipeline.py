@@ -23,6 +23,7 @@ from iraas.classroom.gallery import Gallery
 from iraas.classroom.keys import csv_key, is_video_key
 from iraas.classroom.settings import FaceSettings
 from iraas.classroom.students import StudentRecord, StudentStore, csv_text, student_store
+from iraas.classroom.videos import name_metadata_of
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ def recognise(
 def process_video(
     settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None
 ) -> VideoOutcome:
-    """Read the video's first frame, recognise the students, write ``<stem>.csv``."""
+    """Read the video's first frame, recognise the students, write ``<stem>.csv`` (with the user's
+    file name of an HTTP upload in its metadata, as the video had it)."""
     settings.require("video_output_bucket", "students_table")
     outcome = VideoOutcome(bucket=bucket, key=key)
     if not is_video_key(key):  # nothing in enrolments/ is a video: the photos there are enrol.py's
@@ -97,7 +99,8 @@ def process_video(
     outcome.csv_key = csv_key(key)
     s3 = aws.client(settings, "s3")
     store = student_store(settings)
-    size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    head = s3.head_object(Bucket=bucket, Key=key)
+    size = head["ContentLength"]
     rows: list[StudentRecord] = []
     started = time.perf_counter()
     if size > settings.max_video_bytes:  # bounded before anything is downloaded
@@ -121,6 +124,7 @@ def process_video(
         Key=outcome.csv_key,
         Body=csv_text(rows).encode(),
         ContentType="text/csv; charset=utf-8",
+        Metadata=name_metadata_of(head.get("Metadata") or {}),  # the user's file name, for the web tier
     )
     outcome.latency_ms = round((time.perf_counter() - started) * 1000, 1)
     return outcome

@@ -11,8 +11,8 @@ from dataclasses import asdict
 from typing import Any
 
 from iraas import aws
-from iraas.classroom import enrolments
-from iraas.classroom.keys import csv_key, is_enrolment_id, upload_key
+from iraas.classroom import enrolments, videos
+from iraas.classroom.keys import is_enrolment_id, is_video_id, video_extension
 from iraas.classroom.settings import FaceSettings
 from iraas.classroom.students import (
     MAX_LISTED_STUDENTS,
@@ -84,32 +84,33 @@ class ClassroomService:
         assert self.settings.video_output_bucket is not None
         return enrolments.find_outcome(aws.client(self.settings, "s3"), self.settings.video_output_bucket, enrolment_id)
 
-    def submit_video(self, name: str | None, body: bytes | None) -> dict[str, Any]:
+    def submit_video(
+        self, owner: str, name: str | None, body: bytes | None, content_type: str | None = None
+    ) -> dict[str, Any]:
+        """Store ``owner``'s video under a key of the service's making, the user's ``name`` in its
+        metadata; answers its id, the name, and the name its CSV will be downloaded as."""
         self._need("video_input_bucket", "video_output_bucket")
         if not body:
             raise ApiError(400, "no_file", "the request has no video in its body")
         if len(body) > MAX_HTTP_VIDEO_BYTES:
             raise ApiError(413, "too_large", f"videos over {MAX_HTTP_VIDEO_BYTES} bytes must go to the bucket directly")
+        if name is not None and len(name) > videos.MAX_VIDEO_NAME_CHARS:
+            raise ApiError(400, "bad_name", f"a video's name has at most {videos.MAX_VIDEO_NAME_CHARS} characters")
         try:
-            key = upload_key(name or "")
+            extension = video_extension(name, content_type)
         except ValueError as exc:
             raise ApiError(400, "not_a_video", str(exc)) from None
-        aws.client(self.settings, "s3").put_object(Bucket=self.settings.video_input_bucket, Key=key, Body=body)
-        return {"video": key, "csv": csv_key(key), "status": "queued"}
+        assert self.settings.video_input_bucket is not None  # _need() checked it
+        video_id = videos.store_video(
+            aws.client(self.settings, "s3"), self.settings.video_input_bucket, owner, name or None, extension, body
+        )
+        return {"video": video_id, "name": name or None, "csv": videos.csv_file_name(name, video_id), "status": "queued"}
 
-    def find_csv(self, name: str) -> str | None:
-        """The CSV of an uploaded video (by the name ``submit_video`` answered), None if not there yet."""
+    def find_csv(self, owner: str, video_id: str) -> videos.FoundCsv | None:
+        """The CSV of ``owner``'s video (by the id ``submit_video`` answered), None if not there yet;
+        404 for an id we never make. Another caller's id is looked for under ``owner``: never found."""
         self._need("video_output_bucket")
-        try:
-            key = csv_key(upload_key(name))
-        except ValueError:
-            return None
-        s3 = aws.client(self.settings, "s3")
-        try:
-            body = s3.get_object(Bucket=self.settings.video_output_bucket, Key=key)["Body"]
-        except Exception as exc:
-            if aws.is_not_found(exc):
-                return None
-            raise
-        text: str = body.read().decode()
-        return text
+        if not is_video_id(video_id):
+            raise ApiError(404, "not_found", f"no video with id {video_id!r}")
+        assert self.settings.video_output_bucket is not None
+        return videos.find_csv(aws.client(self.settings, "s3"), self.settings.video_output_bucket, owner, video_id)

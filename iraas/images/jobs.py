@@ -31,11 +31,14 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def id_for_idempotency_key(key: str) -> str:
-    """The request id a client's ``Idempotency-Key`` maps to (same key, same id)."""
+def id_for_idempotency_key(key: str, owner: str) -> str:
+    """The request id a client's ``Idempotency-Key`` maps to: same caller (``owner``, see
+    ``iraas.auth.caller_identity``) and key, same id; another caller's same key, another id."""
     if not _IDEMPOTENCY_KEY_RE.match(key):
         raise ValueError("Idempotency-Key must be 1-128 printable ASCII characters without spaces")
-    return hashlib.sha256(b"iraas-idempotency:" + key.encode()).hexdigest()[:32]
+    if not owner or "\0" in owner:
+        raise ValueError(f"not a caller identity: {owner!r}")
+    return hashlib.sha256(b"iraas-idempotency:" + owner.encode() + b"\0" + key.encode()).hexdigest()[:32]
 
 
 def is_valid_id(value: str) -> bool:

@@ -120,7 +120,9 @@ def test_upload_a_video_and_see_the_students(page, stack, classroom, screenshot)
     names = table.locator("tbody tr td:first-child").all_inner_texts()
     assert names == ["Barack Obama", "Joe Biden"]
     assert "2 students recognised" in page.locator("#video-status").inner_text()
-    assert page.locator("#video-result a", has_text="Download the CSV").get_attribute("href").endswith("/csv")
+    link = page.locator("#video-result a", has_text="Download the CSV")
+    assert re.fullmatch(r"v1/videos/[0-9a-f]{32}/csv", link.get_attribute("href"))  # an id of the service's
+    assert link.get_attribute("download") == f"{classroom.videos['two'].stem}.csv"  # the user's name
     screenshot(page.locator("#classroom"), "classroom-video")
 
 

@@ -80,6 +80,23 @@ def test_behind_api_gateway_a_keyed_route_needs_the_key_api_gateway_accepted():
     auth.check_request(none, {}, {}, behind_gateway=False)  # loopback development: open
 
 
+def test_the_caller_is_a_short_hash_of_its_key_never_the_key():
+    settings = auth.AuthSettings(keys=(KEY, OTHER))
+    one = auth.caller_identity(settings, {"x-api-key": KEY}, {})
+    assert one == auth.caller_identity(settings, {"x-api-key": KEY}, {"identity": {"apiKeyId": "x"}})  # stable
+    assert one != auth.caller_identity(settings, {"x-api-key": OTHER}, {})
+    assert KEY not in one and KEY[:8] not in one
+    assert len(one) == 17 and one.startswith("k") and int(one[1:], 16) >= 0
+
+
+def test_behind_api_gateway_the_caller_is_the_key_the_gateway_accepted_and_else_anonymous():
+    none = auth.AuthSettings()
+    assert auth.caller_identity(none, {}, {"identity": {"apiKeyId": "abc123XYZ"}}) == "gabc123XYZ"
+    odd = auth.caller_identity(none, {}, {"identity": {"apiKeyId": "../x"}})
+    assert odd.startswith("g") and "/" not in odd and len(odd) == 17
+    assert auth.caller_identity(none, {}, {}) == auth.caller_identity(none, {}, {"identity": {}}) == "anonymous"
+
+
 def test_clients_send_the_first_key_of_the_list():
     assert auth.client_headers({"IRAAS_API_KEY": f"{KEY},{OTHER}"}) == {"x-api-key": KEY}
     assert auth.client_headers({}) == {}

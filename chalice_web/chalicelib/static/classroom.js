@@ -67,6 +67,8 @@
         videoStatus.textContent = `Error: ${errorMessage(sent.body, sent.status)}`;
         return;
       }
+      // The video's id is the service's (only this key's holder can read its CSV); the CSV
+      // downloads under the name of the user's file (sent.body.csv: lecture.mp4 -> lecture.csv).
       const csvPath = `v1/videos/${encodeURIComponent(sent.body.video)}/csv`;
       const csv = await poll(async () => {
         const r = await api(csvPath);

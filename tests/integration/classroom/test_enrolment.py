@@ -95,17 +95,20 @@ def test_students_and_videos_over_http(stack, web_app, store, face_settings, cla
         video = classroom.videos["one"].read_bytes()
         answer = client.http.post("/v1/videos?name=../../Room 7.mp4", headers={"Content-Type": "video/mp4"}, body=video)
         assert answer.status_code == 202
-        assert answer.json_body == {"video": "Room_7.mp4", "csv": "Room_7.csv", "status": "queued"}
-        assert answer.headers["Location"] == "/v1/videos/Room_7.mp4/csv"
-        stored = aws.client(face_settings, "s3").get_object(Bucket=face_settings.video_input_bucket, Key="Room_7.mp4")
+        video_id = answer.json_body["video"]
+        assert answer.json_body == {"video": video_id, "name": "../../Room 7.mp4", "csv": "Room 7.csv", "status": "queued"}
+        assert answer.headers["Location"] == f"/v1/videos/{video_id}/csv"
+        key = f"videos/anonymous/{video_id}.mp4"  # no keys configured: the one anonymous caller
+        stored = aws.client(face_settings, "s3").get_object(Bucket=face_settings.video_input_bucket, Key=key)
         assert stored["Body"].read() == video
 
-        assert client.http.get("/v1/videos/Room_7.mp4/csv").status_code == 404  # not processed yet
+        assert client.http.get(f"/v1/videos/{video_id}/csv").status_code == 404  # not processed yet
         aws.client(face_settings, "s3").put_object(
-            Bucket=face_settings.video_output_bucket, Key="Room_7.csv", Body=b"name,major,year\n"
+            Bucket=face_settings.video_output_bucket, Key=f"videos/anonymous/{video_id}.csv", Body=b"name,major,year\n"
         )
-        answer = client.http.get("/v1/videos/Room_7.mp4/csv")
+        answer = client.http.get(f"/v1/videos/{video_id}/csv")
         assert (answer.status_code, answer.body) == (200, b"name,major,year\n")
+        assert answer.headers["Content-Disposition"] == f'attachment; filename="{video_id}.csv"'  # no name kept
 
         notvideo = client.http.post("/v1/videos?name=x.exe", headers={"Content-Type": "video/mp4"}, body=b"x")
         assert notvideo.status_code == 400 and notvideo.json_body["error"]["code"] == "not_a_video"

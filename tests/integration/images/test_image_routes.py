@@ -208,6 +208,28 @@ def test_a_repeated_post_with_the_same_idempotency_key_is_one_request(client, st
     assert len(queued_requests(sqs, stack)) == 1
 
 
+def test_two_callers_with_the_same_idempotency_key_are_two_requests_each_with_its_own_answer(
+    monkeypatch, client, stack, photo, running_worker
+):
+    """Idempotency keys are scoped to the caller: another client's ``order-1`` is not mine."""
+    alice, bob = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef"
+    monkeypatch.setenv("IRAAS_API_KEY", f"{alice},{bob}")  # read on the first request of this app
+    data = photo.path.read_bytes()
+
+    def post(key: str, name: str):
+        headers = {"Content-Type": "image/jpeg", "Idempotency-Key": "order-1", "x-api-key": key}
+        return client.http.post(f"/v1/images?wait=20&name={name}", headers=headers, body=data)
+
+    first, second, again = post(alice, "alice.jpg"), post(bob, "bob.jpg"), post(alice, "other.jpg")
+
+    assert first.status_code == second.status_code == again.status_code == 200
+    mine, theirs, retried = (json.loads(r.body) for r in (first, second, again))
+    assert mine["id"] != theirs["id"]
+    assert (mine["name"], theirs["name"]) == ("alice.jpg", "bob.jpg")  # bob never sees alice's file
+    assert theirs["label"] == "tench"
+    assert retried == mine  # alice's own retry is still her one request
+
+
 def test_health_and_stats(client, stack, photo):
     client.http.post("/v1/images?wait=0", headers={"Content-Type": "image/jpeg"}, body=photo.path.read_bytes())
 

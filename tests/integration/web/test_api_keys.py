@@ -27,7 +27,9 @@ KEYED = [route for route in ROUTES if route not in OPEN]
 
 def concrete(path: str) -> str:
     """A path the route matches: each {parameter} filled in."""
-    return path.replace("{image_id}", "0" * 32).replace("{name}", "Ada").replace("{enrolment_id}", "0" * 32)
+    for parameter in ("{image_id}", "{enrolment_id}", "{video_id}"):
+        path = path.replace(parameter, "0" * 32)
+    return path.replace("{name}", "Ada")
 
 
 def call(client: Client, method: str, path: str, key: str | None = None):

@@ -12,6 +12,7 @@ from iraas.images.jobs import (
     MalformedRequest,
     id_for_idempotency_key,
     input_key,
+    is_valid_id,
     name_from_input_key,
     new_id,
     result_key,
@@ -67,12 +68,16 @@ def test_a_message_may_only_point_at_its_own_input_and_name_a_reply_queue():
         ImageRequest.from_message(elsewhere.to_message())
 
 
-def test_the_same_idempotency_key_gives_the_same_id():
-    assert id_for_idempotency_key("order-1") == id_for_idempotency_key("order-1")
-    assert id_for_idempotency_key("order-1") != id_for_idempotency_key("order-2")
+def test_the_same_idempotency_key_gives_the_same_id_for_the_same_caller_only():
+    assert id_for_idempotency_key("order-1", "kaaaa") == id_for_idempotency_key("order-1", "kaaaa")
+    assert id_for_idempotency_key("order-1", "kaaaa") != id_for_idempotency_key("order-2", "kaaaa")
+    assert id_for_idempotency_key("order-1", "kaaaa") != id_for_idempotency_key("order-1", "kbbbb")
+    assert is_valid_id(id_for_idempotency_key("order-1", "anonymous"))
     for bad in ("", "has space", "x" * 129):
         with pytest.raises(ValueError):
-            id_for_idempotency_key(bad)
+            id_for_idempotency_key(bad, "kaaaa")
+    with pytest.raises(ValueError):
+        id_for_idempotency_key("order-1", "")
 
 
 def test_a_request_survives_the_queue_round_trip():

@@ -1,0 +1,363 @@
+"""A deploy rehearsal that checks least privilege by behaviour: `make package`'s template, expanded
+by SAM's own translator (what `sam deploy` does), is created as a stack in moto's CloudFormation;
+then one image goes through the web tier and a worker, each signed with its own role's credentials
+(``sts:AssumeRole`` on the roles the stack created) while moto enforces IAM. Removing a statement a
+role needs makes that call fail with AccessDenied.
+
+What the stack is created from: the expanded template, verbatim (the roles and their policies, the
+buckets, queues, table, functions, launch template), less its ``AWS::ApiGateway::Deployment``:
+moto cannot import the RestApi's Swagger 2.0 Body (it imports OpenAPI 3 only), so the API has no
+methods and moto refuses to deploy it. moto skips, with a warning, what it cannot create at all
+(bucket policies, the API's stage, usage plan and key, the account's log role setting, the face
+function's EventInvokeConfig); moto's CloudFormation and enforcement are patched as
+tests/support/moto_iam.py says, where what moto's enforcement checks is listed (resource ARNs for
+S3, SQS, IAM and STS; no conditions, no bucket policies: those are tested elsewhere, e.g.
+tests/integration/web/test_packaged_security.py and tests/support/iam.py).
+
+Each tier runs with what the stack gives it: the web tier with the APIHandler function's
+environment as moto's CloudFormation resolved it (and on its Lambda code path: one SendMessage
+per request, the invocation polls its own reply queue), the worker with the environment file the
+launch template's user data writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import re
+import subprocess
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto
+import pytest
+from botocore.exceptions import ClientError
+from moto.core import enable_iam_authentication
+from PIL import Image
+
+from iraas import aws
+from iraas.config import Settings, load_settings
+from iraas.images.classify.runtime import Classification, Prediction
+from iraas.images.jobs import ImageResult, new_id
+from iraas.images.replies import InlineReplies
+from iraas.images.service import ImageService
+from iraas.images.uploads import parse_upload
+from iraas.images.worker import Worker
+from iraas.paths import REPO_ROOT
+from iraas.scaling import heartbeat as heartbeat_module
+from tests.support import moto_iam
+
+SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
+STACK = "iraas"
+REGION = "us-east-1"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def expanded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`make package`'s template as SAM's translator expands it for `sam deploy`."""
+    if not SAM_PYTHON.exists():
+        pytest.skip("aws-sam-cli is not installed in .venv-sam (make test installs it)")
+    out = tmp_path_factory.mktemp("package")
+    subprocess.run(["make", "--no-print-directory", "package", f"PACKAGE_DIR={out}"], cwd=REPO_ROOT,
+                   check=True, capture_output=True)
+    target = out / "expanded.json"
+    subprocess.run(
+        [str(SAM_PYTHON), str(REPO_ROOT / "tests" / "support" / "sam_expand.py"), str(out / "sam.yaml"), str(target)],
+        check=True, capture_output=True,
+    )
+    return json.loads(target.read_text())
+
+
+def without_statement(template: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
+    """``template`` with the statement ``sid`` taken out of ``role``'s policies (a copy)."""
+    copy = json.loads(json.dumps(template))
+    found = 0
+    for policy in copy["Resources"][role]["Properties"]["Policies"]:
+        statements = policy["PolicyDocument"]["Statement"]
+        kept = [s for s in statements if not (isinstance(s, dict) and s.get("Sid") == sid)]
+        found += len(statements) - len(kept)
+        policy["PolicyDocument"]["Statement"] = kept
+    assert found == 1, f"{role} has {found} statements {sid}"
+    return copy
+
+
+def _deployable(template: dict[str, Any]) -> str:
+    """What moto's CloudFormation can create (the module docstring says what is left out, and why)."""
+    resources = {name: r for name, r in template["Resources"].items() if r["Type"] != "AWS::ApiGateway::Deployment"}
+    return json.dumps({**template, "Resources": resources})
+
+
+class TheClassifier:
+    """Stands in for the model: the point is the AWS calls around it."""
+
+    def classify_bytes(self, blobs: Sequence[bytes]) -> list[Any]:
+        return [Classification((Prediction("tench", "n01440764", 0.9, 0),)) for _ in blobs]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """What one tier runs with: the settings the stack gives it, and its role's credentials."""
+
+    settings: Settings
+    session: boto3.session.Session
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, region_name=REGION)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    web: Tier
+    worker: Tier
+    scaler: Tier
+
+
+def _role_session(resources: dict[str, str], role: str) -> boto3.session.Session:
+    """Credentials of ``role`` (assumed while enforcement is off: trust policies are not tested here)."""
+    arn = boto3.client("iam", region_name=REGION).get_role(RoleName=resources[role])["Role"]["Arn"]
+    credentials = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=arn, RoleSessionName=f"rehearsal-{role}")["Credentials"]
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"], region_name=REGION,
+    )
+
+
+def _function_env(resources: dict[str, str], function_id: str) -> dict[str, str]:
+    """The environment the stack gave a function (the web tier's APIHandler, the scaler's Scale)."""
+    function = boto3.client("lambda", region_name=REGION).get_function_configuration(
+        FunctionName=resources[function_id])
+    return dict(function["Environment"]["Variables"])
+
+
+def _worker_env(resources: dict[str, str]) -> dict[str, str]:
+    """The environment file the launch template's user data writes for the worker."""
+    versions = boto3.client("ec2", region_name=REGION).describe_launch_template_versions(
+        LaunchTemplateId=resources["WorkerLaunchTemplate"])["LaunchTemplateVersions"]
+    user_data = base64.b64decode(versions[0]["LaunchTemplateData"]["UserData"]).decode()
+    match = re.search(r"cat > /etc/iraas/worker\.env <<ENV\n(.*?)\n\s*ENV\n", user_data, re.DOTALL)
+    assert match, user_data
+    pairs = (line.strip().split("=", 1) for line in match.group(1).splitlines())
+    return {name: value for name, value in pairs if "$" not in value}  # $INSTANCE_ID: from the metadata
+
+
+# What moto's CloudFormation skips, with a warning, creating nothing (see the module docstring).
+SKIPPED_BY_MOTO = {
+    "AWS::S3::BucketPolicy", "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey",
+    "AWS::ApiGateway::UsagePlanKey", "AWS::ApiGateway::Account", "AWS::Lambda::EventInvokeConfig",
+}
+_SKIPPED = re.compile(r"Tried to parse (\S+) but it's not supported")
+
+
+def _create_stack(template: dict[str, Any]) -> dict[str, str]:
+    """Create the stack in moto; its resources, logical id -> physical id."""
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:  # the functions' code, where sam_expand.py names it
+        archive.writestr("app.py", "")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="bucket")
+    s3.put_object(Bucket="bucket", Key="deployment.zip", Body=code.getvalue())
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    with warnings.catch_warnings(record=True) as caught:  # moto parses the template again on reads
+        warnings.simplefilter("always")
+        cloudformation.create_stack(
+            StackName=STACK, TemplateBody=_deployable(template),
+            # An AMI makes the stack create the worker's role and launch template; none is launched.
+            Parameters=[{"ParameterKey": "WorkerAmiId", "ParameterValue": "ami-0123456789abcdef0"}],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        [stack] = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+        summaries = cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    skipped = {m.group(1) for w in caught if (m := _SKIPPED.search(str(w.message)))}
+    assert skipped <= SKIPPED_BY_MOTO, f"moto skips {skipped - SKIPPED_BY_MOTO} too: name it in SKIPPED_BY_MOTO and the docstring"
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
+
+
+@pytest.fixture
+def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``deploy(template)``: the stack created in moto, and each tier's settings and credentials.
+    IAM is enforced from then on, for the rest of the test."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "APIHandler")  # the web tier's Lambda code path
+    home = str(tmp_path / "home")
+    with moto.mock_aws(), moto_iam.patched(), contextlib.ExitStack() as enforcement:
+        aws.reset_clients()
+
+        def create(template: dict[str, Any]) -> Deployed:
+            resources = _create_stack(template)
+            deployed = Deployed(
+                web=Tier(load_settings({**_function_env(resources, "APIHandler"), "IRAAS_HOME": home}),
+                         _role_session(resources, "ApiHandlerRole")),
+                worker=Tier(load_settings({**_worker_env(resources), "IRAAS_HOME": home}),
+                            _role_session(resources, "WorkerRole")),
+                scaler=Tier(load_settings({**_function_env(resources, "Scale"), "IRAAS_HOME": home}),
+                            _role_session(resources, "ScaleRole")),
+            )
+            enforcement.enter_context(enable_iam_authentication())
+            return deployed
+
+        yield create
+    aws.reset_clients()
+
+
+def web_tier(tier: Tier) -> ImageService:
+    sqs = tier.client("sqs")
+    return ImageService(tier.settings, s3=tier.client("s3"), sqs=sqs,
+                        replies=InlineReplies(sqs, tier.settings.reply_queue_prefix))
+
+
+def worker(tier: Tier) -> Worker:
+    return Worker(tier.settings, TheClassifier(), s3=tier.client("s3"), sqs=tier.client("sqs"), worker_id="i-0rehearsal")
+
+
+def an_upload(settings: Settings) -> Any:
+    image = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(image, "JPEG")
+    return parse_upload(image.getvalue(), "image/jpeg", "tench.jpg", settings.limits)
+
+
+# botocore's text of a refused call. moto answers an SQS refusal in XML where the JSON protocol
+# expects JSON, so botocore reads its code as "403"; the AccessDenied is in the text that follows.
+CALL_ERROR = re.compile(r"\((\w+)\) when calling the (\w+) operation(.*)", re.DOTALL)
+
+
+@dataclass
+class Trace:
+    """What became of one image: its result as the web tier finally reads it, and the calls refused."""
+
+    result: ImageResult | None = None
+    answered: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    heartbeats: list[str] = field(default_factory=list)  # workers the scaler sees, after the worker stopped
+    denied: list[str] = field(default_factory=list)  # operation names, in the order refused
+
+    def refused(self, error: str) -> bool:
+        match = CALL_ERROR.search(error)
+        if match is None or "AccessDenied" not in match.group(1) + match.group(3):
+            return False
+        self.denied.append(match.group(2))
+        return True
+
+
+def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
+    """POST /v1/images with an idempotency key and a wait; a worker's heartbeat, one poll and its
+    stop; the wait; then GET /v1/images/{id}, /v1/stats and /v1/metrics: each tier's calls signed
+    as its role. A refused call the code does not absorb ends the flow; one it absorbs (the worker
+    logs it and leaves the message) is read from its log record."""
+    trace = Trace()
+    web = web_tier(stack.web)
+    try:
+        try:
+            request = web.submit(an_upload(stack.web.settings), request_id=new_id(), wait=True)
+            consumer = worker(stack.worker)
+            heartbeat = consumer.heartbeat()
+            heartbeat.beat()
+            trace.answered = consumer.poll_once(wait_s=0).answered
+            heartbeat.stop()  # publishes the worker's metrics, removes its heartbeat
+            web.wait_for_result(request, timeout_s=1)
+            trace.result = web.results.find(request.id, request.name)
+            trace.stats = web.stats()
+            trace.metrics = web.metrics()
+            scaler = stack.scaler
+            trace.heartbeats = sorted(heartbeat_module.read_all(scaler.client("s3"), scaler.settings.image_output_bucket))
+        except ClientError as error:
+            if not trace.refused(str(error)):
+                raise
+    finally:
+        web.replies.close()
+    for record in caplog.records:
+        trace.refused(str(getattr(record, "error", "")))
+    return trace
+
+
+def test_an_image_goes_through_the_web_tier_and_a_worker_each_with_its_own_role(deploy, expanded, caplog):
+    trace = send_one_image(deploy(expanded), caplog)
+    assert trace.denied == []
+    assert trace.answered == 1
+    assert trace.result is not None and (trace.result.status, trace.result.label) == ("done", "tench")
+    assert trace.stats["queue"] == {"visible": 0, "in_flight": 0}
+    assert (trace.metrics["workers_reporting"], trace.metrics["last_minute"]["answered"]) == (1, 1)
+    assert trace.heartbeats == []  # the stopped worker removed its own
+
+
+def test_without_clear_own_heartbeat_a_stopped_worker_stays_in_the_scalers_view(deploy, expanded, caplog):
+    """The heartbeat's removal is best effort (a failure is not even logged): what shows is the
+    heartbeat the scaler still reads."""
+    trace = send_one_image(deploy(without_statement(expanded, "WorkerRole", "ClearOwnHeartbeat")), caplog)
+    assert (trace.denied, trace.answered, trace.heartbeats) == ([], 1, ["i-0rehearsal"])
+
+
+# Each statement the image's way needs, and the call that is refused without it.
+NEEDED = [
+    ("ApiHandlerRole", "StoreUploads", "PutObject"),
+    ("ApiHandlerRole", "FindOneUpload", "ListObjectsV2"),
+    ("ApiHandlerRole", "OwnReplyQueue", "CreateQueue"),
+    ("ApiHandlerRole", "QueueRequests", "SendMessage"),
+    ("ApiHandlerRole", "ReadResultsAndTheStatusShown", "GetObject"),
+    ("ApiHandlerRole", "QueueDepth", "GetQueueAttributes"),
+    ("ApiHandlerRole", "MissingResultsAre404Not403", "ListObjectsV2"),  # the metrics' listing
+    ("WorkerRole", "TakeRequests", "GetQueueAttributes"),
+    ("WorkerRole", "WriteUnreadableMessagesAndHeartbeats", "PutObject"),
+    ("WorkerRole", "ReadImages", "GetObject"),
+    ("WorkerRole", "WriteFirstAnswersOnly", "PutObject"),
+    ("WorkerRole", "ReplyToTheWaitingWebTier", "SendMessageBatch"),
+    ("WorkerRole", "Announce", "SendMessageBatch"),
+]
+
+
+@pytest.mark.parametrize(("role", "sid", "operation"), NEEDED, ids=[f"{r}-{s}" for r, s, _ in NEEDED])
+def test_without_a_statement_it_needs_a_role_is_refused_that_call(deploy, expanded, caplog, role, sid, operation):
+    trace = send_one_image(deploy(without_statement(expanded, role, sid)), caplog)
+    assert trace.denied[:1] == [operation]
+
+
+# The statements of the two roles that the image's way does not use, and why.
+NOT_ON_THIS_WAY = {
+    ("ApiHandlerRole", "Logs"),  # Lambda's runtime writes the logs; moto checks no log group ARNs
+    ("ApiHandlerRole", "UploadVideos"),  # the classroom routes, from here on
+    ("ApiHandlerRole", "ReadAttendanceCsvs"),
+    ("ApiHandlerRole", "MissingCsvsAre404Not403"),
+    ("ApiHandlerRole", "ImportStudentRecordsNotFaces"),
+    ("ApiHandlerRole", "ListFindAndRemoveStudents"),
+    ("WorkerRole", "ClearOwnHeartbeat"),  # its own test above
+}
+
+
+def test_every_statement_of_the_two_roles_is_rehearsed_or_named_as_not_on_this_way(expanded):
+    rehearsed = {(role, sid) for role, sid, _ in NEEDED}
+    for role in ("ApiHandlerRole", "WorkerRole"):
+        sids = {s.get("Sid") for p in expanded["Resources"][role]["Properties"]["Policies"]
+                for s in p["PolicyDocument"]["Statement"]}
+        assert {(role, sid) for sid in sids} == {k for k in rehearsed | NOT_ON_THIS_WAY if k[0] == role}
+
+
+def test_each_tier_is_refused_the_other_tiers_calls(deploy, expanded):
+    stack = deploy(expanded)
+    web, work = stack.web, stack.worker
+    refused = {
+        "the web tier takes a request": lambda: web.client("sqs").receive_message(QueueUrl=web.settings.request_queue_url),
+        "the web tier writes a result": lambda: web.client("s3").put_object(
+            Bucket=web.settings.image_output_bucket, Key=f"results/x.jpg/{new_id()}.json", Body=b"{}"),
+        "the worker stores an upload": lambda: work.client("s3").put_object(
+            Bucket=work.settings.image_input_bucket, Key=f"inputs/{new_id()}/x.jpg", Body=b"x"),
+        "the worker queues a request": lambda: work.client("sqs").send_message(
+            QueueUrl=work.settings.request_queue_url, MessageBody="{}"),
+        "the worker reads a result": lambda: work.client("s3").get_object(
+            Bucket=work.settings.image_output_bucket, Key=f"results/x.jpg/{new_id()}.json"),
+        "the worker makes a reply queue": lambda: work.client("sqs").create_queue(
+            QueueName=work.settings.reply_queue_prefix + "x"),
+    }
+    for what, call in refused.items():
+        with pytest.raises(ClientError) as error:
+            call()
+        assert Trace().refused(str(error.value)), what
