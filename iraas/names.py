@@ -6,6 +6,8 @@ can never steer a key outside its prefix.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import posixpath
 import re
 
@@ -30,3 +32,18 @@ def safe_name(filename: str | None, default: str = "image") -> str:
 def safe_segment(value: str, max_chars: int = 128) -> str:
     """An opaque id (a message id, a worker id) as one key segment: ``[A-Za-z0-9._-]``, bounded."""
     return _UNSAFE.sub("_", value)[:max_chars] or "unknown"
+
+
+def to_metadata(text: str) -> str:
+    """``text`` as an S3 metadata value: base64url of its UTF-8 (metadata must be ASCII)."""
+    return base64.urlsafe_b64encode(text.encode()).decode("ascii")
+
+
+def from_metadata(value: str | None) -> str | None:
+    """The text :func:`to_metadata` made, None for a missing, empty or malformed value."""
+    if not value:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value.encode("ascii")).decode() or None
+    except (ValueError, binascii.Error):  # UnicodeError is a ValueError
+        return None

@@ -15,8 +15,6 @@ Only boto3 here: the web tier imports this module.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -24,6 +22,7 @@ from typing import Any
 
 from iraas import aws
 from iraas.classroom.keys import enrolment_outcome_key, enrolment_photo_key, new_enrolment_id
+from iraas.names import from_metadata, to_metadata
 
 PENDING = "pending"
 ENROLLED = "enrolled"
@@ -46,18 +45,12 @@ class EnrolmentOutcome:
 
 
 def student_metadata(name: str) -> dict[str, str]:
-    return {STUDENT_METADATA: base64.urlsafe_b64encode(name.encode()).decode("ascii")}
+    return {STUDENT_METADATA: to_metadata(name)}
 
 
 def student_of(metadata: Mapping[str, str]) -> str | None:
     """The student a photo's metadata names, None if it names none (the photo was not ours)."""
-    value = metadata.get(STUDENT_METADATA)
-    if not value:
-        return None
-    try:
-        return base64.urlsafe_b64decode(value.encode("ascii")).decode() or None
-    except (ValueError, binascii.Error):  # UnicodeError is a ValueError
-        return None
+    return from_metadata(metadata.get(STUDENT_METADATA))
 
 
 def store_photo(s3: Any, bucket: str, student: str, data: bytes, image_format: str, mime: str) -> str:

@@ -13,8 +13,6 @@ Only boto3 here: the web tier imports this module.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import posixpath
 import re
 import urllib.parse
@@ -24,6 +22,7 @@ from typing import Any
 
 from iraas import aws
 from iraas.classroom.keys import new_video_id, owned_csv_key, owned_video_key
+from iraas.names import from_metadata, to_metadata
 
 NAME_METADATA = "name"  # x-amz-meta-name: base64url(UTF-8 of the user's file name)
 MAX_VIDEO_NAME_CHARS = 255
@@ -37,18 +36,12 @@ class FoundCsv:
 
 
 def name_metadata(name: str) -> dict[str, str]:
-    return {NAME_METADATA: base64.urlsafe_b64encode(name.encode()).decode("ascii")}
+    return {NAME_METADATA: to_metadata(name)}
 
 
 def name_of(metadata: Mapping[str, str]) -> str | None:
     """The user's file name in an object's metadata, None if it has none (an operator's upload)."""
-    value = metadata.get(NAME_METADATA)
-    if not value:
-        return None
-    try:
-        return base64.urlsafe_b64decode(value.encode("ascii")).decode() or None
-    except (ValueError, binascii.Error):  # UnicodeError is a ValueError
-        return None
+    return from_metadata(metadata.get(NAME_METADATA))
 
 
 def name_metadata_of(metadata: Mapping[str, str]) -> dict[str, str]:
