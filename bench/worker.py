@@ -58,7 +58,7 @@ def run(images: int, repeats: int) -> dict:
         def enqueue() -> None:
             for name, data in blobs:
                 request_id = new_id()
-                request = ImageRequest(request_id, name, settings.image_input_bucket, input_key(request_id, name))
+                request = ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name))
                 s3.put_object(Bucket=request.bucket, Key=request.key, Body=data)
                 sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
 

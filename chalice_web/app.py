@@ -100,7 +100,7 @@ def _queued(request_id: str) -> Response:
 def classify_course_style() -> Response:
     """Course-compatible: one multipart file in, ``<name without extension>:<label>`` out."""
     svc = service()
-    request = svc.submit(_upload(), wait=True)
+    request = svc.submit(_upload(), caller(app.current_request), wait=True)
     result = svc.wait_for_result(request, svc.settings.limits.max_wait_s)
     if result is None:
         return _queued(request.id)
@@ -119,11 +119,12 @@ def submit_image() -> Response:
     svc = service()
     wait = _wait_seconds()
     key = app.current_request.headers.get("idempotency-key")
+    owner = caller(app.current_request)
     try:  # scoped to the caller: another client's same key is another request
-        request_id = id_for_idempotency_key(key, caller(app.current_request)) if key is not None else None
+        request_id = id_for_idempotency_key(key, owner) if key is not None else None
     except ValueError as exc:
         raise ApiError(400, "bad_idempotency_key", str(exc)) from None
-    request = svc.submit(_upload(), request_id=request_id, wait=wait > 0)
+    request = svc.submit(_upload(), owner, request_id=request_id, wait=wait > 0)
     result = None
     if wait > 0:
         result = svc.wait_for_result(request, wait)
@@ -138,8 +139,8 @@ def get_image(image_id: str) -> Response:
     svc = service()
     if not is_valid_id(image_id):
         raise ApiError(404, "not_found", f"no image with id {image_id!r}")
-    name = svc.name_of(image_id)
-    if name is None:
+    name = svc.name_of(image_id, caller(app.current_request))
+    if name is None:  # unknown, or another caller's: the same answer, so that ids cannot be probed
         raise ApiError(404, "not_found", f"no image with id {image_id!r}")
     result = svc.results.find(image_id, name)
     return _queued(image_id) if result is None else _result_response(result)

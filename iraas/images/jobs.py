@@ -21,6 +21,8 @@ from iraas.names import safe_name, safe_segment
 SCHEMA_VERSION = 1
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+# A caller identity (iraas.auth.caller_identity: k<16 hex>, g<key id>, anonymous) as a key segment.
+_OWNER_RE = re.compile(r"^[A-Za-z0-9]{1,80}$")
 
 
 class MalformedRequest(ValueError):
@@ -59,26 +61,39 @@ def _check_id(request_id: str) -> str:
     return request_id
 
 
-def input_prefix(request_id: str) -> str:
-    return f"inputs/{_check_id(request_id)}/"
+def _check_owner(owner: str) -> str:
+    if not _OWNER_RE.match(owner):
+        raise ValueError(f"not a caller identity: {owner!r}")
+    return owner
 
 
-def input_key(request_id: str, name: str) -> str:
-    return input_prefix(request_id) + safe_name(name)
+def input_prefix(owner: str, request_id: str) -> str:
+    """The folder of one caller's request: ``inputs/<caller>/<id>/``, so that only its caller finds it."""
+    return f"inputs/{_check_owner(owner)}/{_check_id(request_id)}/"
 
 
-def name_from_input_key(request_id: str, key: str) -> str | None:
-    """The file name in ``inputs/<id>/<name>``, None if ``key`` is not that request's input."""
-    prefix = input_prefix(request_id)
+def input_key(owner: str, request_id: str, name: str) -> str:
+    return input_prefix(owner, request_id) + safe_name(name)
+
+
+def name_from_input_key(owner: str, request_id: str, key: str) -> str | None:
+    """The file name in ``inputs/<owner>/<id>/<name>``, None if ``key`` is not that request's input."""
+    prefix = input_prefix(owner, request_id)
     name = key[len(prefix) :] if key.startswith(prefix) else ""
     return name if name and "/" not in name else None
+
+
+def owner_from_input_key(key: str) -> str | None:
+    """The caller segment of an input key ``inputs/<owner>/<id>/<name>``, None if it has none."""
+    parts = key.split("/")
+    return parts[1] if len(parts) == 4 and parts[0] == "inputs" and _OWNER_RE.match(parts[1]) else None
 
 
 def result_key(request_id: str, name: str) -> str:
     """The one result object: ``results/<file name>/<id>.json``.
 
-    Found by file name (list ``results/<name>/``) and by id (the input key ``inputs/<id>/<name>``
-    names it), with one write per answer.
+    Found by file name (list ``results/<name>/``) and by id (the input key
+    ``inputs/<caller>/<id>/<name>``, found only by its caller, names it), with one write per answer.
     """
     return f"results/{safe_name(name)}/{_check_id(request_id)}.json"
 
@@ -130,7 +145,8 @@ class ImageRequest:
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
         if not is_valid_id(request.id):
             raise MalformedRequest(f"request id {request.id!r} is not a valid id")
-        if request.key != input_key(request.id, request.name):
+        owner = owner_from_input_key(request.key)
+        if owner is None or request.key != input_key(owner, request.id, request.name):
             # A forged message must not make the worker read objects outside the request's prefix.
             raise MalformedRequest(f"key {request.key!r} is not the input of request {request.id}")
         return request

@@ -35,18 +35,18 @@ class ImageService:
         # One request at a time on Lambda: nothing to gather there.
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
-    def submit(self, upload: Upload, request_id: str | None = None, wait: bool = False) -> ImageRequest:
-        """Store the image, then queue a request that points at it (naming the reply queue if
-        the caller will ``wait_for_result``).
+    def submit(self, upload: Upload, owner: str, request_id: str | None = None, wait: bool = False) -> ImageRequest:
+        """Store the image under its caller (``owner``, see ``iraas.auth.caller_identity``), then queue
+        a request that points at it (naming the reply queue if the caller will ``wait_for_result``).
 
         With a ``request_id`` derived from a client's idempotency key, a repeated submission is
         recognised and not queued a second time.
         """
-        known = self.name_of(request_id) if request_id is not None else None
+        known = self.name_of(request_id, owner) if request_id is not None else None
         request_id = request_id or new_id()
         name = known or upload.name
         request = ImageRequest(
-            id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(request_id, name)
+            id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(owner, request_id, name)
         )
         if known is not None:
             return request
@@ -71,13 +71,14 @@ class ImageService:
         result = self.replies.wait(request.id, timeout_s)
         return result if result is not None else self.results.find(request.id, request.name)
 
-    def name_of(self, request_id: str) -> str | None:
-        """The file name of an accepted request (its input is stored), None for an unknown id."""
+    def name_of(self, request_id: str, owner: str) -> str | None:
+        """The file name of a request ``owner`` made (its input is stored), None for an unknown id and
+        for another caller's: both look the same, so that ids cannot be probed."""
         listing = self.s3.list_objects_v2(
-            Bucket=self.settings.image_input_bucket, Prefix=input_prefix(request_id), MaxKeys=1
+            Bucket=self.settings.image_input_bucket, Prefix=input_prefix(owner, request_id), MaxKeys=1
         )
         for obj in listing.get("Contents", []):
-            return name_from_input_key(request_id, obj["Key"])
+            return name_from_input_key(owner, request_id, obj["Key"])
         return None
 
     def stats(self) -> dict[str, Any]:

@@ -132,8 +132,8 @@ def test_the_worker_can_neither_delete_nor_overwrite_an_answer():
 def test_the_web_tier_lists_one_upload_by_its_id_and_no_other():
     [listing] = [s for s in granting("ApiHandlerRole", "s3:ListBucket")
                  if s["Resource"] == {"Fn::GetAtt": ["ImageInputBucket", "Arn"]}]
-    # ImageService.name_of: list_objects_v2(Prefix="inputs/<32 hex>/", MaxKeys=1).
-    assert listing["Condition"]["StringLike"] == {"s3:prefix": "inputs/" + "?" * 32 + "/"}
+    # ImageService.name_of: list_objects_v2(Prefix="inputs/<caller>/<32 hex>/", MaxKeys=1).
+    assert listing["Condition"]["StringLike"] == {"s3:prefix": "inputs/*/" + "?" * 32 + "/"}
     assert listing["Condition"]["NumericLessThanEquals"] == {"s3:max-keys": "1"}
 
 
@@ -179,7 +179,8 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     face = resolved_statements(TEMPLATE, "FaceRecognitionRole", "iraas")
     s3, dynamodb = Recorder(), Recorder()
 
-    ImageService.name_of(SimpleNamespace(s3=s3, settings=SimpleNamespace(image_input_bucket="in")), new_id())
+    ImageService.name_of(SimpleNamespace(s3=s3, settings=SimpleNamespace(image_input_bucket="in")), new_id(),
+                         "k0123456789abcdef")
     ResultStore(s3, "out").put_first(ImageResult.failed(new_id(), "cat.jpg", "bad", "not an image"), "{}")
     StudentStore(dynamodb, "students").put_students([StudentRecord("1", "Ada", "CS", "2")])
     StudentStore(dynamodb, "students").add_faces("Ada", [b"\0" * 512])
@@ -188,6 +189,8 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     assert allows(web, "s3:ListBucket", "<ImageInputBucket.Arn>",
                   {"s3:prefix": listing["Prefix"], "s3:max-keys": listing["MaxKeys"]})
     assert not allows(web, "s3:ListBucket", "<ImageInputBucket.Arn>", {"s3:prefix": "inputs/", "s3:max-keys": 1})
+    for caller in ("k0123456789abcdef", "anonymous", "gabc123XYZ"):  # one caller's folder: all its uploads
+        assert not allows(web, "s3:ListBucket", "<ImageInputBucket.Arn>", {"s3:prefix": f"inputs/{caller}/", "s3:max-keys": 1})
     assert not allows(web, "s3:ListBucket", "<ImageInputBucket.Arn>", {"s3:prefix": listing["Prefix"], "s3:max-keys": 1000})
     key = f"<ImageOutputBucket.Arn>/{answer['Key']}"
     assert allows(worker, "s3:PutObject", key, {"s3:if-none-match": answer["IfNoneMatch"]})

@@ -37,7 +37,7 @@ def test_a_burst_of_100_costs_at_most_5_aws_calls_per_image(stack, classifier, i
             aws.client(stack, name).meta.events.register("before-call", count)
 
         def one(upload):
-            request = service.submit(upload, wait=True)
+            request = service.submit(upload, "anonymous", wait=True)
             return service.wait_for_result(request, 30)
 
         try:

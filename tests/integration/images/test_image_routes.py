@@ -95,6 +95,47 @@ def test_a_posted_image_is_answered_with_its_label_and_stored_by_id_and_name(
     assert again.status_code == 200 and json.loads(again.body) == result
 
 
+KEY_A, KEY_B = "key-a-0123456789abcdef", "key-b-0123456789abcdef"
+
+
+@pytest.fixture
+def two_keys(monkeypatch, stack):
+    """IRAAS_API_KEY with two callers' keys (set after the stack, which clears a developer's own)."""
+    monkeypatch.setenv("IRAAS_API_KEY", f"{KEY_A},{KEY_B}")
+
+
+@pytest.mark.usefixtures("two_keys")
+def test_a_result_is_found_only_by_the_caller_who_made_it(client, photo, running_worker):
+    posted = client.http.post(
+        "/v1/images?wait=20&name=fish.jpg",
+        headers={"Content-Type": "image/jpeg", "x-api-key": KEY_A},
+        body=photo.path.read_bytes(),
+    )
+    assert posted.status_code == 200
+    result = json.loads(posted.body)
+
+    mine = client.http.get(f"/v1/images/{result['id']}", headers={"x-api-key": KEY_A})
+    assert mine.status_code == 200 and json.loads(mine.body) == result
+    theirs = client.http.get(f"/v1/images/{result['id']}", headers={"x-api-key": KEY_B})
+    assert theirs.status_code == 404 and error_of(theirs)["code"] == "not_found"
+
+
+@pytest.mark.usefixtures("two_keys")
+def test_another_callers_id_is_answered_as_an_unknown_one_so_ids_cannot_be_probed(client, photo):
+    posted = client.http.post(
+        "/v1/images?wait=0", headers={"Content-Type": "image/jpeg", "x-api-key": KEY_A}, body=photo.path.read_bytes()
+    )
+    known = json.loads(posted.body)["id"]
+    unknown = uuid.uuid4().hex
+
+    guessed = client.http.get(f"/v1/images/{known}", headers={"x-api-key": KEY_B})
+    never = client.http.get(f"/v1/images/{unknown}", headers={"x-api-key": KEY_B})
+    assert guessed.status_code == never.status_code == 404
+    assert guessed.headers == never.headers
+    assert guessed.body == never.body.replace(unknown.encode(), known.encode())
+    assert client.http.get(f"/v1/images/{known}", headers={"x-api-key": KEY_A}).status_code == 202
+
+
 @pytest.mark.parametrize("field", ["myfile", "inputFile", "anything"])
 def test_the_course_endpoint_answers_name_colon_label_for_any_file_field(client, photo, running_worker, field):
     body, content_type = multipart(field, "test_00.JPEG", photo.path.read_bytes())
@@ -196,7 +237,7 @@ def test_a_file_name_cannot_steer_the_object_key(client, stack, sqs, photo):
 
     request_id = json.loads(response.body)["id"]
     [request] = queued_requests(sqs, stack)
-    assert request["key"] == f"inputs/{request_id}/evil.jpg"
+    assert request["key"] == f"inputs/anonymous/{request_id}/evil.jpg"
 
 
 def test_a_repeated_post_with_the_same_idempotency_key_is_one_request(client, stack, sqs, photo):

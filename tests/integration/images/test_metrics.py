@@ -37,7 +37,7 @@ def settings(stack, monkeypatch):
 def enqueue(settings, data: bytes, name: str) -> ImageRequest:
     """What the web tier does: store the image, queue a pointer to it."""
     request_id = new_id()
-    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key(request_id, name))
+    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name))
     aws.client(settings, "s3").put_object(Bucket=request.bucket, Key=request.key, Body=data)
     aws.client(settings, "sqs").send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
     return request

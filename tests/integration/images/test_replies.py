@@ -32,8 +32,8 @@ def drain(worker: Worker) -> None:
 
 def test_two_web_processes_each_get_only_their_own_answers(stack, worker, upload):
     first, second = ImageService(stack), ImageService(stack)
-    a = first.submit(upload, wait=True)
-    b = second.submit(upload, wait=True)
+    a = first.submit(upload, "anonymous", wait=True)
+    b = second.submit(upload, "anonymous", wait=True)
     assert a.reply_to != b.reply_to
 
     drain(worker)
@@ -51,7 +51,7 @@ def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worke
     now = [1000.0]
     service = ImageService(stack, replies=replies.ReplyDispatcher(aws.client(stack, "sqs"), stack.reply_queue_prefix,
                                                                   clock=lambda: now[0]))
-    request = service.submit(upload, wait=True)
+    request = service.submit(upload, "anonymous", wait=True)
     aws.client(stack, "sqs").delete_queue(QueueUrl=request.reply_to)  # swept while its process slept
     drain(worker)  # the answer is stored; the reply cannot be sent
 
@@ -66,7 +66,7 @@ def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worke
     assert result is not None and result.label == "tench"
     assert len(reads) == 1 and reads[0].startswith("results/")  # no reply came: S3 read once, at the deadline
     now[0] += replies.TOUCH_EVERY_S + 1
-    again = service.submit(upload, wait=True)  # the refresh finds the queue gone and makes a new one
+    again = service.submit(upload, "anonymous", wait=True)  # the refresh finds the queue gone and makes a new one
     assert again.reply_to != request.reply_to
     assert aws.client(stack, "sqs").get_queue_url(QueueName=again.reply_to.rsplit("/", 1)[1])
     service.replies.close()
@@ -76,10 +76,10 @@ def test_on_lambda_the_invocation_polls_its_queue_and_drops_a_late_reply(stack, 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "iraas-web")
     service = ImageService(stack)
     assert isinstance(service.replies, replies.InlineReplies)
-    timed_out = service.submit(upload, wait=True)
+    timed_out = service.submit(upload, "anonymous", wait=True)
     assert service.wait_for_result(timed_out, 0) is None  # gave up before any worker ran
     drain(worker)  # now its reply arrives, late
-    current = service.submit(upload, wait=True)
+    current = service.submit(upload, "anonymous", wait=True)
     drain(worker)
 
     assert service.wait_for_result(current, 10).id == current.id
@@ -92,7 +92,7 @@ def test_a_forged_reply_to_is_not_used_and_the_answer_is_still_stored(stack, wor
     sqs = aws.client(stack, "sqs")
     elsewhere = sqs.create_queue(QueueName="not-a-reply-queue")["QueueUrl"]
     service = ImageService(stack)
-    request = service.submit(upload, wait=False)
+    request = service.submit(upload, "anonymous", wait=False)
     from dataclasses import replace
 
     forged = replace(request, reply_to=elsewhere)

@@ -41,7 +41,7 @@ def enqueue(settings, clients, data: bytes, name: str) -> ImageRequest:
     """What the web tier does: store the image, queue a pointer to it."""
     s3, sqs = clients
     request_id = new_id()
-    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key(request_id, name))
+    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name))
     s3.put_object(Bucket=request.bucket, Key=request.key, Body=data)
     sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
     return request
@@ -145,7 +145,7 @@ def test_a_poison_message_reaches_the_dead_letter_queue_and_the_worker_keeps_goi
 def test_a_missing_input_object_is_a_recorded_failure(settings, clients, worker):
     s3, sqs = clients
     request_id = new_id()
-    request = ImageRequest(request_id, "gone.jpg", settings.image_input_bucket, input_key(request_id, "gone.jpg"))
+    request = ImageRequest(request_id, "gone.jpg", settings.image_input_bucket, input_key("anonymous", request_id, "gone.jpg"))
     sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
 
     drain(worker)

@@ -80,7 +80,7 @@ def answers(forking: Forking, data: bytes, name: str, timeout_s: float = 60) -> 
     """Queue a request as the web tier does; the answer announced on the response queue."""
     settings, s3, sqs = forking.settings, forking.s3, forking.sqs
     request_id = new_id()
-    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key(request_id, name))
+    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name))
     s3.put_object(Bucket=request.bucket, Key=request.key, Body=data)  # type: ignore[attr-defined]
     sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())  # type: ignore[attr-defined]
     deadline = time.monotonic() + timeout_s

@@ -258,7 +258,7 @@ def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
     web = web_tier(stack.web)
     try:
         try:
-            request = web.submit(an_upload(stack.web.settings), request_id=new_id(), wait=True)
+            request = web.submit(an_upload(stack.web.settings), "anonymous", request_id=new_id(), wait=True)
             consumer = worker(stack.worker)
             heartbeat = consumer.heartbeat()
             heartbeat.beat()
@@ -349,7 +349,7 @@ def test_each_tier_is_refused_the_other_tiers_calls(deploy, expanded):
         "the web tier writes a result": lambda: web.client("s3").put_object(
             Bucket=web.settings.image_output_bucket, Key=f"results/x.jpg/{new_id()}.json", Body=b"{}"),
         "the worker stores an upload": lambda: work.client("s3").put_object(
-            Bucket=work.settings.image_input_bucket, Key=f"inputs/{new_id()}/x.jpg", Body=b"x"),
+            Bucket=work.settings.image_input_bucket, Key=f"inputs/anonymous/{new_id()}/x.jpg", Body=b"x"),
         "the worker queues a request": lambda: work.client("sqs").send_message(
             QueueUrl=work.settings.request_queue_url, MessageBody="{}"),
         "the worker reads a result": lambda: work.client("s3").get_object(
