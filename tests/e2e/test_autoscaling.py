@@ -154,10 +154,20 @@ def test_killing_workers_during_scale_in_loses_no_request_and_answers_none_twice
         return len(seen) >= 2 and stack.stats()["queue"]["in_flight"] > 0
 
     stack.wait_for(two_workers_with_work_in_flight, 20, "work in flight")
-    pids = seen
-    os.kill(pids[0], signal.SIGKILL)  # a crash in the middle of a batch
-    with contextlib.suppress(ProcessLookupError):  # unless scale-in stopped it already
-        os.kill(pids[1], signal.SIGTERM)  # a graceful stop: it finishes its batch first
+    # Scale-in may stop a worker at any moment: SIGKILL the first one still running (a crash in
+    # the middle of a batch), then SIGTERM another (a graceful stop: it finishes its batch first).
+    killed = None
+    for pid in seen:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+            break
+    assert killed is not None, "every worker had stopped before one could be killed"
+    for pid in seen:
+        if pid != killed:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            break
 
     ids = first + second
     stack.wait_for(lambda: stack.all_answered(ids), 120, "every request answered")
