@@ -27,6 +27,12 @@
     }
   }
 
+  /** Redraw chart with {name: values} over the times t; the first series solid, the second dashed. */
+  function plot(chart, t, named) {
+    const series = Object.entries(named).map(([name, values], i) => ({ name, values, cls: `s${i + 1}` }));
+    chart.update({ t, windowS: WINDOW_S, series });
+  }
+
   function showStats(stats) {
     const now = Date.now() / 1000;
     const w = stats.workers || {};
@@ -44,22 +50,8 @@
       `${w.running ?? 0} running`,
       IRaaS.el("span", { class: "sub", text: `${w.desired ?? 0} wanted${cap}` }),
     );
-    queueChart.update({
-      t: samples.t,
-      windowS: WINDOW_S,
-      series: [
-        { name: "queued", values: samples.visible, cls: "s1" },
-        { name: "in flight", values: samples.inFlight, cls: "s2" },
-      ],
-    });
-    workersChart.update({
-      t: samples.t,
-      windowS: WINDOW_S,
-      series: [
-        { name: "running", values: samples.running, cls: "s1" },
-        { name: "wanted", values: samples.desired, cls: "s2" },
-      ],
-    });
+    plot(queueChart, samples.t, { queued: samples.visible, "in flight": samples.inFlight });
+    plot(workersChart, samples.t, { running: samples.running, wanted: samples.desired });
   }
 
   function showMetrics(metrics) {
@@ -72,19 +64,11 @@
     const series = metrics.series || [];
     const half = (metrics.bucket_s || 10) / 2; // plot each bucket at its middle
     const t = series.map((b) => b.t + half);
-    rateChart.update({
-      t,
-      windowS: WINDOW_S,
-      series: [{ name: "answered/s", values: series.map((b) => b.images_per_s), cls: "s1" }],
-    });
     const orNull = (v) => (v === undefined ? null : v);
-    latencyChart.update({
-      t,
-      windowS: WINDOW_S,
-      series: [
-        { name: "p50", values: series.map((b) => orNull(b.latency_p50_s)), cls: "s1" },
-        { name: "p90", values: series.map((b) => orNull(b.latency_p90_s)), cls: "s2" },
-      ],
+    plot(rateChart, t, { "answered/s": series.map((b) => b.images_per_s) });
+    plot(latencyChart, t, {
+      p50: series.map((b) => orNull(b.latency_p50_s)),
+      p90: series.map((b) => orNull(b.latency_p90_s)),
     });
   }
 

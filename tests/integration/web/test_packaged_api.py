@@ -5,19 +5,14 @@ plan that throttles each key, a throttled stage, and reserved concurrency on the
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cfnlint.api import lint
 
-from iraas.apigateway import main
 from iraas.local.template import load_template
-from iraas.paths import CHALICE_PROJECT, REPO_ROOT
+from iraas.paths import REPO_ROOT
 
-SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
 OPEN = {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get")}
 KEY = [{"api_key": []}]
 
@@ -25,30 +20,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> Path:
-    """`make package`'s chalice step and the finishing step (the Makefile line in the README)."""
-    out = tmp_path_factory.mktemp("package")
-    chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run(
-        [str(chalice), "package", "--pkg-format", "cloudformation", "--template-format", "yaml",
-         "--merge-template", str(REPO_ROOT / "template.yaml"), str(out)],
-        cwd=CHALICE_PROJECT, check=True, capture_output=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
-    )
-    main([str(out / "sam.yaml")])
-    return out / "sam.yaml"
+def packaged(packaged_template: Path) -> Path:
+    """`make package`'s template: chalice's step and the finishing step (the Makefile line)."""
+    return packaged_template
 
 
 @pytest.fixture(scope="module")
-def deployed(packaged: Path) -> dict:
+def deployed(expanded_template: dict) -> dict:
     """The CloudFormation SAM's transform makes of the package."""
-    if not SAM_PYTHON.exists():
-        pytest.skip("aws-sam-cli is not installed in .venv-sam (make test installs it)")
-    target = packaged.with_name("expanded.json")
-    subprocess.run(
-        [str(SAM_PYTHON), str(REPO_ROOT / "tests" / "support" / "sam_expand.py"), str(packaged), str(target)],
-        check=True, capture_output=True,
-    )
-    return json.loads(target.read_text())
+    return expanded_template
 
 
 
