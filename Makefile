@@ -10,7 +10,7 @@ SAM_STAMP := .venv-sam/.installed
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: install run test test-fast check lint checkov package bench bench-faces clean system-deps ami-inputs ami
+.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps ami-inputs ami
 
 install: $(STAMP)
 
@@ -51,6 +51,12 @@ check: install
 # Unit tests only: no model, no processes.
 test-fast: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The soak test for several minutes (make test runs a 60 s version): a mixed stream through `iraas up`
+# with scaling and a killed worker. SOAK_S sets its length; IRAAS_SOAK_SEED=N replays a run.
+SOAK_S ?= 300
+soak: install
+	IRAAS_SOAK_S=$(SOAK_S) $(BIN)/pytest tests/soak -s $(PYTEST_ARGS)
 
 lint: check $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml

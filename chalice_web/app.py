@@ -16,6 +16,7 @@ from chalicelib.auth import auth_settings, caller, require_api_keys
 from chalicelib.classroom import routes as classroom_routes
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
+from iraas import drain
 from iraas.config import load_settings
 from iraas.errors import ApiError
 from iraas.images.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
@@ -95,6 +96,18 @@ def _queued(request_id: str) -> Response:
     return json_response(202, {"id": request_id, "status": "queued"}, {"Location": location})
 
 
+def _waited(request_id: str) -> Response:
+    """A waiting request whose answer has not come: queued (202), or, when this server is stopping,
+    503 with Retry-After; either way the request stays queued and is answered at its id."""
+    if drain.stopping():
+        location = f"/v1/images/{request_id}"
+        raise ApiError(
+            503, "stopping", f"this web server is stopping; the image is queued: GET {location} for its answer",
+            retry_after_s=drain.RETRY_AFTER_S, extra={"id": request_id, "status": "queued"},
+        )
+    return _queued(request_id)
+
+
 @app.route("/", methods=["POST"], content_types=["*/*"])
 @api_errors
 def classify_course_style() -> Response:
@@ -103,7 +116,7 @@ def classify_course_style() -> Response:
     request = svc.submit(_upload(), caller(app.current_request), wait=True)
     result = svc.wait_for_result(request, svc.settings.limits.max_wait_s)
     if result is None:
-        return _queued(request.id)
+        return _waited(request.id)
     if result.status == "failed":
         return _result_response(result)
     return Response(
@@ -125,11 +138,11 @@ def submit_image() -> Response:
     except ValueError as exc:
         raise ApiError(400, "bad_idempotency_key", str(exc)) from None
     request = svc.submit(_upload(), owner, request_id=request_id, wait=wait > 0)
-    result = None
     if wait > 0:
         result = svc.wait_for_result(request, wait)
-    elif request_id:  # only a retried request (same Idempotency-Key) can have an answer already
-        result = svc.results.find(request.id, request.name)
+        return _waited(request.id) if result is None else _result_response(result)
+    # Only a retried request (same Idempotency-Key) can have an answer already.
+    result = svc.results.find(request.id, request.name) if request_id else None
     return _queued(request.id) if result is None else _result_response(result)
 
 

@@ -16,11 +16,30 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from iraas import faults
+
+# Retries: botocore's standard mode, for every client. A throttling error (S3 SlowDown, SQS and
+# DynamoDB throttling) or a transient one (500/502/503/504, a timeout, a dropped connection) is
+# retried at most MAX_ATTEMPTS - 1 times, each after a random delay ("full jitter") of up to 1 s, 2 s,
+# 4 s for throttling (50 ms, 100 ms, 200 ms for other transient errors), and only while the client's
+# retry quota lasts (a token bucket of 500 per client: a throttled retry takes 5, another one 14,
+# successes give them back), so an endpoint that keeps failing gets fewer retries, not more. Then
+# the error reaches the caller: the worker leaves the request to the queue (retried after
+# IRAAS_WORKER_RETRY_DELAY_S, dead-lettered after maxReceiveCount) and pauses; the web tier's
+# request fails. Adaptive mode (standard plus a client-side rate limiter) does not fit: its limiter
+# slows the whole client, every operation and thread, while AWS throttles per S3 prefix, SQS queue
+# or DynamoDB table. On the web tier's shared S3 client a SlowDown on one caller's uploads would
+# slow every request's upload and result read; on the worker, the fetches that are not throttled.
+# The student import already retries DynamoDB's unprocessed items with its own backoff. And boto3's
+# guide calls adaptive mode experimental, liable to change.
+MAX_ATTEMPTS = 4  # the first call and 3 retries (botocore's "max_attempts" counts only the retries)
+RETRY_MODE = "standard"
+
 # Explicit network limits: a request never hangs on a slow endpoint, and retries are bounded.
 _BOTO_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,  # above SQS's 20 s long poll
-    retries={"max_attempts": 4, "mode": "standard"},
+    retries={"total_max_attempts": MAX_ATTEMPTS, "mode": RETRY_MODE},
     max_pool_connections=64,  # the web tier serves many threads from one process
 )
 
@@ -98,13 +117,18 @@ def client(settings: Endpoint, service: str) -> Any:
 def _client(service: str, region: str, endpoint_url: str | None) -> Any:
     # A developer running `chalice local` against the embedded stack needs no credentials.
     credentials = local_credentials() if is_local_endpoint(endpoint_url) else {}
+    plan = faults.from_environ()  # IRAAS_FAULTS: checked here, before the first client exists
     with _lock:  # creating clients from one session is not thread-safe
-        return _session(region).client(
+        made = _session(region).client(
             service, endpoint_url=endpoint_url, config=_BOTO_CONFIG, **credentials
         )
+    if plan is not None:
+        plan.install(made)
+    return made
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that switch endpoints)."""
+    """Forget cached clients, and the fault plan and counts they had (tests that switch endpoints)."""
     _client.cache_clear()
     _session.cache_clear()
+    faults.reset()

@@ -94,6 +94,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         workers=args.workers,
         say=lambda m: print(m, flush=True),
         web_server=args.web,
+        fresh=args.fresh,
     )
 
 
@@ -189,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fixed number of local workers, 1 or more (default: scale 0..IRAAS_MAX_WORKERS with the queue)",
     )
     p.add_argument("--home", help="state folder (default: $IRAAS_HOME or ./.iraas)")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start empty: delete what the last run stored (default: keep images, results, videos, CSVs, "
+        "students and queued requests in the state folder and restore them)",
+    )
     p.add_argument(
         "--web",
         choices=["chalice", "gunicorn"],

@@ -56,7 +56,12 @@ def send_batches(sqs: Any, url: str, bodies: list[str]) -> list[str]:
 
 
 class SendError(RuntimeError):
-    """SQS did not take a message."""
+    """SQS did not take a message. ``unavailable``: for a reason that passes (SQS unreachable,
+    throttling, its own fault), so the client may try again."""
+
+    def __init__(self, message: str, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 class _Pending:
@@ -64,6 +69,8 @@ class _Pending:
         self.body = body
         self.done = threading.Event()
         self.error: str | None = None
+        self.cause: BaseException | None = None  # the exception of a failed call
+        self.sender_fault = False  # SQS refused this entry itself (too long, bad characters)
 
 
 class BatchSender:
@@ -96,9 +103,11 @@ class BatchSender:
                 self._thread.start()
             self._cond.notify_all()
         if not entry.done.wait(self.timeout_s):
-            raise SendError(f"no answer from SQS within {self.timeout_s:g} s")
+            raise SendError(f"no answer from SQS within {self.timeout_s:g} s", unavailable=True)
         if entry.error:
-            raise SendError(f"SQS did not take the message: {entry.error}")
+            raise SendError(
+                f"SQS did not take the message: {entry.error}", unavailable=not entry.sender_fault
+            ) from entry.cause
 
     def _gather(self, pool: ThreadPoolExecutor) -> None:
         while True:
@@ -114,10 +123,12 @@ class BatchSender:
                 QueueUrl=self.url, Entries=[{"Id": str(i), "MessageBody": e.body} for i, e in enumerate(batch)]
             )
             for failure in response.get("Failed", []):
-                batch[int(failure["Id"])].error = f"{failure.get('Code')}: {failure.get('Message')}"
+                entry = batch[int(failure["Id"])]
+                entry.error = f"{failure.get('Code')}: {failure.get('Message')}"
+                entry.sender_fault = bool(failure.get("SenderFault"))
         except Exception as exc:  # noqa: BLE001 - every sender of the batch gets the reason
             for e in batch:
-                e.error = str(exc) or type(exc).__name__
+                e.error, e.cause = str(exc) or type(exc).__name__, exc
         finally:
             for e in batch:
                 e.done.set()

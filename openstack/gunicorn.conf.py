@@ -37,3 +37,23 @@ loglevel = os.environ.get("IRAAS_WEB_LOG_LEVEL", "info")
 proc_name = "iraas-web"
 # No gunicornc control socket: it would default to one shared path in $HOME, and nothing uses it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """An orderly stop for each worker: on SIGTERM gunicorn stops its accepting and lets the requests
+    in flight finish within ``graceful_timeout``; the requests still waiting for a result after
+    IRAAS_WEB_DRAIN_S seconds (default: 5 s less than that) are answered 503 with Retry-After
+    (``iraas/drain.py``; their images stay queued and are answered at their id)."""
+    import signal
+
+    from iraas import drain
+
+    drain_s = float(os.environ.get("IRAAS_WEB_DRAIN_S", max(1, worker.cfg.graceful_timeout - 5)))
+    gunicorns_own = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum, frame):  # noqa: ANN001, ANN202
+        drain.begin(drain_s)
+        if callable(gunicorns_own):
+            gunicorns_own(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)

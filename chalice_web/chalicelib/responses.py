@@ -9,9 +9,14 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from iraas.errors import ApiError
+from iraas.errors import ApiError, is_unavailable
 
 log = logging.getLogger("iraas.web")
+
+UNAVAILABLE_RETRY_AFTER_S = 2
+UNAVAILABLE = {
+    "error": {"code": "unavailable", "message": "storage or queue unreachable or throttling; nothing was accepted, try again"}
+}
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -26,8 +31,11 @@ def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
         try:
             return view(*args, **kwargs)
         except ApiError as exc:
-            return json_response(exc.status, exc.body())
-        except Exception:  # noqa: BLE001 - nothing escapes as an HTML error page
+            return json_response(exc.status, exc.body(), exc.headers())
+        except Exception as exc:  # noqa: BLE001 - nothing escapes as an HTML error page
+            if is_unavailable(exc):  # after boto3's bounded retries: the client may try again
+                log.warning("storage or queue unavailable: %s", exc)
+                return json_response(503, UNAVAILABLE, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
             log.exception("unhandled error")
             return json_response(500, {"error": {"code": "internal", "message": "internal error"}})
 

@@ -128,6 +128,8 @@ class ImageRequest:
     def from_message(cls, body: str) -> ImageRequest:
         try:
             data = json.loads(body)
+        except RecursionError:  # [[[[...: the C parser refuses to recurse past the interpreter's limit
+            raise MalformedRequest("message body is not JSON we accept: nested too deeply") from None
         except ValueError as exc:
             raise MalformedRequest(f"message body is not JSON: {exc}") from None
         if not isinstance(data, dict) or data.get("v") != SCHEMA_VERSION:
@@ -141,7 +143,7 @@ class ImageRequest:
                 submitted_at=float(data.get("submitted_at", 0.0)),
                 reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: float(10**400)
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
         if not is_valid_id(request.id):
             raise MalformedRequest(f"request id {request.id!r} is not a valid id")

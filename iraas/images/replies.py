@@ -44,18 +44,19 @@ SWEEP_IDLE_S = 600.0  # a queue not refreshed for this long has no owner any mor
 _LONG_POLL_S = 20  # SQS's longest
 _ERROR_BACKOFF_S = 1.0
 _MAX_QUEUE_NAME = 80
+_DELETED_RECENTLY = frozenset({"AWS.SimpleQueueService.QueueDeletedRecently", "QueueDeletedRecently"})
 
 
 def new_queue_name(prefix: str) -> str:
     return (prefix + uuid.uuid4().hex)[:_MAX_QUEUE_NAME]
 
 
-def create_reply_queue(sqs: Any, prefix: str, now: float | None = None) -> str:
-    """A new reply queue of this process, tagged alive now; returns its URL."""
+def create_reply_queue(sqs: Any, prefix: str, now: float | None = None, name: str | None = None) -> str:
+    """A reply queue of this process (``name``, or a new one), tagged alive now; returns its URL."""
     stamp = str(int(time.time() if now is None else now))
     return str(
         sqs.create_queue(
-            QueueName=new_queue_name(prefix),
+            QueueName=name or new_queue_name(prefix),
             Attributes={"MessageRetentionPeriod": str(RETENTION_S)},
             tags={ALIVE_TAG: stamp, "iraas:role": "reply"},
         )["QueueUrl"]
@@ -106,6 +107,9 @@ class Replies(Protocol):
     def close(self) -> None:
         """Stop listening and delete this process's reply queue (also done at exit)."""
 
+    def release_all(self) -> None:
+        """Wake every waiting request now, with no result (the process is stopping)."""
+
 
 class _Slot:
     def __init__(self) -> None:
@@ -119,6 +123,7 @@ class _OwnQueue:
     def __init__(self, sqs: Any, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self.sqs, self.prefix, self.clock = sqs, prefix, clock
         self._url: str | None = None
+        self._name: str | None = None  # kept when the queue is lost, so that it comes back where replies go
         self._lock = threading.Lock()
         self._touched = 0.0
         self._pid = os.getpid()
@@ -127,12 +132,25 @@ class _OwnQueue:
     def url(self) -> str:
         with self._lock:
             if self._url is None or self._pid != os.getpid():  # a forked child makes its own
-                self._pid = os.getpid()
-                self._url = create_reply_queue(self.sqs, self.prefix, self.clock())
+                if self._pid != os.getpid():
+                    self._pid, self._name = os.getpid(), None
+                self._name = self._name or new_queue_name(self.prefix)
+                self._url = self._create()
                 self._touched = self.clock()
                 atexit.register(self.delete)
                 log.info("reply queue %s", self._url)
             return self._url
+
+    def _create(self) -> str:
+        """The queue under its name; a new name where SQS refuses the old one for a while after a
+        delete (``QueueDeletedRecently``: swept by the scaler while this process slept)."""
+        try:
+            return create_reply_queue(self.sqs, self.prefix, self.clock(), self._name)
+        except ClientError as exc:
+            if aws.error_code(exc) not in _DELETED_RECENTLY:
+                raise
+            self._name = new_queue_name(self.prefix)
+            return create_reply_queue(self.sqs, self.prefix, self.clock(), self._name)
 
     def touch(self) -> None:
         """Refresh the alive tag, at most once a minute (one TagQueue call)."""
@@ -152,12 +170,17 @@ class _OwnQueue:
         messages: list[dict[str, Any]] = self.sqs.receive_message(
             QueueUrl=self.url, MaxNumberOfMessages=BATCH_LIMIT, WaitTimeSeconds=wait_s
         ).get("Messages", [])
-        for entries in entry_batches([m["ReceiptHandle"] for m in messages]):
-            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
+        try:
+            for entries in entry_batches([m["ReceiptHandle"] for m in messages]):
+                self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
+        except Exception as exc:  # noqa: BLE001 - deliver them anyway; a reply seen twice wakes nobody twice
+            log.warning("could not delete %d received replies: %s", len(messages), exc)
         return messages
 
     def lost(self, exc: Exception) -> bool:
-        """A missing queue (swept while this process slept): make a new one on next use."""
+        """A missing queue (swept while this process slept, or an embedded endpoint restarted
+        without it): made again on next use, under the same name, so that replies to requests
+        already sent still arrive."""
         if isinstance(exc, ClientError) and aws.error_code(exc) in NO_SUCH_QUEUE:
             with self._lock:
                 self._url = None
@@ -167,7 +190,7 @@ class _OwnQueue:
     def delete(self) -> None:
         atexit.unregister(self.delete)
         with self._lock:
-            url, self._url = self._url, None
+            url, self._url, self._name = self._url, None, None
         if url:
             try:
                 self.sqs.delete_queue(QueueUrl=url)
@@ -178,7 +201,8 @@ class _OwnQueue:
 def _parse(message: dict[str, Any]) -> ImageResult | None:
     try:
         return ImageResult.from_json(message["Body"])
-    except (KeyError, TypeError, ValueError) as exc:
+    # AttributeError: JSON that is not an object ("1", "[]"); RecursionError: nested too deeply.
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         log.warning("dropped a reply that is not a result: %s", exc)
         return None
 
@@ -240,6 +264,14 @@ class ReplyDispatcher:
         self._stop.set()
         self.queue.delete()
 
+    def release_all(self) -> None:
+        """Wake every waiting request with no result (the process is stopping; each then reads S3
+        once and answers with what it finds)."""
+        with self._lock:
+            slots = [slot for waiting in self._slots.values() for slot in waiting]
+        for slot in slots:
+            slot.ready.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -277,6 +309,9 @@ class InlineReplies:
 
     def close(self) -> None:
         self.queue.delete()
+
+    def release_all(self) -> None:
+        pass  # Lambda stops an environment between invocations, never during one
 
     def wait(self, request_id: str, timeout_s: float) -> ImageResult | None:
         if request_id not in self._expected:

@@ -11,8 +11,9 @@ import time
 from dataclasses import asdict, replace
 from typing import Any
 
-from iraas import aws
+from iraas import aws, drain
 from iraas.config import Settings
+from iraas.errors import ApiError
 from iraas.images.jobs import ImageRequest, ImageResult, input_key, input_prefix, name_from_input_key, new_id
 from iraas.images.metrics import recent_metrics
 from iraas.images.replies import Replies, replies_for_this_process
@@ -32,6 +33,7 @@ class ImageService:
         self.sqs = sqs or aws.client(settings, "sqs")
         self.results = ResultStore(self.s3, settings.image_output_bucket)
         self.replies = replies or replies_for_this_process(self.sqs, settings.reply_queue_prefix)
+        drain.on_release(self.replies.release_all)  # an orderly stop answers the waiters still held
         # One request at a time on Lambda: nothing to gather there.
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
@@ -42,21 +44,26 @@ class ImageService:
         With a ``request_id`` derived from a client's idempotency key, a repeated submission is
         recognised and not queued a second time.
         """
+        if drain.stopping():
+            raise ApiError(503, "stopping", "this web server is stopping; try again", retry_after_s=drain.RETRY_AFTER_S)
         known = self.name_of(request_id, owner) if request_id is not None else None
         request_id = request_id or new_id()
         name = known or upload.name
         request = ImageRequest(
             id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(owner, request_id, name)
         )
-        if known is not None:
-            return request
-        self.s3.put_object(
-            Bucket=request.bucket,
-            Key=request.key,
-            Body=upload.data,
-            ContentType=upload.info.mime,
-            Metadata={"request-id": request.id},
-        )
+        if known is None:
+            self.s3.put_object(
+                Bucket=request.bucket,
+                Key=request.key,
+                Body=upload.data,
+                ContentType=upload.info.mime,
+                Metadata={"request-id": request.id},
+            )
+        elif self.results.find(request.id, name) is not None:
+            return request  # answered already
+        # else the first attempt's send may have failed (it got a 503): queue it again. Should both
+        # sends have gone through, the second delivery finds the answer stored and is not answered again.
         if wait:  # registered before the send, so that no reply can come before its waiter
             request = replace(request, reply_to=self.replies.expect(request.id))
         try:

@@ -15,6 +15,13 @@ batch outlives its visibility timeout. Two things keep every request answered on
 A worker that dies between storing and announcing leaves the stored result as the answer (the
 web tier and ``GET /v1/images/{id}`` read S3); its announcement on the response queue is lost, never
 doubled.
+
+AWS trouble (S3 throttling with SlowDown, a 503) is retried by boto3 first (``iraas/aws.py``: a few
+attempts, jittered backoff, a retry quota per client). A batch that still failed more for AWS's
+reasons than it answered makes the worker pause before its next receive, longer each time (up to
+``AWS_TROUBLE_PAUSE_CAP_S``): once a client's retry quota is spent its calls fail at once, and a
+worker that went on would run through the whole backlog, using up each request's receives and
+dead-lettering requests that nothing is wrong with.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -44,6 +52,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
+# After a batch that AWS failed (see the module's docstring): a random pause of up to
+# BASE * 2^(such batches in a row - 1), at most CAP.
+AWS_TROUBLE_PAUSE_BASE_S = 0.5
+AWS_TROUBLE_PAUSE_CAP_S = 30.0
 # How long received messages stay hidden before the lease extends them (see _Lease).
 RECEIVE_VISIBILITY_S = 2
 
@@ -56,10 +68,11 @@ class BatchClassifier(Protocol):
 class ProcessingError(Exception):
     """A request that cannot be answered (this time); ``code`` goes into the recorded result."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, aws_trouble: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.aws_trouble = aws_trouble  # AWS failed (throttled, unavailable), not the request
 
 
 @dataclass
@@ -69,6 +82,7 @@ class BatchOutcome:
     duplicates: int = 0
     failed: int = 0
     dead_lettered: int = 0  # failures on their last attempt, recorded as failed results
+    aws_failures: int = 0  # of the failures, those AWS caused (fetch or store failed)
 
 
 @dataclass
@@ -175,6 +189,7 @@ class Worker:
         """Work until ``stop`` is set (between batches), or after ``max_idle_s`` with no work."""
         log.info("worker %s polling %s", self.worker_id, self.settings.request_queue_url)
         idle_since = time.monotonic()
+        troubled = 0  # batches in a row that AWS failed
         while not stop.is_set():
             try:
                 outcome = self.poll_once()
@@ -182,6 +197,14 @@ class Worker:
                 log.warning("could not poll %s: %s; trying again", self.settings.request_queue_url, exc)
                 stop.wait(POLL_ERROR_BACKOFF_S)
                 outcome = BatchOutcome()
+            if outcome.aws_failures > outcome.answered:
+                troubled += 1
+                pause_s = random.uniform(0, min(AWS_TROUBLE_PAUSE_CAP_S, AWS_TROUBLE_PAUSE_BASE_S * 2 ** min(troubled - 1, 16)))
+                log.warning("AWS failed a batch; pausing", extra={"failed": outcome.aws_failures,
+                            "answered": outcome.answered, "in_a_row": troubled, "pause_s": round(pause_s, 2)})
+                stop.wait(pause_s)
+            elif outcome.received:
+                troubled = 0
             if outcome.received:
                 idle_since = time.monotonic()
             elif max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
@@ -235,6 +258,7 @@ class Worker:
             done = self._answer_batch(items, outcome)
             failed = [item for item in items if item.error is not None]
             outcome.failed = len(failed)
+            outcome.aws_failures = sum(1 for item in failed if item.error is not None and item.error.aws_trouble)
             outcome.dead_lettered = self._fail(failed)
         self._delete(done)
         log.info(
@@ -306,8 +330,8 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - transient S3 trouble is retried by the queue
             if aws.is_not_found(exc):
                 item.error = ProcessingError("input_missing", f"no input object at {request.key}")
-            else:
-                item.error = ProcessingError("fetch_failed", str(exc))
+            else:  # the message names AWS's error code (SlowDown, ...) and the attempts made
+                item.error = ProcessingError("fetch_failed", str(exc), aws_trouble=True)
 
     def _answer(self, answers: list[tuple[_Item, ImageResult]]) -> dict[str, bool]:
         """Store each answer (in parallel), then reply to the waiting web processes and announce
@@ -323,7 +347,7 @@ class Worker:
                 return item, answer, body, self.results.put_first(answer, body)
             except Exception as exc:  # noqa: BLE001 - keep the message; it will be retried
                 log.warning("could not store the result", extra={**item.fields(), "error": str(exc)})
-                item.error = ProcessingError("store_failed", str(exc))
+                item.error = ProcessingError("store_failed", str(exc), aws_trouble=True)
                 return item, answer, body, None
 
         stored = list(self._pool.map(store, answers))
@@ -420,9 +444,10 @@ def _ms_since(started: float) -> float:
 def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float | None = None) -> None:
     """The worker process: load and warm the model, then work until SIGTERM/SIGINT.
 
-    A signal that arrives while a batch is being worked on lets the batch finish first; one that
-    arrives while waiting for messages stops at once (anything that receive call took is hidden
-    for only ``RECEIVE_VISIBILITY_S`` and then handed to another worker, so nothing is lost).
+    A signal stops the worker after its current receive and the batch it got: a receive given up
+    half-way would still take messages in SQS (or moto) for nobody, each a receive counted towards
+    the dead-letter queue. So a stop takes up to the long poll (``IRAAS_WORKER_LONG_POLL_S``; the
+    systemd unit allows 90 s, ``iraas up`` polls for 2 s) plus a batch.
     """
     import signal
 
@@ -440,9 +465,7 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop.set()
-        if not worker.busy.is_set():
-            raise SystemExit(0)
-        log.info("signal %d: finishing the current batch before stopping", signum)
+        log.info("signal %d: finishing the current receive and its batch before stopping", signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -453,8 +476,6 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
     log.info("worker %s ready", worker.worker_id)
     try:
         worker.run(stop, max_idle_s=max_idle_s)
-    except SystemExit:
-        pass
     finally:
         heartbeat.stop()
     log.info("worker %s stopped", worker.worker_id)

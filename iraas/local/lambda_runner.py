@@ -17,6 +17,7 @@ still reads the students table for every video, so enrolments count at once in e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas import aws, logs
+from iraas.backoff import Backoff
 from iraas.classroom.settings import FaceSettings, load_face_settings
 
 log = logging.getLogger("iraas.lambda_runner")
@@ -152,13 +154,20 @@ def _poll(
     if ready_file:
         ready_file.parent.mkdir(parents=True, exist_ok=True)
         ready_file.write_text(str(round(ready_ms)))
+    backoff = Backoff()
     while not stopping():
         # Received hidden for a few seconds only: a runner killed while its receive is pending
         # (a crash, a scale-in) gives the event back at once instead of after the function timeout.
-        messages = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
-            VisibilityTimeout=RECEIVE_VISIBILITY_S, AttributeNames=["ApproximateReceiveCount"],
-        ).get("Messages", [])
+        try:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                VisibilityTimeout=RECEIVE_VISIBILITY_S, AttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", [])
+        except Exception as exc:  # noqa: BLE001 - the endpoint is away (restarting): wait, then resume
+            log.warning("%s could not receive events: %s; trying again in %.1f s", function_name, exc, backoff.next_s)
+            backoff.sleep(stopping)
+            continue
+        backoff.reset()
         for message in messages:
             attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
             try:
@@ -170,12 +179,16 @@ def _poll(
             except Exception:  # noqa: BLE001 - the function failed: retry as Lambda would
                 log.exception("%s failed on attempt %d of %d", function_name, attempt, MAX_ATTEMPTS)
                 if attempt < MAX_ATTEMPTS:
-                    sqs.change_message_visibility(
-                        QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=2
-                    )
+                    with contextlib.suppress(Exception):  # else it comes back after the function timeout
+                        sqs.change_message_visibility(
+                            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=2
+                        )
                     continue
                 log.error("%s dropped the event after %d attempts: %s", function_name, attempt, message["Body"][:500])
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            try:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            except Exception as exc:  # noqa: BLE001 - it comes back; the function's output is idempotent
+                log.warning("%s could not delete a handled event (it will be handled again): %s", function_name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,11 +2,12 @@
 
 ``python -m iraas.local.moto_app -H HOST -p PORT`` serves exactly what ``python -m moto.server``
 serves (the same Flask apps, the same threaded werkzeug server and request handler), after five
-patches that take CPU out of every call. The endpoint is one process, and every S3 and SQS call
+patches that take CPU out of every call, and a sixth (``sqs_abandoned_long_poll``, below) that ends
+the long polls of clients that are gone. The endpoint is one process, and every S3 and SQS call
 of the web tier and the workers goes through it, so its CPU per call bounds the whole stack.
 Measured with ``python -m bench.moto_calls``, SQS calls cost 8 to 12 times less CPU with a backlog
 of 100 requests in the queue (about 3 times less with 10: moto's SQS cost grows with the queue),
-S3 calls about 0.5 ms less; each patch is there because leaving it out measurably costs CPU:
+S3 calls about 0.5 ms less; each of the five is there because leaving it out measurably costs CPU:
 
 ``dispatcher_host_cache``
     moto's dispatcher resolves the backend of every request under one global lock, and the
@@ -33,6 +34,12 @@ S3 calls about 0.5 ms less; each patch is there because leaving it out measurabl
     for (the web tier, the scaler and the worker ask for the queue depth); the patch builds them
     once per call and picks the same names from them.
 
+``sqs_abandoned_long_poll``
+    moto's receive goes on long-polling after its client has closed the connection (a worker
+    stopped or killed in its receive) and then takes a message for nobody, counting a receive:
+    three such and an untouched request is dead-lettered. The patch ends such a receive when it
+    would wait again (before it has taken anything).
+
 SQS semantics (visibility timeouts, receive counts, redrive to the dead-letter queue, delays,
 retention) are moto's own: the patches change how often moto reads the clock and builds a
 queue's attributes, not what it does with them. Each patch has a check that the moto internals it relies on still have
@@ -44,8 +51,10 @@ with the patch silently not applied (moto is pinned in pyproject.toml for the sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import inspect
+import json
 import os
 import signal
 import sys
@@ -53,6 +62,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -368,6 +378,62 @@ def apply_sqs_attributes_once() -> None:
     sqs_models.SQSBackend.get_queue_attributes = get_queue_attributes  # type: ignore[method-assign]
 
 
+# --- sqs_abandoned_long_poll -----------------------------------------------------------------
+#
+# moto's receive keeps long-polling (up to 20 s) after its client has gone (a worker stopped or
+# killed in the middle of its receive), and then takes the next message for nobody: hidden for its
+# visibility timeout, one more on its receive count. Three of those and a request that nobody ever
+# worked on is in the dead-letter queue, with no result. SQS itself may do the same, which is why a
+# stopping worker finishes its receive (iraas/images/worker.py); here the endpoint also stops the
+# long poll of a client that is no longer connected, as soon as it would wait again.
+
+
+class ClientGone(Exception):
+    """The client of a long poll has closed its connection: nothing is to be received for it."""
+
+
+_client = threading.local()  # the connection of the request this server thread is serving
+_original_wait_for_messages = getattr(sqs_models.Queue, "wait_for_messages", None)
+
+
+def client_gone(connection: Any) -> bool:
+    """Whether the peer of ``connection`` has closed it (a read would see end of file)."""
+    import socket
+
+    try:
+        return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False  # open, nothing sent
+    except OSError:
+        return True  # reset
+
+
+def wait_for_messages(self: Any, timeout: int) -> None:
+    """moto's ``Queue.wait_for_messages``, first giving up the receive if its client has gone."""
+    connection = getattr(_client, "connection", None)
+    if connection is not None and client_gone(connection):
+        raise ClientGone()
+    assert _original_wait_for_messages is not None
+    _original_wait_for_messages(self, timeout)
+
+
+def check_sqs_abandoned_long_poll() -> None:
+    name = "sqs_abandoned_long_poll"
+    original = _moto_attr(sqs_models.Queue, "wait_for_messages", wait_for_messages, _original_wait_for_messages)
+    _require(name, original is not None and _params(original) == ["self", "timeout"],
+             "Queue.wait_for_messages(self, timeout) is gone or changed")
+    receive = _source(sqs_models.SQSBackend.receive_message)
+    # Raising in the wait loses nothing only while the loop waits with no result taken yet.
+    for needle in ("if result or (wait_seconds_timeout and unix_time() > polling_end):",
+                   "if previous_result_count == len(result):", "queue.wait_for_messages(1)"):
+        _require(name, needle in receive, f"SQSBackend.receive_message no longer has {needle!r}")
+    _require(name, hasattr(MotoRequestHandler, "run_wsgi"), "werkzeug's request handler has no run_wsgi")
+
+
+def apply_sqs_abandoned_long_poll() -> None:
+    sqs_models.Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
+
+
 # --- all of them -----------------------------------------------------------------------------
 
 PATCHES: tuple[Patch, ...] = (
@@ -376,6 +442,7 @@ PATCHES: tuple[Patch, ...] = (
     Patch("sqs_retention_check", check_sqs_retention_check, apply_sqs_retention_check),
     Patch("sqs_queue_counts", check_sqs_queue_counts, apply_sqs_queue_counts),
     Patch("sqs_attributes_once", check_sqs_attributes_once, apply_sqs_attributes_once),
+    Patch("sqs_abandoned_long_poll", check_sqs_abandoned_long_poll, apply_sqs_abandoned_long_poll),
 )
 
 
@@ -418,6 +485,13 @@ class QuietRequestHandler(MotoRequestHandler):
 
     served = 0  # += under the GIL; a lost increment would only skew a benchmark figure
 
+    def run_wsgi(self) -> None:
+        _client.connection = self.connection  # for sqs_abandoned_long_poll
+        try:
+            super().run_wsgi()
+        finally:
+            _client.connection = None
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         QuietRequestHandler.served += 1
         status = getattr(code, "value", code)
@@ -439,14 +513,58 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1", help="which host to bind")
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("MOTO_PORT", 5000)),
                         help="port to listen on")
+    parser.add_argument("--state", type=Path, help="keep the template's data in this folder (iraas/local/durable)")
+    parser.add_argument("--template", type=Path, help="with --state: the template to provision before serving")
+    parser.add_argument("--region", default="us-east-1", help="with --state: the region to provision in")
     args = parser.parse_args(argv)
+    if args.state is not None and args.template is None:
+        parser.error("--state needs --template")
     # moto reads MOTO_PORT to build URLs that point back at itself (as moto.server does).
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGINT, _exit)
     signal.signal(signal.SIGTERM, _exit)
-    app = make_app()
+    app: Any = make_app()
+    if args.state is not None:
+        app = _durable(app, args.state, args.template, args.region)
     threading.Thread(target=_report_request_count, name="request-count", daemon=True).start()
     run_simple(args.host, args.port, app, threaded=True, request_handler=QuietRequestHandler)
+
+
+def _durable(app: Any, state_dir: Path, template: Path, region: str) -> Any:
+    """Provision ``template`` and restore the kept data before listening (clients meanwhile see a
+    refused connection, which they retry, never a half-restored endpoint)."""
+    from iraas.local.durable.endpoint import open_endpoint_state
+    from iraas.local.durable.store import StateError
+
+    try:
+        durable = open_endpoint_state(state_dir, lambda: provision_in_process(template, region), region)
+    except StateError as exc:
+        sys.stderr.write(f"moto_app: {exc}\n")
+        sys.exit(2)
+    sys.stderr.write(f"restored {durable.restored.describe()} from {durable.store.path} in {durable.restore_s:.2f} s\n")
+    summary = {**dataclasses.asdict(durable.restored), "seconds": round(durable.restore_s, 3)}
+    (state_dir / "last-restore.json").write_text(json.dumps(summary))
+    durable.start_flushing()
+    return durable.wrap(app)
+
+
+def provision_in_process(template: Path, region: str) -> None:
+    """Create the template's resources in this process's moto backends (the ones the server then
+    serves), through boto3 and moto's in-process mock: the same provisioning code as over HTTP."""
+    import boto3
+    from moto import mock_aws
+
+    from iraas.aws import local_credentials
+    from iraas.local.provision import provision
+    from iraas.local.template import load_template
+
+    mock = mock_aws()
+    mock.start()
+    try:
+        session = boto3.Session(**local_credentials(), region_name=region)
+        provision(load_template(template), session=session, region=region)
+    finally:
+        mock.stop(remove_data=False)
 
 
 if __name__ == "__main__":

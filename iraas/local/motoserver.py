@@ -1,6 +1,8 @@
 """moto's server as a child process: the embedded stack's AWS endpoint.
 
-The child runs ``iraas.local.moto_app``: moto's own server with its hot path patched (see there).
+The child runs ``iraas.local.moto_app``: moto's own server with its hot path patched (see there);
+given a state folder, it provisions the template and restores the kept data before it listens
+(``iraas/local/durable``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from types import TracebackType
 from typing import IO
 
 from iraas.aws import local_credentials_env
+from iraas.local.supervisor import die_with_parent
 
 
 class MotoServerError(RuntimeError):
@@ -42,10 +45,16 @@ class MotoServer:
         *,
         start_timeout_s: float = 30.0,
         log_path: str | Path | None = None,
+        state_dir: Path | None = None,
+        template: Path | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self.host, self.port = host, port
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_path) if log_path else None
+        self.state_dir, self.template, self.region = state_dir, template, region
+        if state_dir is not None and template is None:
+            raise ValueError("a state folder needs the template to provision")
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._url: str | None = None
@@ -60,8 +69,14 @@ class MotoServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_status(self) -> int | None:
+        """The server's exit status once it has exited on its own (None while it runs)."""
+        return None if self._process is None else self._process.poll()
+
     def start(self) -> str:
-        """Start the server and wait until it answers; return its URL."""
+        """Start the server and wait until it answers; return its URL. The port it got is kept:
+        :meth:`restart` comes back on it, where every client still points."""
         if self.running:
             return self.url
         # A port chosen here can be taken before moto binds it: try again with another.
@@ -69,11 +84,19 @@ class MotoServer:
         for attempt in range(1, attempts + 1):
             port = self.port or free_port(self.host)
             try:
-                return self._start_on(port)
+                url = self._start_on(port)
             except MotoServerError as exc:
                 if attempt == attempts or "Address already in use" not in str(exc):
                     raise
+            else:
+                self.port = port
+                return url
         raise AssertionError("unreachable")
+
+    def restart(self) -> str:
+        """Start again on the same port after the server died (its kept state comes back)."""
+        self.stop()
+        return self.start()
 
     def _start_on(self, port: int) -> str:
         # A file, not a pipe: moto logs every request, and a pipe nobody reads would fill up and
@@ -81,12 +104,19 @@ class MotoServer:
         # Open for the server's lifetime (closed in stop()), so not a with-block.
         self._log = open(self.log_path, "ab") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
         env = {**os.environ, **local_credentials_env(), "MOTO_PORT": str(port)}
+        command = [sys.executable, "-m", "iraas.local.moto_app", "-H", self.host, "-p", str(port)]
+        if self.state_dir is not None:
+            command += ["--state", str(self.state_dir), "--template", str(self.template), "--region", self.region]
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "iraas.local.moto_app", "-H", self.host, "-p", str(port)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
+            # As the stack's other children: a Ctrl-C reaches only iraas up, which stops the endpoint
+            # last, after the others have finished with it; and it goes if iraas up is killed.
+            start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         url = f"http://{self.host}:{port}"
         deadline = time.monotonic() + self.start_timeout_s

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
+from iraas.backoff import Backoff
 from iraas.queues import entry_batches
 
 
@@ -21,20 +22,23 @@ def describe(result: dict[str, Any]) -> str:
 
 def report_results(sqs: Any, queue_url: str, say: Callable[[str], None], stopping: threading.Event) -> None:
     """Drain the response queue until ``stopping``, saying one line per result."""
+    backoff = Backoff()
     while not stopping.is_set():
         try:
             messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
                 "Messages", []
             )
-        except Exception:  # noqa: BLE001 - the endpoint is going away during shutdown
+        except Exception:  # noqa: BLE001 - the endpoint is away (stopping, or restarting): wait
             if stopping.is_set():
                 return
-            time.sleep(1)
+            backoff.sleep(stopping.is_set)
             continue
+        backoff.reset()
         for message in messages:
             try:
                 say(describe(json.loads(message["Body"])))
             except (ValueError, TypeError, AttributeError):
                 say(f"  (a response that is not a result: {message['Body'][:80]!r})")
         for entries in entry_batches([m["ReceiptHandle"] for m in messages]):
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+            with contextlib.suppress(Exception):  # a line said twice, later, is all it costs
+                sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)

@@ -10,6 +10,7 @@ the runtime (``iraas/local/zygote.py``), as many as the machine's cores unless t
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import sys
@@ -20,14 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iraas import aws
+from iraas import aws, faults
 from iraas.auth import API_KEY_ENV, generated_key, is_loopback_host, load_auth_settings
 from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
 from iraas.images import replies
 from iraas.local.capacity import local_scaling, usable_cores
+from iraas.local.durable import STATE_FILE, remove_state
 from iraas.local.functions import FunctionPool
-from iraas.local.motoserver import MotoServer
+from iraas.local.motoserver import MotoServer, MotoServerError
 from iraas.local.provision import provision
 from iraas.local.reporter import report_results
 from iraas.local.stackfile import remove_stack_file, write_stack_file
@@ -39,8 +41,16 @@ from iraas.queues import queue_depth
 from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
 
-STOP_GRACE_S = 6.0  # a worker finishing its batch; the whole stop stays under 10 s
-SCALER_STOP_S = 2.0  # how long a stop waits for the scaler's current tick
+ENDPOINT_START_S = 120.0  # provisioning and restoring a large state folder before it listens
+# An orderly stop, all within the 10 s the README promises: the web tier first (its waiting
+# requests still get answers from the workers meanwhile), then the workers finish their batches,
+# the endpoint last.
+STOP_BUDGET_S = 9.0
+WEB_DRAIN_S = 4.0  # the web tier's waiting requests get this long, then a 503 with Retry-After
+WEB_STOP_S = WEB_DRAIN_S + 1.5  # by then the web tier has answered everything it held
+ENDPOINT_STOP_S = 1.0  # left at the end for the endpoint
+SCALER_STOP_S = 1.0  # how long a stop waits for the scaler's current tick
+LOCAL_LONG_POLL_S = 2  # the local workers' SQS long poll
 FUNCTION_NICENESS = 10  # the face runners yield the cores to the web tier and the workers
 
 
@@ -67,6 +77,7 @@ class EmbeddedStack:
     port: int = 8000
     workers: int | None = None  # a fixed fleet size; None: the scaler follows the queue
     web_server: str = "chalice"  # "chalice": chalice's local gateway; "gunicorn": the WSGI adapter
+    fresh: bool = False  # start empty: forget what the last run stored
     template: Path = TEMPLATE
     say: Callable[[str], None] = print
     settings: Settings | None = None
@@ -91,16 +102,23 @@ class EmbeddedStack:
             raise StackError(f"port {self.port} on {self.host} is in use; choose another with --port")
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         web_auth = self._web_auth_env()  # a bad IRAAS_API_KEY stops it here, before anything starts
+        faults.from_environ()  # and a bad IRAAS_FAULTS
         os.environ.update(local_credentials_env())  # this process provisions and reads queues too
         os.environ.pop("AWS_PROFILE", None)  # a profile would override the embedded credentials
         aws.reset_clients()
 
         # Loopback whatever --host says: only this machine's processes talk to the AWS endpoint, which
         # has no authentication of its own (anyone reaching it could read and write every bucket).
-        self.moto = MotoServer(host="127.0.0.1", log_path=self.home / "logs" / "moto.log")
-        endpoint = self.moto.start()
-        self.say(f"AWS endpoint (moto) on {endpoint}")
         region = os.environ.get("IRAAS_REGION", "us-east-1")
+        state = self.home / "state"
+        if self.fresh and remove_state(state):
+            self.say(f"--fresh: removed what the last run stored ({state / STATE_FILE})")
+        self.moto = MotoServer(
+            host="127.0.0.1", log_path=self.home / "logs" / "moto.log", state_dir=state, template=self.template,
+            region=region, start_timeout_s=ENDPOINT_START_S,
+        )
+        endpoint = self.moto.start()
+        self.say(f"AWS endpoint (moto) on {endpoint}; {self._restored()}")
         resources = provision(load_template(self.template), endpoint_url=endpoint, region=region)
         write_stack_file(self.home / "stack.json", endpoint, region, resources, web_url=self.url)
         self.say(f"provisioned {len(resources)} resources from {self.template.name}; see {self.home / 'stack.json'}")
@@ -111,12 +129,18 @@ class EmbeddedStack:
         env.pop(API_KEY_ENV, None)  # the web tier's alone: workers and functions take no HTTP requests
         # Many small workers share the cores: one inference thread each.
         env.setdefault("IRAAS_ORT_THREADS", "1")
+        # A stopping worker finishes its receive first (iraas/images/worker.py): short polls keep a
+        # scale-in and the whole stop quick; an empty receive costs the local endpoint ~1 ms.
+        env.setdefault("IRAAS_WORKER_LONG_POLL_S", str(LOCAL_LONG_POLL_S))
         self._env = env
         logs = self.home / "logs"
         self.web = Child("web", self._web_command(), logs / "web.log")
         self.web.start({**env, **web_auth}, REPO_ROOT)
-        (self.home / "ready").mkdir(exist_ok=True)
-        self.zygote = Zygote(self.home / "ready" / "zygote", logs / "zygote.log")
+        ready = self.home / "ready"
+        ready.mkdir(exist_ok=True)
+        for marker in ready.iterdir():  # a marker of the last run is not a ready process of this one
+            marker.unlink(missing_ok=True)
+        self.zygote = Zygote(ready / "zygote", logs / "zygote.log")
         self.zygote.start(env, REPO_ROOT)  # preloads while the rest starts
         self._start_functions(resources, env)
         # AWS runs up to 19 instances; here every worker is a process on this machine's cores.
@@ -127,6 +151,21 @@ class EmbeddedStack:
         )
         self.scaler.tick()  # the first workers start now, not one tick later
         return settings
+
+    def _restored(self) -> str:
+        """What the endpoint put back from the state folder at its start."""
+        state = self.home / "state"
+        try:
+            restored = json.loads((state / "last-restore.json").read_text())
+            counts = (restored["objects"], restored["items"], restored["messages"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"state kept in {state}"
+        if not any(counts):
+            return f"state kept in {state} (empty)"
+        return (
+            f"restored {counts[0]} objects, {counts[1]} students, {counts[2]} queued messages from {state} "
+            "(--fresh starts empty)"
+        )
 
     def _web_auth_env(self) -> dict[str, str]:
         """``IRAAS_API_KEY`` for the web tier: the user's keys; with none, off loopback, the key kept
@@ -174,8 +213,11 @@ class EmbeddedStack:
         if self.web_server == "gunicorn":
             from iraas.hybrid.gunicorn import gunicorn_command
 
-            return gunicorn_command(self.host, self.port)
-        return [sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port)]
+            return gunicorn_command(self.host, self.port, drain_s=WEB_DRAIN_S)
+        return [
+            sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port),
+            "--drain", str(WEB_DRAIN_S),
+        ]
 
     def _ensure_model(self, settings: Settings) -> None:
         from iraas.images.classify.export import ensure_model
@@ -185,17 +227,23 @@ class EmbeddedStack:
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
         """Return once a request would succeed: the web tier answers, and with a fixed-size fleet,
-        a worker is warm (a scaled fleet starts workers when requests arrive)."""
+        its workers are warm (a scaled fleet starts workers when requests arrive)."""
         _, _, scaler = self._started()
+        fleet = self.fleet
         deadline = time.monotonic() + timeout_s
-        ready_dir = self.home / "ready"
         while time.monotonic() < deadline:
             self._check_web()
-            warm = scaler.config.min_workers == 0 or any(ready_dir.glob("local-*"))
+            warm = scaler.config.min_workers == 0 or (
+                fleet is not None and self._ready_workers([m.id for m in fleet.members()]) >= scaler.config.min_workers
+            )
             if self._healthy() and warm:
                 return
             time.sleep(0.2)
         raise StackError(f"the stack was not ready within {timeout_s:.0f} s; logs are in {self.home / 'logs'}")
+
+    def _ready_workers(self, worker_ids: list[str]) -> int:
+        """How many of these workers have written their ready marker (the model is warm)."""
+        return sum((self.home / "ready" / worker_id).exists() for worker_id in worker_ids)
 
     def _started(self) -> tuple[Settings, Child, Scaler]:
         if self.settings is None or self.web is None or self.scaler is None:
@@ -230,6 +278,7 @@ class EmbeddedStack:
         swept_at = time.monotonic()
         while not stop.wait(1.0):
             self._check_web()
+            self._restart_crashed_endpoint()
             self._replace_crashed_functions()
             if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the scheduled scaler does in AWS
                 swept_at = time.monotonic()
@@ -237,6 +286,20 @@ class EmbeddedStack:
                     replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
                 except Exception as exc:  # noqa: BLE001 - housekeeping: the next minute tries again
                     self.say(f"could not sweep reply queues: {exc}")
+
+    def _restart_crashed_endpoint(self) -> None:
+        """The endpoint died under the stack: start it again on its port with its kept state. The
+        others wait meanwhile (their AWS calls are retried, their loops back off) and resume."""
+        moto = self.moto
+        if moto is None or self._stopping.is_set() or moto.exit_status is None:
+            return
+        started = time.monotonic()
+        self.say(f"the AWS endpoint (moto) exited with status {moto.exit_status}; restarting it with its kept state")
+        try:
+            moto.restart()
+        except MotoServerError as exc:
+            raise StackError(f"the AWS endpoint could not be restarted: {exc}") from None
+        self.say(f"the AWS endpoint is back after {time.monotonic() - started:.1f} s; {self._restored()}")
 
     def _replace_crashed_functions(self) -> None:
         """Like Lambda, a function instance that died is replaced (each pool does that at its next
@@ -272,24 +335,30 @@ class EmbeddedStack:
     # ---- stop ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop the web tier, let workers and function runners finish their current item (all
-        within one shared grace period), then stop the endpoint."""
+        """Stop in order within ``STOP_BUDGET_S``: the web tier drains (its waiting requests are
+        answered, by the workers still running, or get a 503 with Retry-After), function runners
+        finish their video, workers their batch, and the endpoint goes last. What is still queued
+        stays in the state folder for the next start."""
+        started = time.monotonic()
         self._stopping.set()  # the scaler starts nothing more...
-        deadline = time.monotonic() + STOP_GRACE_S
+        end = started + STOP_BUDGET_S - ENDPOINT_STOP_S
         if self._scaler_thread is not None:
             # ...once its current tick is over: a tick that saw the first workers exit would replace them.
             self._scaler_thread.join(timeout=SCALER_STOP_S)
-        others: list[Process] = [c for c in [self.web, *self.function_pools] if c is not None]
-        for child in others:  # a runner finishes the video it is on
-            child.terminate()
+        runners: list[Process] = list(self.function_pools)
+        for child in [self.web, *runners]:  # a runner finishes the video it is on
+            if child is not None:
+                child.terminate()
+        if self.web is not None:
+            self.web.wait_or_kill(min(end, started + WEB_STOP_S))
         if self.fleet is not None:
-            self.fleet.shutdown(STOP_GRACE_S)  # SIGTERM: each worker finishes its batch
+            self.fleet.shutdown(max(0.5, end - time.monotonic()))  # SIGTERM: each worker finishes its batch
         if self.zygote is not None:
-            self.zygote.stop(deadline)
-        for child in others:
-            child.wait_or_kill(deadline)
+            self.zygote.stop(end)
+        for child in runners:
+            child.wait_or_kill(end)
         if self.moto is not None:
-            self.moto.stop()
+            self.moto.stop(timeout_s=ENDPOINT_STOP_S)
         remove_stack_file(self.home / "stack.json")
 
 
@@ -300,9 +369,12 @@ def up(
     workers: int | None = None,
     say: Callable[[str], None] = print,
     web_server: str = "chalice",
+    fresh: bool = False,
 ) -> int:
     """Run the embedded stack in the foreground until Ctrl-C or SIGTERM."""
-    stack = EmbeddedStack(home=home, host=host, port=port, workers=workers, say=say, web_server=web_server)
+    stack = EmbeddedStack(
+        home=home, host=host, port=port, workers=workers, say=say, web_server=web_server, fresh=fresh
+    )
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -331,7 +403,7 @@ def up(
         print(f"iraas up: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        # A second Ctrl-C must not cut the orderly stop short; it is bounded by STOP_GRACE_S.
+        # A second Ctrl-C must not cut the orderly stop short; it is bounded by STOP_BUDGET_S.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         # A busy port stops it before anything starts; the stack.json there is another stack's.

@@ -76,10 +76,11 @@ class RunningStack:
 @contextlib.contextmanager
 def running_stack(
     home: Path, env: dict[str, str] | None = None, workers: int | None = 1, ready_s: float = 240,
-    host: str | None = None,
+    host: str | None = None, args: tuple[str, ...] = (),
 ) -> Iterator[RunningStack]:
     """``iraas up --workers N`` (``None``: scaled with the queue) with ``IRAAS_HOME=home``, ready;
-    stopped at the end. ``host``: its ``--host`` (it is still spoken to on 127.0.0.1)."""
+    stopped at the end. ``host``: its ``--host`` (it is still spoken to on 127.0.0.1); ``args``:
+    more of ``iraas up``'s options."""
     # The API key settings only as the caller gives them: a developer's shell may have its own.
     inherited = {k: v for k, v in os.environ.items() if k not in ("IRAAS_API_KEY", "IRAAS_OPEN_COURSE_ENDPOINT")}
     env = {**inherited, **(env or {}), "IRAAS_HOME": str(home), "PYTHONUNBUFFERED": "1"}
@@ -87,7 +88,7 @@ def running_stack(
     fleet = [] if workers is None else ["--workers", str(workers)]
     listen = [] if host is None else ["--host", host]
     process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), *fleet, *listen],
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), *fleet, *listen, *args],
         cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

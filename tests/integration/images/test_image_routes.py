@@ -13,6 +13,8 @@ from PIL import Image
 from iraas import aws
 from iraas.images.jobs import result_key
 from iraas.images.worker import Worker
+from iraas.queues import queue_depth
+from tests.support.waiting import wait_until
 from tests.support.workers import polling_in_background
 
 
@@ -240,13 +242,23 @@ def test_a_file_name_cannot_steer_the_object_key(client, stack, sqs, photo):
     assert request["key"] == f"inputs/anonymous/{request_id}/evil.jpg"
 
 
-def test_a_repeated_post_with_the_same_idempotency_key_is_one_request(client, stack, sqs, photo):
+def test_a_repeated_post_with_the_same_idempotency_key_is_one_request(client, stack, s3, sqs, photo, running_worker):
+    """One id and one answer. A retry sent before the answer queues the request again (the first
+    POST's send may have failed: that is what the client's retry is for); the worker answers it
+    once, and a retry after the answer gets the answer without queueing anything."""
     headers = {"Content-Type": "image/jpeg", "Idempotency-Key": "upload-42"}
-    first = client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes())
-    second = client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes())
+    first = json.loads(client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes()).body)
+    second = json.loads(client.http.post("/v1/images?wait=30", headers=headers, body=photo.path.read_bytes()).body)
+    third = client.http.post("/v1/images?wait=0", headers=headers, body=photo.path.read_bytes())
 
-    assert json.loads(first.body)["id"] == json.loads(second.body)["id"]
-    assert len(queued_requests(sqs, stack)) == 1
+    assert first["id"] == second["id"] == json.loads(third.body)["id"]
+    assert second["status"] == "done" and third.status_code == 200 and json.loads(third.body) == second
+    results = s3.list_objects_v2(Bucket=stack.image_output_bucket, Prefix="results/").get("Contents", [])
+    assert [o["Key"].rsplit("/", 1)[1] for o in results] == [f"{first['id']}.json"]
+    wait_until(lambda: queue_depth(sqs, stack.request_queue_url).queued == 0, 30, "the second copy to be retired")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=stack.image_output_bucket, Prefix="results/")["Contents"]] == [
+        results[0]["Key"]
+    ]
 
 
 def test_two_callers_with_the_same_idempotency_key_are_two_requests_each_with_its_own_answer(

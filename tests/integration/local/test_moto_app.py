@@ -7,9 +7,11 @@ import datetime
 import json
 import random
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -86,6 +88,7 @@ BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", _other_retention_check
     ),
     "sqs_attributes_once": lambda mp: mp.setattr(sqs_models.SQSBackend, "get_queue_attributes", _other_get_queue_attributes),
+    "sqs_abandoned_long_poll": lambda mp: mp.setattr(sqs_models.Queue, "wait_for_messages", lambda self, seconds: None),
 }
 
 
@@ -432,6 +435,30 @@ def test_sqs_redrive_to_the_dead_letter_queue_after_max_receive_count(endpoint: 
     assert _depth(sqs, url) == {"Visible": 0, "NotVisible": 0, "Delayed": 0}
     dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0)["Messages"]
     assert [m["Body"] for m in dead] == ["poison"]
+
+
+@pytest.mark.slow
+def test_a_long_poll_whose_client_has_gone_takes_nothing(endpoint: str) -> None:
+    """Receives given up by their clients (a worker stopped or killed in its long poll) do not
+    take the next message for nobody: the live receiver gets it, on its first receive."""
+    sqs = _client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName="moto-app-abandoned", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    body = f"Action=ReceiveMessage&QueueUrl={urllib.parse.quote(url, safe='')}&WaitTimeSeconds=20&MaxNumberOfMessages=10"
+    for _ in range(3):  # raw long polls, their connections closed at once, as a killed process's are
+        host, port = urllib.parse.urlparse(endpoint).netloc.split(":")
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(
+                f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"Authorization: AWS4-HMAC-SHA256 Credential=testing/20261201/{sqs.meta.region_name}/sqs/aws4_request, "
+                f"SignedHeaders=host, Signature=0\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+            )
+            time.sleep(0.2)  # the server has it and waits
+    time.sleep(1.5)  # each abandoned poll wakes up at least once and sees its client gone
+    sqs.send_message(QueueUrl=url, MessageBody="for the live worker")
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5, AttributeNames=["ApproximateReceiveCount"])
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in got["Messages"]] == [
+        ("for the live worker", "1")
+    ]
 
 
 @pytest.mark.slow
