@@ -29,11 +29,16 @@ class Backoff:
         """The ceiling of the next wait: base * 2^failures, at most ``cap_s``."""
         return min(self.cap_s, self.base_s * 2 ** min(self.failures, 16))
 
-    def sleep(self, stopping: Callable[[], bool] = lambda: False) -> float:
-        """Wait a random time up to :attr:`next_s` ("full jitter"), waking early once ``stopping()``;
-        returns the seconds waited."""
+    def next_wait(self) -> float:
+        """Count a failure; the seconds to wait before the next try: random, between half of
+        :attr:`next_s` and all of it (jittered, so that many waiters do not come back at once)."""
         wait_s = self._random.uniform(self.next_s / 2, self.next_s)
         self.failures += 1
+        return wait_s
+
+    def sleep(self, stopping: Callable[[], bool] = lambda: False) -> float:
+        """Wait :meth:`next_wait`, waking early once ``stopping()``; returns the seconds planned."""
+        wait_s = self.next_wait()
         deadline = time.monotonic() + wait_s
         while not stopping() and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, 0.1))

@@ -60,10 +60,3 @@ def release() -> None:
         except Exception:  # noqa: BLE001 - one failed release must not keep the others waiting
             log.exception("could not release waiting requests")
 
-
-def reset() -> None:
-    """Forget a stop (tests that reuse one process)."""
-    with _lock:
-        _stopping.clear()
-        _released.clear()
-        _releases.clear()

@@ -36,27 +36,28 @@ class UsageError(Exception):
     there): ``iraas`` prints ``iraas <command>: <message>`` in one line and exits with 2."""
 
 
-# Codes AWS answers when it is overloaded or briefly unable to serve (besides any 5xx status).
-_THROTTLING_CODES = frozenset({
-    "SlowDown", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
-    "RequestThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
-    "ProvisionedThroughputExceededException", "RequestTimeout", "ServiceUnavailable",
-})
-
-
 def is_unavailable(exc: BaseException) -> bool:
     """Whether an AWS call failed for a reason that passes (unreachable endpoint, throttling, a
-    5xx), once boto3's own bounded retries are spent: the caller should try again later."""
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as EndpointUnreachable
+    5xx), once boto3's own bounded retries are spent: the caller should try again later. The same
+    test botocore's standard retry mode applies (its throttling and transient checkers), also to an
+    error raised from one of these (a send that failed) or marked ``unavailable``."""
+    from types import SimpleNamespace
 
+    from botocore.exceptions import ClientError
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
+
+    checkers = (ThrottledRetryableChecker(), TransientRetryableChecker())
     current: BaseException | None = exc
-    while current is not None:  # also an error raised from one of these (a send that failed)
-        if getattr(current, "unavailable", False) or isinstance(current, (EndpointUnreachable, HTTPClientError)):
-            return True  # refused, dropped, timed out
+    while current is not None:
+        if getattr(current, "unavailable", False):
+            return True
         if isinstance(current, ClientError):
-            error = current.response.get("Error", {})
-            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            return error.get("Code") in _THROTTLING_CODES or int(status or 0) >= 500
+            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            context = RetryContext(attempt_number=1, parsed_response=current.response,
+                                   http_response=SimpleNamespace(status_code=status))
+        else:
+            context = RetryContext(attempt_number=1, caught_exception=current)
+        if any(checker.is_retryable(context) for checker in checkers):
+            return True
         current = current.__cause__
     return False

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from iraas import aws
+from iraas.backoff import Backoff
 from iraas.config import Settings
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
 from iraas.images.metrics import LatencyWindow, MetricsPublisher
@@ -52,8 +52,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
-# After a batch that AWS failed (see the module's docstring): a random pause of up to
-# BASE * 2^(such batches in a row - 1), at most CAP.
+# After a batch that AWS failed (see the module's docstring): a jittered pause of up to
+# BASE * 2^(such batches in a row - 1), at most CAP (iraas/backoff.py).
 AWS_TROUBLE_PAUSE_BASE_S = 0.5
 AWS_TROUBLE_PAUSE_CAP_S = 30.0
 # How long received messages stay hidden before the lease extends them (see _Lease).
@@ -189,7 +189,7 @@ class Worker:
         """Work until ``stop`` is set (between batches), or after ``max_idle_s`` with no work."""
         log.info("worker %s polling %s", self.worker_id, self.settings.request_queue_url)
         idle_since = time.monotonic()
-        troubled = 0  # batches in a row that AWS failed
+        trouble = Backoff(AWS_TROUBLE_PAUSE_BASE_S, AWS_TROUBLE_PAUSE_CAP_S)  # counts batches in a row AWS failed
         while not stop.is_set():
             try:
                 outcome = self.poll_once()
@@ -198,13 +198,12 @@ class Worker:
                 stop.wait(POLL_ERROR_BACKOFF_S)
                 outcome = BatchOutcome()
             if outcome.aws_failures > outcome.answered:
-                troubled += 1
-                pause_s = random.uniform(0, min(AWS_TROUBLE_PAUSE_CAP_S, AWS_TROUBLE_PAUSE_BASE_S * 2 ** min(troubled - 1, 16)))
+                pause_s = trouble.next_wait()
                 log.warning("AWS failed a batch; pausing", extra={"failed": outcome.aws_failures,
-                            "answered": outcome.answered, "in_a_row": troubled, "pause_s": round(pause_s, 2)})
+                            "answered": outcome.answered, "in_a_row": trouble.failures, "pause_s": round(pause_s, 2)})
                 stop.wait(pause_s)
             elif outcome.received:
-                troubled = 0
+                trouble.reset()
             if outcome.received:
                 idle_since = time.monotonic()
             elif max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:

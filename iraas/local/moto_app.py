@@ -51,10 +51,8 @@ with the patch silently not applied (moto is pinned in pyproject.toml for the sa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import inspect
-import json
 import os
 import signal
 import sys
@@ -434,6 +432,20 @@ def apply_sqs_abandoned_long_poll() -> None:
     sqs_models.Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]
 
 
+def answering_gone_clients(app: Any) -> Any:
+    """``app``, with a receive given up for a gone client ended quietly (nobody reads the answer;
+    werkzeug would log a traceback for each)."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        try:
+            return app(environ, start_response)
+        except ClientGone:
+            start_response("499 Client Closed Request", [("Content-Length", "0")])
+            return [b""]
+
+    return wsgi
+
+
 # --- all of them -----------------------------------------------------------------------------
 
 PATCHES: tuple[Patch, ...] = (
@@ -526,6 +538,7 @@ def main(argv: list[str] | None = None) -> None:
     app: Any = make_app()
     if args.state is not None:
         app = _durable(app, args.state, args.template, args.region)
+    app = answering_gone_clients(app)
     threading.Thread(target=_report_request_count, name="request-count", daemon=True).start()
     run_simple(args.host, args.port, app, threaded=True, request_handler=QuietRequestHandler)
 
@@ -542,8 +555,7 @@ def _durable(app: Any, state_dir: Path, template: Path, region: str) -> Any:
         sys.stderr.write(f"moto_app: {exc}\n")
         sys.exit(2)
     sys.stderr.write(f"restored {durable.restored.describe()} from {durable.store.path} in {durable.restore_s:.2f} s\n")
-    summary = {**dataclasses.asdict(durable.restored), "seconds": round(durable.restore_s, 3)}
-    (state_dir / "last-restore.json").write_text(json.dumps(summary))
+    durable.restored.save(state_dir, durable.restore_s)
     durable.start_flushing()
     return durable.wrap(app)
 

@@ -139,7 +139,7 @@ def test_a_kill_9_of_the_endpoint_under_load_loses_no_accepted_request(
             os.kill(moto.pid, signal.SIGKILL)  # while requests are arriving and being worked on
             for future in before:
                 future.result()
-            wait_until(lambda: any("endpoint is back" in line for line in _output(stack)), timeout_s=60,
+            wait_until(lambda: any("endpoint is back" in line for line in stack.output()), timeout_s=60,
                        what="iraas up to restart its endpoint")
             for future in [pool.submit(submit, i) for i in range(40, 80)]:
                 future.result()
@@ -165,24 +165,6 @@ def test_a_kill_9_of_the_endpoint_under_load_loses_no_accepted_request(
         assert all(len(ids) == 1 for ids in by_name.values()), "a request answered twice"
         for request_id, name in accepted.items():
             assert by_name.get(name) == [request_id], f"{name} ({request_id}) has results {by_name.get(name)}"
-
-
-_seen: dict[int, list[str]] = {}
-
-
-def _output(stack: RunningStack) -> list[str]:
-    """What iraas up printed so far (read without blocking)."""
-    import selectors
-
-    lines = _seen.setdefault(stack.process.pid, list(stack.startup))
-    selector = selectors.DefaultSelector()
-    selector.register(stack.process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-    while selector.select(timeout=0):
-        line = stack.process.stdout.readline()  # type: ignore[union-attr]
-        if not line:
-            break
-        lines.append(line)
-    return lines
 
 
 @pytest.mark.parametrize("web", ["chalice", "gunicorn"])

@@ -50,10 +50,24 @@ class RunningStack:
     stack: dict[str, Any]  # .iraas/stack.json
     url: str = ""  # where the web tier listens
     startup: list[str] = field(default_factory=list)  # what it printed up to "ready on"
+    printed: list[str] = field(default_factory=list)  # everything read so far (see output())
 
     @property
     def resources(self) -> dict[str, str]:
         return self.stack["resources"]
+
+    def output(self) -> list[str]:
+        """What ``iraas up`` has printed so far, read without blocking."""
+        if not self.printed:
+            self.printed.extend(self.startup)
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+        while selector.select(timeout=0):
+            line = self.process.stdout.readline()  # type: ignore[union-attr]
+            if not line:
+                break
+            self.printed.append(line)
+        return self.printed
 
     def client(self, service: str) -> Any:
         import boto3

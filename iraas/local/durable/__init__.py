@@ -20,11 +20,39 @@ on the endpoint by hand.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STATE_FILE", "remove_state"]
+__all__ = ["STATE_FILE", "Restored", "remove_state"]
 
 STATE_FILE = "endpoint.sqlite"  # in the state folder; iraas/local/durable/endpoint.py opens it
+LAST_RESTORE = "last-restore.json"  # what the endpoint put back at its last start, for iraas up to say
+
+
+@dataclass(frozen=True)
+class Restored:
+    objects: int = 0
+    items: int = 0
+    messages: int = 0
+    dropped: int = 0  # kept for a bucket, table or queue the template no longer has
+
+    def describe(self) -> str:
+        text = f"{self.objects} objects, {self.items} table items, {self.messages} queued messages"
+        return text + (f" ({self.dropped} of resources no longer in the template left out)" if self.dropped else "")
+
+    def save(self, state_dir: Path, seconds: float) -> None:
+        (state_dir / LAST_RESTORE).write_text(json.dumps({**dataclasses.asdict(self), "seconds": round(seconds, 3)}))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> Restored | None:
+        """The last start's counts; None if there is no readable record."""
+        try:
+            saved = json.loads((state_dir / LAST_RESTORE).read_text())
+            return cls(**{f.name: int(saved[f.name]) for f in dataclasses.fields(cls)})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
 
 def remove_state(state_dir: Path) -> bool:

@@ -63,12 +63,11 @@ def sqs_backend(scope: Scope) -> Any:
 
 def current_scope(region: str, account: str = DEFAULT_ACCOUNT) -> Scope:
     """Every bucket, table and queue that exists now (after provisioning)."""
-    probe = Scope(region, frozenset(), frozenset(), frozenset(), account)
     return Scope(
         region,
-        frozenset(s3_backend(probe).buckets),
-        frozenset(dynamodb_backend(probe).tables),
-        frozenset(sqs_backend(probe).queues),
+        frozenset(s3_models.s3_backends[account][PARTITION].buckets),
+        frozenset(ddb_models.dynamodb_backends[account][region].tables),
+        frozenset(sqs_models.sqs_backends[account][region].queues),
         account,
     )
 
@@ -104,7 +103,6 @@ class Capture:
     _items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _queues: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    commits: int = 0
 
     # ---- noting (called by the wrappers, inside moto's own calls) ------------------------
 
@@ -146,7 +144,6 @@ class Capture:
                 self._sync_objects(tx, objects)
                 self._sync_items(tx, items)
                 self._sync_queues(tx, queues)
-            self.commits += 1
 
     def _sync_objects(self, tx: Any, objects: set[tuple[str, str]]) -> None:
         backend = s3_backend(self.scope)

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
 
 import moto.sqs.models as sqs_models
 
+from iraas.local.durable import Restored
 from iraas.local.durable.capture import Scope, dynamodb_backend, s3_backend, sqs_backend
 from iraas.local.durable.store import StateStore
-
-
-@dataclass(frozen=True)
-class Restored:
-    objects: int = 0
-    items: int = 0
-    messages: int = 0
-    dropped: int = 0  # kept for a bucket, table or queue the template no longer has
-
-    def describe(self) -> str:
-        text = f"{self.objects} objects, {self.items} items, {self.messages} queued messages"
-        return text + (f" ({self.dropped} of resources no longer in the template left out)" if self.dropped else "")
 
 
 def restore(store: StateStore, scope: Scope) -> tuple[Restored, dict[str, set[str]]]:

@@ -161,13 +161,6 @@ class StateStore:
             queue, message_id, body, attributes, sent, count, group, dedup = row
             yield StoredMessage(queue, message_id, body, _loads(attributes), sent, count, group, dedup)
 
-    def counts(self) -> dict[str, int]:
-        with self.lock:
-            return {
-                table: self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
-                for table in ("objects", "items", "messages")
-            }
-
     def _rows(self, sql: str) -> Iterable[tuple[Any, ...]]:
         with self.lock:
             return self._db.execute(sql).fetchall()
