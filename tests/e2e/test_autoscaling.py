@@ -73,13 +73,13 @@ class RunningStack:
         with ThreadPoolExecutor(max_workers=len(photos)) as pool:
             return list(pool.map(send, photos))
 
-    def wait_for(self, condition, timeout_s: float, what: str):
+    def wait_for(self, condition, timeout_s: float, what: str, every_s: float = 0.5):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             value = condition()
             if value:
                 return value
-            time.sleep(0.5)
+            time.sleep(every_s)
         raise AssertionError(f"{what} did not happen within {timeout_s} s; stats: {self.stats()}")
 
     def all_answered(self, ids: list[str]) -> bool:
@@ -145,7 +145,10 @@ def test_killing_workers_during_scale_in_loses_no_request_and_answers_none_twice
         lambda: (lambda w: w["desired"] < w["running"])(stack.stats()["workers"]), 30, "scale-in"
     )
 
-    second = stack.submit([p.path for p in imagenet_sample[100:130]])
+    # Watched while it is sent, and large enough that its work stays in flight for a while: a
+    # burst of 30 sent first and watched after was sometimes answered between two looks.
+    sending = ThreadPoolExecutor(max_workers=1)
+    second_sent = sending.submit(stack.submit, [p.path for p in imagenet_sample[100:220]])
     seen: list[int] = []
 
     def two_workers_with_work_in_flight() -> bool:
@@ -153,7 +156,7 @@ def test_killing_workers_during_scale_in_loses_no_request_and_answers_none_twice
         seen[:] = stack.worker_pids()
         return len(seen) >= 2 and stack.stats()["queue"]["in_flight"] > 0
 
-    stack.wait_for(two_workers_with_work_in_flight, 20, "work in flight")
+    stack.wait_for(two_workers_with_work_in_flight, 20, "work in flight", every_s=0.05)
     # Scale-in may stop a worker at any moment: SIGKILL the first one still running (a crash in
     # the middle of a batch), then SIGTERM another (a graceful stop: it finishes its batch first).
     killed = None
@@ -169,7 +172,8 @@ def test_killing_workers_during_scale_in_loses_no_request_and_answers_none_twice
                 os.kill(pid, signal.SIGTERM)
             break
 
-    ids = first + second
+    ids = first + second_sent.result(timeout=120)
+    sending.shutdown()
     stack.wait_for(lambda: stack.all_answered(ids), 120, "every request answered")
     time.sleep(1.5)
     announced = stack.announcements()
