@@ -10,7 +10,7 @@ SAM_STAMP := .venv-sam/.installed
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps ami-inputs ami
+.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps bench-deps ami-inputs ami
 
 install: $(STAMP)
 
@@ -23,14 +23,22 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(BIN)/iraas model build
 	touch $@
 
-# Debian packages some tests use (they skip, saying why, where these cannot be installed).
+# Debian packages some tests use (they skip, saying why, where these cannot be installed), and
+# the one bench.cpu_split uses (perf; it records why it did not run without it).
 SYSTEM_PACKAGES := packer cloud-init chromium
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+BENCH_PACKAGES := linux-perf
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else echo "note: install$$missing for the tests that need them"; fi
+	else echo "note: install$$missing for $(2)"; fi
+endef
+system-deps:
+	$(call apt_install,$(SYSTEM_PACKAGES),the tests that need them)
+
+bench-deps:
+	$(call apt_install,$(BENCH_PACKAGES),bench.cpu_split)
 
 $(SAM_STAMP):
 	test -x .venv-sam/bin/python || $(PYTHON) -m venv .venv-sam
@@ -99,7 +107,7 @@ ami: ami-inputs
 	packer build worker_ami/worker.pkr.hcl
 
 # Every benchmark (see bench/run.py), then bench/out/bench.json and bench/out/bench.png.
-bench: install
+bench: install bench-deps
 	$(BIN)/python -m bench.run $(ARGS)
 
 # The face pipeline alone (also part of `make bench`): bench/out/faces.json.

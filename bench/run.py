@@ -10,6 +10,8 @@ step has succeeded:
 - ``moto_calls.json`` (``bench.moto_calls``): the embedded endpoint's CPU per call, patched or not;
 - ``service.json`` (``bench.service``): 100 course-style requests cold and warm, 1,000 in waves of 100,
   AWS calls and CPU per image by process, a request just after scale-in;
+- ``cpu_split.json`` (``bench.cpu_split``): with ``perf``, both cores' CPU while 1,000 requests are
+  served, by process and library (the classifier's own work against moving requests);
 - ``scaling.csv``/``scaling.png`` (``bench.scaling``), ``faces.json`` (``bench.faces``) and
   ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV).
 
@@ -37,6 +39,7 @@ STEPS = {
     "worker": ["bench.worker"],
     "moto_calls": ["bench.moto_calls"],
     "service": ["bench.service"],
+    "cpu_split": ["bench.cpu_split"],
     "scaling": ["bench.scaling"],
     "faces": ["bench.faces"],
     "faces_at_scale": ["bench.faces_at_scale"],

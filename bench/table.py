@@ -19,9 +19,22 @@ def _get(data: Any, *path: str, default: Any = "n/a") -> Any:
     return data
 
 
+def _cpu_split(cs: dict) -> str:
+    if "skipped" in cs or "role_share" not in cs:
+        return f"not measured: {cs.get('skipped', 'no bench.cpu_split figures')}"
+    share = cs["role_share"]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.0f}%"
+
+    return (f"{pct(share.get('endpoint', 0))} / {pct(share.get('web', 0))} / {pct(share.get('workers', 0))} "
+            f"({pct(cs.get('workers_model_share', 0))}) / {pct(share.get('load generator', 0))} / {pct(share.get('idle', 0))}")
+
+
 def rows(report: dict) -> list[tuple[str, str]]:
-    c, w, s, f, m, fs = (
-        report.get(k) or {} for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale")
+    c, w, s, f, m, fs, cs = (
+        report.get(k) or {}
+        for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale", "cpu_split")
     )
     models = c.get("models", {})
 
@@ -36,9 +49,14 @@ def rows(report: dict) -> list[tuple[str, str]]:
         ("inference alone, images/s at batch 1 / 8 / 32: int8 / float",
          f"{rate('lite0-int8', 'inference_images_per_s')}  /  {rate('lite0', 'inference_images_per_s')}"),
         ("`iraas classify` loop, share of the matmul rate: int8 / float / lite2 (0.77 GFLOP per Lite0 image)",
-         " / ".join(str(_get(models, k, "iraas_classify_share_of_matmul", "sequential")) for k in MODELS)),
+         " / ".join(str(_get(models, k, "iraas_classify_share_of_matmul", "lanes")) for k in MODELS)),
+        ("`iraas classify` loop, images/s, int8 / float: one batch per core side by side (as it runs) / one batch at a time",
+         f"{_get(models, 'lite0-int8', 'iraas_classify_images_per_s', 'lanes')} / "
+         f"{_get(models, 'lite0', 'iraas_classify_images_per_s', 'lanes')}  /  "
+         f"{_get(models, 'lite0-int8', 'iraas_classify_images_per_s', 'one_batch_at_a_time')} / "
+         f"{_get(models, 'lite0', 'iraas_classify_images_per_s', 'one_batch_at_a_time')}"),
         ("int8 over float: `iraas classify` / classifier path at batch 1, 8, 32 / inference at batch 1, 8, 32",
-         f"{_get(c, 'int8_over_float', 'iraas_classify_images_per_s', 'sequential')} / "
+         f"{_get(c, 'int8_over_float', 'iraas_classify_images_per_s', 'lanes')} / "
          f"{', '.join(map(str, _get(c, 'int8_over_float', 'classify_images_per_s', default={}).values()))} / "
          f"{', '.join(map(str, _get(c, 'int8_over_float', 'inference_images_per_s', default={}).values()))}"),
         ("one worker end to end (receive to delete, in-process endpoint) / classifier alone / naive loop, images/s",
@@ -54,6 +72,9 @@ def rows(report: dict) -> list[tuple[str, str]]:
          f"{cold.get('aws_calls_per_image')} / {warm.get('aws_calls_per_image')}"),
         ("CPU seconds per image by process, warm burst",
          ", ".join(f"{k} {v}" for k, v in _get(s, "warm", default=[{}])[-1].get("cpu_s_per_image", {}).items())),
+        ("share of both cores while 1,000 requests are served (perf): endpoint / web / workers (the classifier's "
+         "own work in them) / load generator / idle",
+         _cpu_split(cs)),
         ("endpoint CPU per call, plain moto / patched (mix, 100 queued)",
          f"{_get(m, 'plain_over_patched', 'mix')}x less patched"),
         ("face pipeline, first frame to CSV, two students, 480p / 720p / 1080p",

@@ -72,6 +72,12 @@ class Classifier:
         if threads > 0:
             options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # onnxruntime's intra-op threads spin after each run by default, waiting for the next one.
+        # Here the next thing is decoding (on the same cores) or network I/O beside other
+        # processes, so spinning only takes CPU from them: without it ``iraas classify``'s
+        # batches of 16 ran 11% (float) and 22% (int8) more images/s on 2 cores. Back-to-back
+        # runs of one image each are ~15% slower without it; nothing here runs those.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )

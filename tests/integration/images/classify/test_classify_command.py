@@ -113,3 +113,29 @@ def test_a_terminal_shows_a_progress_bar_and_a_pipe_does_not(imagenet_sample, tm
     assert piped.returncode == 0
     assert "\r" not in piped.stderr and "[#" not in piped.stderr
     assert piped.stderr.splitlines()[-1].startswith("classified 40 images in ")
+
+
+def test_batches_classified_side_by_side_keep_the_input_order(imagenet_sample, model_path: Path, tmp_path: Path) -> None:
+    import io
+
+    from iraas.images.classify import command
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"this is not a JPEG")
+    photos = [str(p.path) for p in imagenet_sample[:40]]
+    # Four batches of 16 with an unreadable file, a bad image and a repeated photo among them.
+    paths = photos[:20] + [str(tmp_path / "missing.jpg"), str(broken), photos[0]] + photos[20:] + photos[:15]
+    outputs = []
+    for lanes in (1, 3):
+        out, err = io.StringIO(), io.StringIO()
+        assert command.run(paths, False, model_path.parent, out=out, err=err, lanes=lanes) == 1
+        outputs.append((out.getvalue(), err.getvalue()))
+    assert outputs[0] == outputs[1]
+    text, errors = outputs[0]
+    rows = [line.split("\t") for line in text.splitlines()]
+    assert [r[0] for r in rows] == [p for p in paths if "missing" not in p and "broken" not in p]
+    assert rows[0][1] == rows[20][1]  # the repeated photo, answered twice alike
+    assert errors.splitlines() == [
+        f"{tmp_path / 'missing.jpg'}: No such file or directory",
+        f"{broken}: not an image, or an image format we cannot read",
+    ]

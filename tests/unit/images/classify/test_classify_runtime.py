@@ -229,3 +229,10 @@ def test_parallel_decoding_keeps_order_and_isolates_bad_images(fake_model: Path)
     assert [r.best.index if isinstance(r, Classification) else r.code for r in results] == [
         RED, "not_an_image", BLUE, GREEN
     ] * 3
+
+
+def test_inference_threads_sleep_between_runs(fake_model: Path) -> None:
+    # Spinning threads would take the cores that decoding the next batch (and, in a worker, the
+    # other processes) need; bench.classifier measures the difference.
+    options = Classifier(fake_model, threads=2)._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
