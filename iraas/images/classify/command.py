@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -108,12 +110,20 @@ def classify_files(
     """``paths`` in batches of :data:`BATCH_SIZE`, ``lanes`` batches at a time (default one per
     usable core; ``classifier`` should then run one inference thread). Yields each batch's
     ``(path, result)`` pairs in input order, whichever lane finishes first; a result is a
-    classification, an ImageError, or why the file could not be read. Closing it early cancels
-    the batches not yet started."""
-    chunks = [paths[start : start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE)]
-    pool = ThreadPoolExecutor(max(1, lanes or usable_cores()), thread_name_prefix="classify")
+    classification, an ImageError, or why the file could not be read. At most two batches per
+    lane are started ahead of the one being yielded, so a slow reader of the results (a pipe to
+    ``less``) holds memory for those, not for the whole run. Closing it early cancels the
+    batches not yet started."""
+    lanes = max(1, lanes or usable_cores())
+    chunks = (paths[start : start + BATCH_SIZE] for start in range(0, len(paths), BATCH_SIZE))
+    pool = ThreadPoolExecutor(lanes, thread_name_prefix="classify")
     try:
-        yield from pool.map(lambda chunk: _classify_chunk(classifier, chunk), chunks)
+        ahead = deque(pool.submit(_classify_chunk, classifier, chunk) for chunk in islice(chunks, 2 * lanes))
+        while ahead:
+            done = ahead.popleft().result()
+            for chunk in islice(chunks, 1):
+                ahead.append(pool.submit(_classify_chunk, classifier, chunk))
+            yield done
     finally:
         pool.shutdown(cancel_futures=True)
 

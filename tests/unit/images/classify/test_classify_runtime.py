@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +237,32 @@ def test_inference_threads_sleep_between_runs(fake_model: Path) -> None:
     # other processes) need; bench.classifier measures the difference.
     options = Classifier(fake_model, threads=2)._session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_iraas_classify_starts_only_a_few_batches_ahead_of_its_reader(tmp_path: Path) -> None:
+    import threading
+
+    from iraas.images.classify.command import BATCH_SIZE, classify_files
+
+    class CountingClassifier:
+        def __init__(self) -> None:
+            self.batches = 0
+            self.lock = threading.Lock()
+
+        def classify_bytes(self, blobs: list[bytes]) -> list[str]:
+            with self.lock:
+                self.batches += 1
+            return [blob.decode() for blob in blobs]
+
+    files = []
+    for n in range(20 * BATCH_SIZE):
+        files.append(tmp_path / f"{n}.jpg")
+        files[-1].write_bytes(str(n).encode())
+    counting = CountingClassifier()
+    batches = classify_files(counting, [str(f) for f in files], lanes=2)
+    first = next(batches)
+    time.sleep(0.2)  # a reader that stops: the lanes must not run through the other 19 batches
+    assert counting.batches <= 1 + 2 * 2
+    rest = [pair for batch in batches for pair in batch]
+    assert [result for _, result in first + rest] == [str(n) for n in range(20 * BATCH_SIZE)]
+    assert counting.batches == 20
