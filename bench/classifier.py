@@ -2,6 +2,8 @@
 
 For each model (``lite0-int8``, the default; ``lite0``, float; ``lite2``) and batch size (1, 8, 32):
 
+* the same two loops (batch 1, and batches of 16 one at a time) with onnxruntime's threads
+  spinning between runs (its default; the classifier turns it off), as ``spinning_over_sleeping``;
 * the classifier path: :meth:`Classifier.classify_bytes` on encoded photos (decode, preprocess,
   inference, softmax, top-5), i.e. what the worker and ``iraas classify`` run per batch;
 * inference alone: one onnxruntime call on already preprocessed arrays;
@@ -211,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [m for m in args.models.split(",") if m]
     classifiers: dict[str, Classifier] = {}
     single_threaded: dict[str, Classifier] = {}  # what iraas classify loads
+    spinning: dict[str, Classifier] = {}  # onnxruntime's default: threads spin between runs
     gflop: dict[str, float] = {}
     for name in names:
         path = ensure_model(default_model_dir(), progress=lambda line: print(line, file=sys.stderr), model=name)
@@ -218,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{name}: the int8 model could not be built (no calibration photos?)")
         classifiers[name] = Classifier(path)
         single_threaded[name] = Classifier(path, threads=1)
+        spinning[name] = Classifier(path, spin=True)
         gflop[name] = network_gflop(ensure_model(default_model_dir(), model=name.removesuffix("-int8")))
         print(f"{name}: {path.name}, {gflop[name]:.2f} GFLOP per image", flush=True)
     arrays = {name: [c.prepare(b) for b in blobs] for name, c in classifiers.items()}
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     classify: dict[tuple[str, int], list[float]] = {}
     infer: dict[tuple[str, int], list[float]] = {}
     command: dict[tuple[str, str], list[float]] = {}
+    spin: dict[tuple[str, str], list[float]] = {}
     matmul: list[float] = []
 
     def timed(fn: Callable[[], object]) -> float:
@@ -246,9 +251,13 @@ def main(argv: list[str] | None = None) -> int:
                     infer.setdefault((name, b), []).append(r2)
             lanes = timed(partial(command_loop, single_threaded[name], paths))
             before = timed(partial(one_batch_at_a_time, c, paths))
+            spun = {"batch_1": timed(partial(classify_path, spinning[name], blobs, 1)),
+                    "one_batch_at_a_time": timed(partial(one_batch_at_a_time, spinning[name], paths))}
             if not warm:
                 command.setdefault((name, "lanes"), []).append(lanes)
                 command.setdefault((name, "one_batch_at_a_time"), []).append(before)
+                for key, rate in spun.items():
+                    spin.setdefault((name, key), []).append(rate)
         print(f"round {round_}{' (warm-up)' if warm else ''} done; matmul {rate:.0f} GFLOP/s", flush=True)
 
     mm = median_rate(matmul)
@@ -273,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
             "inference_images_per_s": {str(b): median_rate(infer[name, b]) for b in BATCHES},
             "iraas_classify_images_per_s": {k: median_rate(command[name, k]) for k in ("lanes", "one_batch_at_a_time")},
         }
+        # Spinning threads against sleeping ones (the default), same loops: above 1 spinning pays.
+        sleeping = {"batch_1": median_rate(classify[name, 1]),
+                    "one_batch_at_a_time": entry["iraas_classify_images_per_s"]["one_batch_at_a_time"]}
+        entry["spinning_over_sleeping"] = {k: round(median_rate(spin[name, k]) / v, 2) for k, v in sleeping.items()}
         entry["classify_share_of_matmul"] = {
             b: round(v * gflop[name] / mm, 3) for b, v in entry["classify_images_per_s"].items()
         }

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import OUT, SCRATCH, save_report, scratch
-from bench.service import _role, _tree, burst, photos, start_stack
+from bench.service import _role, _tree, burst, photos, start_stack, thousand
 
 # Library file names (as perf reports them) -> what the table calls them; the first match wins.
 LIBRARIES = (
@@ -91,10 +91,9 @@ def run(args: argparse.Namespace) -> dict:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(0.5)  # perf is sampling before the first request
+        print("1,000 requests in waves of 100 while perf samples...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        for wave in range(args.requests // 100):
-            print(f"wave {wave + 1} of {args.requests // 100}", file=sys.stderr, flush=True)
-            burst(stack, paths[(wave % 2) * 100 : (wave % 2) * 100 + 100], {}, count_calls=False)
+        thousand(stack, paths, {})
         took = time.perf_counter() - started
         recorder.send_signal(2)  # SIGINT: perf writes its file and exits
         recorder.wait(timeout=60)
@@ -111,8 +110,8 @@ def run(args: argparse.Namespace) -> dict:
     model = sum(share.get("workers", {}).get(lib, 0.0) for lib in THE_MODEL)
     return {
         "what": "share of all CPU samples on every core, by process and library, while 1,000 requests are served",
-        "requests": args.requests,
-        "images_per_s": round(args.requests / took, 1),
+        "requests": 1000,
+        "images_per_s": round(1000 / took, 1),
         "samples": total,
         "share": share,
         "role_share": {role: round(sum(libs.values()), 3) for role, libs in share.items()},
@@ -122,7 +121,6 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="sent 100 at a time")
     parser.add_argument("--frequency", type=int, default=499, help="samples per second per CPU")
     parser.add_argument("--port", type=int, default=8078)
     parser.add_argument("--out", type=Path, default=OUT / "cpu_split.json")

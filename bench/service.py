@@ -217,6 +217,12 @@ def burst(stack: Stack, paths: list[Path], labels: dict[str, str], count_calls: 
     }
 
 
+def thousand(stack: Stack, paths: list[Path], labels: dict[str, str]) -> list[dict]:
+    """1,000 requests in 10 waves of 100 (photos 0-99, then 100-199, ...), each sent once the last
+    is answered; one :func:`burst` report per wave."""
+    return [burst(stack, paths[(i % 2) * 100 :][:100], labels, count_calls=False) for i in range(10)]
+
+
 def after_scale_in(stack: Stack, path: Path, tries: int = 3, limit_s: float = 120) -> list[float]:
     """Seconds to answer one request sent just after the fleet scaled in to zero, ``tries`` times."""
     import requests
@@ -251,7 +257,7 @@ def run(args: argparse.Namespace) -> dict:
             report["warm"].append(warm)
             if attempt == 0:
                 printed = len(stack.lines)
-                waves = [burst(stack, paths[(i % 2) * 100 :][:100], labels, count_calls=False) for i in range(10)]
+                waves = thousand(stack, paths, labels)
                 elapsed = sum(w["total_s"] for w in waves)  # each wave sent once the last one is answered
                 time.sleep(2)  # the last announcements
                 announced = stack.announcements(printed)

@@ -55,6 +55,10 @@ def rows(report: dict) -> list[tuple[str, str]]:
          f"{_get(models, 'lite0', 'iraas_classify_images_per_s', 'lanes')}  /  "
          f"{_get(models, 'lite0-int8', 'iraas_classify_images_per_s', 'one_batch_at_a_time')} / "
          f"{_get(models, 'lite0', 'iraas_classify_images_per_s', 'one_batch_at_a_time')}"),
+        ("onnxruntime threads spinning between runs over sleeping (the default), images/s: int8 / float, "
+         "batch 1 / batches of 16 one at a time",
+         " / ".join(f"{_get(models, k, 'spinning_over_sleeping', 'batch_1')}, "
+                    f"{_get(models, k, 'spinning_over_sleeping', 'one_batch_at_a_time')}" for k in MODELS[:2])),
         ("int8 over float: `iraas classify` / classifier path at batch 1, 8, 32 / inference at batch 1, 8, 32",
          f"{_get(c, 'int8_over_float', 'iraas_classify_images_per_s', 'lanes')} / "
          f"{', '.join(map(str, _get(c, 'int8_over_float', 'classify_images_per_s', default={}).values()))} / "

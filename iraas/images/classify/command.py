@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 16  # files decoded and inferred together: bounds memory, keeps batching efficient
 # Batches run side by side, one per core, each decoded and inferred on its own thread (one
-# onnxruntime thread each): on 2 cores about 15% more images/s, int8 and float alike, than one
-# batch at a time with its decoding and then its inference spread over both cores, which leaves
-# a core idle whenever one thread waits for the other (bench.classifier, "iraas_classify_images_per_s").
+# onnxruntime thread each): more images/s on 2 cores than one batch at a time with its decoding
+# and then its inference spread over both cores, which leaves a core idle whenever one thread
+# waits for the other (bench.classifier measures both loops: "iraas_classify_images_per_s").
 PROGRESS_MIN_FILES = 2 * BATCH_SIZE  # below this a run is quick; progress would only flicker
 
 
@@ -79,14 +79,11 @@ def run(
     try:
         for chunk in batches:
             for path, result in chunk:
-                if isinstance(result, str):
+                if isinstance(result, (str, ImageError)):
+                    reason = result if isinstance(result, str) else result.message
                     failed += 1
-                    report(f"{path}: {result}")
-                    writer.write(FileResult(path, error=result))
-                elif isinstance(result, ImageError):
-                    failed += 1
-                    report(f"{path}: {result.message}")
-                    writer.write(FileResult(path, error=result.message))
+                    report(f"{path}: {reason}")
+                    writer.write(FileResult(path, error=reason))
                 else:
                     best = result.best
                     top5 = tuple(p.to_dict() for p in result.top5)

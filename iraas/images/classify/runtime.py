@@ -53,7 +53,8 @@ class Classifier:
     """One onnxruntime session, created once and reused for every batch.
 
     ``threads`` sets onnxruntime's intra-op thread count (0 lets onnxruntime choose: one per
-    physical core). ``max_pixels`` bounds what :meth:`classify_bytes` will decode. The input
+    physical core); ``spin`` lets those threads spin between runs (onnxruntime's default; off
+    here). ``max_pixels`` bounds what :meth:`classify_bytes` will decode. The input
     size (224 for Lite0, 260 for Lite2) is read from the model file's input shape.
 
     :meth:`classify_bytes` decodes a batch's images on as many threads as inference uses
@@ -62,7 +63,7 @@ class Classifier:
     """
 
     def __init__(
-        self, model_path: Path, threads: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS
+        self, model_path: Path, threads: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, spin: bool = False
     ) -> None:
         self.model_path = Path(model_path)
         self.max_pixels = max_pixels
@@ -74,10 +75,10 @@ class Classifier:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # onnxruntime's intra-op threads spin after each run by default, waiting for the next one.
         # Here the next thing is decoding (on the same cores) or network I/O beside other
-        # processes, so spinning only takes CPU from them: without it ``iraas classify``'s
-        # batches of 16 ran 11% (float) and 22% (int8) more images/s on 2 cores. Back-to-back
-        # runs of one image each are ~15% slower without it; nothing here runs those.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # processes, so spinning only takes CPU from them; it pays only for back-to-back runs,
+        # which nothing here does (bench.classifier measures both: "spinning_over_sleeping").
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
