@@ -25,6 +25,7 @@ from iraas.auth import API_KEY_ENV, generated_key, is_loopback_host, load_auth_s
 from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
 from iraas.images import replies
+from iraas.local import lifecycle
 from iraas.local.capacity import local_scaling, usable_cores
 from iraas.local.durable import STATE_FILE, Restored, remove_state
 from iraas.local.functions import FunctionPool
@@ -271,16 +272,30 @@ class EmbeddedStack:
         self._scaler_thread = threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True)
         self._scaler_thread.start()
         swept_at = time.monotonic()
+        expired_at = -lifecycle.EXPIRE_EVERY_S  # at start, then every hour
         while not stop.wait(1.0):
             self._check_web()
             self._restart_crashed_endpoint()
             self._replace_crashed_functions()
+            if time.monotonic() - expired_at >= lifecycle.EXPIRE_EVERY_S:
+                expired_at = time.monotonic()
+                self._expire_objects(settings)
             if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the scheduled scaler does in AWS
                 swept_at = time.monotonic()
                 try:
                     replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
                 except Exception as exc:  # noqa: BLE001 - housekeeping: the next minute tries again
                     self.say(f"could not sweep reply queues: {exc}")
+
+    def _expire_objects(self, settings: Settings) -> None:
+        """Apply the buckets' lifecycle rules, as S3 does (moto stores them and does nothing)."""
+        try:
+            expired = lifecycle.expire_buckets(aws.client(settings, "s3"))
+        except Exception as exc:  # noqa: BLE001 - housekeeping: the next hour tries again
+            self.say(f"could not apply the buckets' lifecycle rules: {exc}")
+            return
+        for bucket, count in expired.items():
+            self.say(f"lifecycle rules expired {count} objects in {bucket}")
 
     def _restart_crashed_endpoint(self) -> None:
         """The endpoint died under the stack: start it again on its port with its kept state. The

@@ -3,6 +3,7 @@ after the endpoint is killed (SIGKILL) and started on the same folder; nothing e
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from iraas.aws import local_credentials
+from iraas.local import lifecycle
 from iraas.local.durable import STATE_FILE, remove_state
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
@@ -150,3 +152,39 @@ def test_fresh_starts_empty(tmp_path: Path) -> None:
         assert again.keys("ImageInputBucket") == []
     finally:
         again.server.stop()
+
+
+def test_the_template_s_retention_rules_expire_objects_for_good(endpoint: Endpoint) -> None:
+    """moto stores lifecycle rules and ignores them; iraas up applies them (iraas/local/lifecycle.py):
+    after InputRetentionDays (7) an upload is gone, a result (ResultRetentionDays, 30) is not, a
+    worker's metrics window (a 1-day rule on status/metrics/) is; and what expired stays gone after a
+    restart of the endpoint with its kept state."""
+    s3, res = endpoint.s3, endpoint.resources
+    images, results = res["ImageInputBucket"], res["ImageOutputBucket"]
+    s3.put_object(Bucket=images, Key="inputs/caller/id/cat.jpg", Body=b"jpeg")
+    s3.put_object(Bucket=results, Key="results/cat.jpg/id.json", Body=b"{}")
+    s3.put_object(Bucket=results, Key="status/metrics/worker-1.json", Body=b"{}")
+    now = datetime.datetime.now(datetime.UTC)
+
+    assert lifecycle.expire_buckets(s3, now) == {}  # nothing is due yet
+    assert lifecycle.expire_buckets(s3, now + datetime.timedelta(days=2)) == {results: 1}
+    assert endpoint.keys("ImageOutputBucket") == ["results/cat.jpg/id.json"]
+    assert lifecycle.expire_buckets(s3, now + datetime.timedelta(days=8)) == {images: 1}
+    assert endpoint.keys("ImageInputBucket") == []
+
+    endpoint.crash()
+    endpoint.start()
+    assert endpoint.keys("ImageInputBucket") == []
+    assert endpoint.keys("ImageOutputBucket") == ["results/cat.jpg/id.json"]
+
+
+def test_expiry_deletes_in_batches_of_a_thousand(endpoint: Endpoint) -> None:
+    bucket = endpoint.resources["VideoInputBucket"]
+    for i in range(1005):
+        endpoint.s3.put_object(Bucket=bucket, Key=f"videos/caller/{i:04d}.mp4", Body=b"")
+    deletes: list[int] = []
+    endpoint.s3.meta.events.register(
+        "before-call.s3.DeleteObjects", lambda params, **_: deletes.append(params["body"].count(b"<Key>")))
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=8)
+    assert lifecycle.expire_buckets(endpoint.s3, later) == {bucket: 1005}
+    assert deletes == [1000, 5] and endpoint.keys("VideoInputBucket") == []
