@@ -3,8 +3,8 @@
 moto stores a bucket's lifecycle configuration but never acts on it, and ``iraas up`` keeps what
 its buckets hold across restarts (``iraas/local/durable``): without this, uploaded photos, videos
 and attendance CSVs would stay on the machine for ever, not the ``*RetentionDays`` the template
-promises. ``iraas up`` runs :func:`expire_buckets` at start and every hour, through boto3 like any
-other client (list, then a batched delete).
+promises. ``iraas up`` runs :func:`expire_buckets` a minute after it starts and every hour, through
+boto3 like any other client (list, then a batched delete).
 
 The rules' semantics are S3's: an object expires ``Days`` after its creation, rounded up to the
 next midnight UTC; a rule applies to the keys under its prefix (``Prefix`` or ``Filter.Prefix``);
@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
 
+FIRST_RUN_AFTER_S = 60.0  # not in the way of a burst sent as soon as the stack is ready
 EXPIRE_EVERY_S = 3600.0  # S3 itself runs its rules about once a day; an hour keeps a stop-start loop honest
 DELETE_BATCH = 1000  # DeleteObjects' limit
 

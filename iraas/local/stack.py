@@ -272,13 +272,13 @@ class EmbeddedStack:
         self._scaler_thread = threading.Thread(target=scaler.run, args=(self._stopping,), name="scaler", daemon=True)
         self._scaler_thread.start()
         swept_at = time.monotonic()
-        expired_at = -lifecycle.EXPIRE_EVERY_S  # at start, then every hour
+        expire_at = time.monotonic() + lifecycle.FIRST_RUN_AFTER_S
         while not stop.wait(1.0):
             self._check_web()
             self._restart_crashed_endpoint()
             self._replace_crashed_functions()
-            if time.monotonic() - expired_at >= lifecycle.EXPIRE_EVERY_S:
-                expired_at = time.monotonic()
+            if time.monotonic() >= expire_at:
+                expire_at = time.monotonic() + lifecycle.EXPIRE_EVERY_S
                 self._expire_objects(settings)
             if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the scheduled scaler does in AWS
                 swept_at = time.monotonic()

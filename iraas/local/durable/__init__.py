@@ -12,10 +12,10 @@ rewritten every few seconds) and needs compaction, and replaying receives and de
 (receipt handles are random). The state file holds exactly what exists now, so its size is the
 data's size and a restore is one pass over it. Control-plane state (buckets, queues, their
 policies and notifications, the table) is not kept: it is provisioned again from the template.
+A message's receive count is kept (a dead-letter queue's maxReceiveCount holds across restarts).
 Not kept: in-flight visibility (restored messages are visible at once, as after a visibility
-timeout; the workers' conditional result writes keep answers single), receive counts beyond the
-one stored with a message, object versions and tags, and other buckets, tables or queues created
-on the endpoint by hand.
+timeout; the workers' conditional result writes keep answers single), object versions and tags,
+and other buckets, tables or queues created on the endpoint by hand.
 """
 
 from __future__ import annotations

@@ -94,11 +94,12 @@ def stored_message(queue: str, message: Any) -> StoredMessage:
 
 @dataclass
 class Capture:
-    """The changes noted since the last sync, and the messages known to be stored per queue."""
+    """The changes noted since the last sync, and the messages (with their receive counts) known to
+    be stored per queue."""
 
     store: StateStore
     scope: Scope
-    stored_ids: dict[str, set[str]] = field(default_factory=dict)  # queue -> ids in the store
+    stored: dict[str, dict[str, int]] = field(default_factory=dict)  # queue -> id -> receive count, as stored
     _objects: set[tuple[str, str]] = field(default_factory=set)
     _items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     _queues: set[str] = field(default_factory=set)
@@ -169,12 +170,17 @@ class Capture:
         for name in queues:
             queue = backend.queues.get(name)
             messages = {m.id: m for m in list(queue._messages)} if queue is not None else {}
-            known = self.stored_ids.setdefault(name, set())
-            for message_id in known - messages.keys():
+            known = self.stored.get(name, {})
+            for message_id in known.keys() - messages.keys():
                 tx.delete_message(name, message_id)
-            for message_id in messages.keys() - known:
-                tx.put_message(stored_message(name, messages[message_id]))
-            self.stored_ids[name] = set(messages)
+            counts = {}
+            for message_id, message in messages.items():
+                counts[message_id] = count = int(message.approximate_receive_count or 0)
+                if message_id not in known:
+                    tx.put_message(stored_message(name, message))
+                elif known[message_id] != count:  # received again: maxReceiveCount holds across restarts
+                    tx.set_receive_count(name, message_id, count)
+            self.stored[name] = counts
 
 
 # ---- the wrappers ---------------------------------------------------------------------------

@@ -61,6 +61,6 @@ def open_endpoint_state(state_dir: Path, provision_resources: Callable[[], None]
     provision_resources()
     scope: Scope = current_scope(region)
     restored, ids = restore(store, scope)
-    capture = Capture(store, scope, stored_ids=ids)
+    capture = Capture(store, scope, stored=ids)
     install(capture)
     return DurableEndpoint(store, capture, restored, time.monotonic() - started)

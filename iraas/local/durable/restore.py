@@ -11,11 +11,11 @@ from iraas.local.durable.capture import Scope, dynamodb_backend, s3_backend, sqs
 from iraas.local.durable.store import StateStore
 
 
-def restore(store: StateStore, scope: Scope) -> tuple[Restored, dict[str, set[str]]]:
+def restore(store: StateStore, scope: Scope) -> tuple[Restored, dict[str, dict[str, int]]]:
     """Load everything in ``store`` that belongs to ``scope``; return the counts and, per queue, the
-    ids of the messages put back (what the store holds from now on). Objects come back without
-    firing their bucket's event notifications: the events they caused are queued messages, restored
-    as they were."""
+    messages put back with their receive counts (what the store holds from now on). Objects come
+    back without firing their bucket's event notifications: the events they caused are queued
+    messages, restored as they were."""
     objects = items = messages = 0
     gone_objects: list[tuple[str, str]] = []
     gone_items: list[tuple[str, str]] = []
@@ -37,7 +37,7 @@ def restore(store: StateStore, scope: Scope) -> tuple[Restored, dict[str, set[st
         dynamodb.put_item(item.table, item.item)
         items += 1
     sqs = sqs_backend(scope)
-    ids: dict[str, set[str]] = {}
+    ids: dict[str, dict[str, int]] = {}
     for stored in store.messages():
         queue = sqs.queues.get(stored.queue) if stored.queue in scope.queues else None
         if queue is None:  # also a reply queue of a web process that is gone
@@ -50,7 +50,7 @@ def restore(store: StateStore, scope: Scope) -> tuple[Restored, dict[str, set[st
         message.group_id = stored.group_id
         message.deduplication_id = stored.deduplication_id
         queue.add_message(message)  # visible at once, as after its visibility timeout
-        ids.setdefault(stored.queue, set()).add(stored.id)
+        ids.setdefault(stored.queue, {})[stored.id] = stored.receive_count
         messages += 1
     with store.transaction() as tx:  # what cannot come back is not kept either
         for bucket, key in gone_objects:

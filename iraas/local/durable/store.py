@@ -216,6 +216,9 @@ class _Transaction:
             ),
         )
 
+    def set_receive_count(self, queue: str, message_id: str, count: int) -> None:
+        self._db.execute("UPDATE messages SET receive_count = ? WHERE queue = ? AND id = ?", (count, queue, message_id))
+
     def delete_message(self, queue: str, message_id: str) -> None:
         self._db.execute("DELETE FROM messages WHERE queue = ? AND id = ?", (queue, message_id))
 

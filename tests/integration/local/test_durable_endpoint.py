@@ -188,3 +188,21 @@ def test_expiry_deletes_in_batches_of_a_thousand(endpoint: Endpoint) -> None:
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=8)
     assert lifecycle.expire_buckets(endpoint.s3, later) == {bucket: 1005}
     assert deletes == [1000, 5] and endpoint.keys("VideoInputBucket") == []
+
+
+def test_receive_counts_survive_so_a_poison_message_still_reaches_the_dead_letter_queue(endpoint: Endpoint) -> None:
+    """A message that crashed whoever received it is not given a fresh set of tries by each restart:
+    received once between each of several restarts, it reaches the dead-letter queue when the
+    template's maxReceiveCount says."""
+    url = endpoint.resources["RequestQueue"]
+    policy = endpoint.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"]
+    limit = int(json.loads(policy["RedrivePolicy"])["maxReceiveCount"])
+    endpoint.sqs.send_message(QueueUrl=url, MessageBody="poison")
+    for count in range(1, limit + 1):
+        [got] = endpoint.sqs.receive_message(QueueUrl=url, VisibilityTimeout=0,
+                                             MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+        assert got["Attributes"]["ApproximateReceiveCount"] == str(count)
+        endpoint.crash()
+        endpoint.start()
+    assert endpoint.messages("RequestQueue") == []  # one receive too many: moved
+    assert [m["Body"] for m in endpoint.messages("RequestDeadLetterQueue")] == ["poison"]
