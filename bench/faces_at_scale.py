@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench import OUT, save_report
-from iraas.local.capacity import usable_cores
+from iraas.cores import usable_cores
 from iraas.local.functions import PREFORKED
 from iraas.local.runners import LocalFunction, concurrency
 from iraas.local.supervisor import Child

@@ -4,9 +4,10 @@ and ``iraas.local.moto_app`` keeping its state (``--state``, what ``iraas up`` r
 ``python -m bench.moto_calls`` starts the endpoint each way, one after the other, drives the same
 mix of calls through each (what the web tier and the workers do: SQS batches against a queue with
 a backlog and a redrive policy, queue depth, S3 objects of ~100 KB) and reads the server process's
-CPU time (utime + stime from ``/proc/<pid>/stat``, all its threads) before and after. It writes
-``bench/out/moto_calls.json``: CPU ms per call for the mix and per group of calls, both ways, and
-the ratio.
+CPU time (utime + stime from ``/proc/<pid>/stat``, all its threads) before and after, and its own
+CPU time as the caller (what boto3 spends per call on the client's side: building, signing and
+sending the request, parsing the answer). It writes ``bench/out/moto_calls.json``: CPU ms per call
+for the mix and per group of calls, both ways, and the ratio.
 """
 
 from __future__ import annotations
@@ -178,15 +179,19 @@ def _measure(server: str, rounds: int, backlog: int, state: str) -> dict[str, An
         result: dict[str, Any] = {}
         for name, step in work.groups().items():
             before, started, calls = cpu_ms(process.pid), time.monotonic(), 0
+            client_before = time.process_time()
             for _ in range(rounds):
                 calls += step()
             elapsed, used = time.monotonic() - started, cpu_ms(process.pid) - before
+            client = (time.process_time() - client_before) * 1000
             result[name] = {
                 "calls": calls,
                 "server_cpu_ms_per_call": round(used / calls, 3),
+                "client_cpu_ms_per_call": round(client / calls, 3),
                 "wall_ms_per_call": round(elapsed * 1000 / calls, 3),
             }
-            print(f"  {server:30} {name:24} {used / calls:6.3f} CPU ms/call  ({calls} calls)")
+            print(f"  {server:30} {name:24} {used / calls:6.3f} CPU ms/call  (boto3 client {client / calls:.3f}; "
+                  f"{calls} calls)")
         return result
     finally:
         process.terminate()

@@ -81,6 +81,9 @@ def rows(report: dict) -> list[tuple[str, str]]:
          _cpu_split(cs)),
         ("endpoint CPU per call, plain moto / patched (mix, 100 queued)",
          f"{_get(m, 'plain_over_patched', 'mix')}x less patched"),
+        ("CPU ms per call (mix): the endpoint as `iraas up` runs it (keeping its state) / boto3 on the caller's side",
+         f"{_get(m, 'results', 'durable', 'mix', 'server_cpu_ms_per_call')} / "
+         f"{_get(m, 'results', 'durable', 'mix', 'client_cpu_ms_per_call')}"),
         ("face pipeline, first frame to CSV, two students, 480p / 720p / 1080p",
          " / ".join(f"{_get(f, 'per_video', r, 'first_frame_to_csv_ms')} ms" for r in ("480p", "720p", "1080p"))),
         ("face pipeline, a warm single-student 720p video, S3 event (handler invocation) to CSV",

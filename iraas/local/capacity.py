@@ -14,17 +14,13 @@ endpoint (see :class:`iraas.scaling.scaler.Scaler`).
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from iraas.scaling.policy import ScalingConfig
 
 FAST_TICK_S = 0.25  # while requests are queued or workers are fewer than desired
 IDLE_TICK_S = 0.5  # the local idle tick unless IRAAS_SCALER_TICK_S says otherwise
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
 
 
 @dataclass(frozen=True)
@@ -32,21 +28,6 @@ class LocalScaling:
     config: ScalingConfig
     capped_by: str  # where config.max_workers comes from: "cpu", "setting" or "fixed"
     fast_tick_s: float | None  # None: tick every config.tick_s, whatever the queue
-
-
-def usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """The cores this process may run on: its CPU affinity, lowered by a cgroup CPU quota."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cores = os.cpu_count() or 1
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota to honour
-    return max(1, cores)
 
 
 def local_scaling(config: ScalingConfig, fixed: int | None, env: Mapping[str, str], cores: int) -> LocalScaling:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas.config import integer, number
-from iraas.local.capacity import usable_cores
+from iraas.cores import usable_cores
 from iraas.local.provision import event_queue_id
 
 DEFAULT_IDLE_S = 10.0

@@ -24,9 +24,10 @@ from iraas import aws, faults
 from iraas.auth import API_KEY_ENV, generated_key, is_loopback_host, load_auth_settings
 from iraas.aws import local_credentials_env
 from iraas.config import Settings, load_settings, settings_env
+from iraas.cores import usable_cores
 from iraas.images import replies
 from iraas.local import lifecycle
-from iraas.local.capacity import local_scaling, usable_cores
+from iraas.local.capacity import local_scaling
 from iraas.local.durable import STATE_FILE, Restored, remove_state
 from iraas.local.functions import FunctionPool
 from iraas.local.motoserver import MotoServer, MotoServerError

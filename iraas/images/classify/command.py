@@ -11,8 +11,8 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from iraas.cores import usable_cores
 from iraas.images.validation import ImageError
-from iraas.local.capacity import usable_cores
 
 from .report import FileResult, Messages, Progress, ResultWriter, Summary, isatty, stdout_writer
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from iraas.config import load_settings
-from iraas.local.capacity import FAST_TICK_S, IDLE_TICK_S, local_scaling, usable_cores
+from iraas.local.capacity import FAST_TICK_S, IDLE_TICK_S, local_scaling
 from iraas.scaling.policy import ScalingConfig
 
 RESOURCES = {
@@ -62,11 +60,3 @@ def test_workers_n_fixes_the_fleet_whatever_the_cores_and_settings(env: dict[str
 def test_the_scaled_fleet_ticks_fast_during_a_burst_and_at_the_idle_tick_otherwise() -> None:
     assert (scaling_for({}, cores=2).fast_tick_s, scaling_for({}, cores=2).config.tick_s) == (FAST_TICK_S, IDLE_TICK_S)
     assert scaling_for({"IRAAS_SCALER_TICK_S": "1"}, cores=2).config.tick_s == 1.0  # as given
-
-
-def test_usable_cores_honours_a_cgroup_quota(tmp_path: Path) -> None:
-    cpu_max = tmp_path / "cpu.max"
-    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: two processes can still use it
-    assert 1 <= usable_cores(cpu_max) <= 2
-    cpu_max.write_text("max 100000\n")
-    assert usable_cores(cpu_max) == usable_cores(tmp_path / "absent") >= 1
