@@ -212,7 +212,8 @@ def burst(stack: Stack, paths: list[Path], labels: dict[str, str], count_calls: 
         "errors": errors,
         "wrong": wrong,
         "aws_calls_per_image": round((stack.endpoint_requests - calls_before) / len(paths), 1) if count_calls else None,
-        "cpu_s_per_image": {role: round((cpu_after.get(role, 0) - cpu_before.get(role, 0)) / len(paths), 4)
+        # At least 0: a child that exits between the readings leaves its CPU with its parent's role.
+        "cpu_s_per_image": {role: round(max(0.0, cpu_after.get(role, 0) - cpu_before.get(role, 0)) / len(paths), 4)
                             for role in sorted(cpu_after)},
     }
 
