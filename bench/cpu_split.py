@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import OUT, SCRATCH, save_report, scratch
-from bench.service import _role, _tree, burst, photos, start_stack, thousand
+from bench.service import burst, photos, process_role, process_tree, start_stack, thousand
 
 # Library file names (as perf reports them) -> what the table calls them; the first match wins.
 LIBRARIES = (
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> dict:
         for warm_up in (paths[:100], paths[100:]):  # workers started, every code path run once
             burst(stack, warm_up, {}, count_calls=False)
         time.sleep(1)
-        roles = {pid: _role(pid, stack.process.pid) for pid in _tree(stack.process.pid)}
+        roles = {pid: process_role(pid, stack.process.pid) for pid in process_tree(stack.process.pid)}
         roles[os.getpid()] = "load generator"
         roles[0] = "idle"
         data = SCRATCH / "cpu_split.perf.data"
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> dict:
         started = time.perf_counter()
         thousand(stack, paths, {})
         took = time.perf_counter() - started
-        recorder.send_signal(2)  # SIGINT: perf writes its file and exits
+        recorder.send_signal(signal.SIGINT)  # perf writes its file and exits
         recorder.wait(timeout=60)
     finally:
         stack.stop()

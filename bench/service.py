@@ -74,7 +74,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -83,7 +83,7 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def _role(pid: int, root: int) -> str:
+def process_role(pid: int, root: int) -> str:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
@@ -112,8 +112,8 @@ def _cpu_s(pid: int) -> float:
 
 def cpu_by_role(root: int) -> dict[str, float]:
     totals: dict[str, float] = {}
-    for pid in _tree(root):
-        role = _role(pid, root)
+    for pid in process_tree(root):
+        role = process_role(pid, root)
         own = _cpu_s(pid) - sum(_cpu_s(c) for c in _children(pid))  # children are counted themselves
         totals[role] = totals.get(role, 0.0) + max(0.0, own)
     return totals

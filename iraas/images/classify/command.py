@@ -127,16 +127,11 @@ def classify_files(
 
 def _classify_chunk(classifier: Classifier, paths: list[str]) -> list[tuple[str, Classification | ImageError | str]]:
     """One lane's batch: each path with its classification, its ImageError, or why it could not be read."""
-    results: list[Classification | ImageError | str] = []
-    blobs: list[bytes] = []
-    slots: list[int] = []
+    read: list[bytes | str] = []
     for path in paths:
         try:
-            blobs.append(Path(path).read_bytes())
-            slots.append(len(results))
-            results.append("")  # filled below
+            read.append(Path(path).read_bytes())
         except OSError as exc:
-            results.append(exc.strerror or str(exc))
-    for slot, result in zip(slots, classifier.classify_bytes(blobs), strict=True):
-        results[slot] = result
-    return list(zip(paths, results, strict=True))
+            read.append(exc.strerror or str(exc))
+    classified = iter(classifier.classify_bytes([blob for blob in read if isinstance(blob, bytes)]))
+    return [(path, next(classified) if isinstance(item, bytes) else item) for path, item in zip(paths, read, strict=True)]
