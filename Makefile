@@ -10,7 +10,7 @@ SAM_STAMP := .venv-sam/.installed
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
 
-.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps bench-deps ami-inputs ami
+.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps bench-deps ami-inputs ami docs docs-build
 
 install: $(STAMP)
 
@@ -48,17 +48,30 @@ $(SAM_STAMP):
 run: install
 	$(BIN)/iraas up $(ARGS)
 
-test: install $(SAM_STAMP) system-deps check checkov
+test: install $(SAM_STAMP) system-deps check checkov docs-build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Lint (with import order) and types, configured in pyproject.toml; part of `make test`.
+# Lint (with import order), types and the package's layers (import-linter: nothing imports upward),
+# configured in pyproject.toml; part of `make test`.
 check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 # Unit tests only: no model, no processes.
 test-fast: install
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/), built strictly into build/site: a broken link or anchor,
+# a page left out of the nav or a missing included file fails it; part of `make test`.
+# NO_MKDOCS_2_WARNING hides mkdocs-material's notice about MkDocs 2.0 (mkdocs is pinned to 1.6).
+docs-build: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# Serve the documentation site on http://127.0.0.1:8001 (make run's service has 8000), rebuilt on every edit.
+DOCS_ADDR ?= 127.0.0.1:8001
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 # The soak test for several minutes (make test runs a 60 s version): a mixed stream through `iraas up`
 # with scaling and a killed worker. SOAK_S sets its length; IRAAS_SOAK_SEED=N replays a run.
@@ -92,7 +105,7 @@ package: install
 	# template.yaml's paths (the face function's Docker build context) are relative to the repo root.
 	sed -i 's|^\(\s*DockerContext:\) \.$$|\1 $(shell realpath -m --relative-to=$(PACKAGE_DIR) .)|' $(PACKAGE_DIR)/sam.yaml
 	# What template.yaml cannot say about chalice's API: POST / follows OpenCourseEndpoint; the ApiKeyId output.
-	$(BIN)/python -m iraas.apigateway $(PACKAGE_DIR)/sam.yaml
+	$(BIN)/python -m iraas.cli.package $(PACKAGE_DIR)/sam.yaml
 	$(BIN)/cfn-lint $(PACKAGE_DIR)/sam.yaml
 	@echo "packaged into $(PACKAGE_DIR); deploy with:"
 	@echo "  sam build --template-file $(PACKAGE_DIR)/sam.yaml && sam deploy --config-file $(abspath samconfig.toml) --resolve-image-repos"
@@ -106,7 +119,8 @@ ami-inputs: install
 ami: ami-inputs
 	packer build worker_ami/worker.pkr.hcl
 
-# Every benchmark (see bench/run.py), then bench/out/bench.json and bench/out/bench.png.
+# Every benchmark (see bench/run.py), then bench/out/bench.json and bench/out/bench.png, and the
+# benchmarks page's figures (docs/bench-figures.md, docs/scaling-burst.png: commit them).
 bench: install bench-deps
 	$(BIN)/python -m bench.run $(ARGS)
 

@@ -8,7 +8,7 @@ For each model (``lite0-int8``, the default; ``lite0``, float; ``lite2``) and ba
   inference, softmax, top-5), i.e. what the worker and ``iraas classify`` run per batch;
 * inference alone: one onnxruntime call on already preprocessed arrays;
 * ``iraas classify``'s loop (files read, batches of 16, one batch per core side by side, each on
-  one onnxruntime thread: :func:`iraas.images.classify.command.classify_files`), against one batch
+  one onnxruntime thread: :func:`iraas.cli.classify.command.classify_files`), against one batch
   at a time with its decoding and inference each spread over both cores (the loop before).
 
 The reference rate is numpy's FP32 matmul (4096 x 4096, GFLOP/s) measured in the same run, in a
@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 
 from bench import OUT, save_report
-from iraas.config import default_model_dir
-from iraas.images.classify.command import BATCH_SIZE as COMMAND_BATCH
-from iraas.images.classify.command import classify_files
-from iraas.images.classify.preprocess import batch as stack
-from iraas.images.classify.runtime import Classifier
-from tests.support.data import shared_data_dir
+from harness.data import shared_data_dir
+from iraas.cli.classify.command import BATCH_SIZE as COMMAND_BATCH
+from iraas.cli.classify.command import classify_files
+from iraas.images.model.preprocess import batch as stack
+from iraas.images.model.runtime import Classifier
+from iraas.images.settings import default_model_dir
 
 MODELS = ("lite0-int8", "lite0", "lite2")
 BATCHES = (1, 8, 32)
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnxruntime as ort
 
-    from iraas.images.classify.export import ensure_model
+    from iraas.images.model.export import ensure_model
 
     folder = shared_data_dir() / "imagenet-sample" / "images"
     paths = sorted(folder.glob("*.JPEG"))[: args.photos]

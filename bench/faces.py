@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from bench import OUT, save_report
-from iraas.paths import REPO_ROOT
-from tests.support.data import shared_data_dir
-from tests.support.videos import make_classroom_video
+from harness.data import shared_data_dir
+from harness.videos import make_classroom_video
+from iraas.config import REPO_ROOT
 
 HANDLER = REPO_ROOT / "functions" / "face_recognition" / "handler.py"
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
@@ -63,9 +63,9 @@ def distances(data: Path, sizes: dict[str, tuple[int, int]] | None = None,
     """
     import numpy as np
 
+    from harness.videos import faces_in_classroom_videos
     from iraas.classroom.engines import ENGINES, warm_engine
     from iraas.classroom.enrol import read_photo
-    from tests.support.videos import faces_in_classroom_videos
 
     engine = warm_engine("dlib")
     photos = sorted((data / "faces" / "people").glob("*/*"))

@@ -3,7 +3,7 @@
 Starts ``iraas up``, imports the students and enrols them from a face_recognition encoding file,
 uploads a hundred videos (eight distinct 480p-1080p clips under a hundred names) back to back with
 boto3, and reports the time from the first upload to the last CSV, and how many CSVs are exactly
-right (the workload is ``tests/support/course.py``'s, as in ``tests/e2e/test_classroom_at_scale.py``).
+right (the workload is ``harness/course.py``'s, as in ``tests/e2e/test_classroom_at_scale.py``).
 Then, against the same stack, how long a face runner takes from its start to taking events: forked
 from the function's zygote (models already loaded) and as a fresh interpreter (its own cold start).
 Writes ``bench/out/faces_at_scale.json``.
@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 
 from bench import OUT, save_report
-from iraas.cores import usable_cores
+from harness.course import CLIPS, build_course, run_course
+from harness.data import shared_data_dir
+from harness.embedded import RunningStack, running_stack
+from iraas.config import REPO_ROOT, usable_cores
 from iraas.local.functions import PREFORKED
 from iraas.local.runners import LocalFunction, concurrency
 from iraas.local.supervisor import Child
 from iraas.local.zygote import Zygote
-from iraas.paths import REPO_ROOT
-from tests.support.course import CLIPS, build_course, run_course
-from tests.support.data import shared_data_dir
-from tests.support.embedded import RunningStack, running_stack
 
 HANDLER = f"{REPO_ROOT / 'functions' / 'face_recognition' / 'handler.py'}:lambda_handler"
 

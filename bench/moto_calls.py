@@ -26,8 +26,8 @@ from typing import Any
 
 from bench import OUT, save_report
 from iraas.aws import local_credentials_env
+from iraas.config import TEMPLATE
 from iraas.local.motoserver import free_port
-from iraas.paths import TEMPLATE
 
 SERVERS = {"plain": "moto.server", "patched": "iraas.local.moto_app", "durable": "iraas.local.moto_app --state"}
 REGION = "us-east-1"

@@ -15,12 +15,16 @@ step has succeeded:
 - ``scaling.csv``/``scaling.png`` (``bench.scaling``), ``faces.json`` (``bench.faces``) and
   ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV).
 
+It ends by writing the benchmarks page's figures (``bench.table``: ``docs/bench-figures.md``, and
+the scaling plot copied to ``docs/scaling-burst.png``), both committed, unless a step failed.
+
 Timings on a shared 2-core machine are noisy: compare ratios from one run, not across runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -31,8 +35,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import OUT, SCRATCH, save_report
-from iraas.paths import REPO_ROOT
+from bench import OUT, SCRATCH, save_report, table
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 STEPS = {
     "classifier": ["bench.classifier"],
@@ -88,6 +93,17 @@ def plot(report: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's name as the kernel reports it (``model name``), else what Python knows."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def _run_module(step: str) -> int:
     return subprocess.run([sys.executable, "-m", *STEPS[step]], cwd=REPO_ROOT).returncode
 
@@ -135,18 +151,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"failed: {', '.join(failed)}; their stacks' logs are under {SCRATCH}", flush=True)
         else:
             shutil.rmtree(SCRATCH, ignore_errors=True)  # the stacks' state folders; the results stay
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "machine": platform.machine()}}
+    report: dict = {
+        "date": datetime.datetime.now(datetime.UTC).date().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+                    "machine": platform.machine()},
+        # Their figures, if any, come from the files an earlier run left in bench/out/.
+        "not_run": [step for step in STEPS if args.collect or step not in steps],
+    }
     for step in STEPS:
         if step != "scaling":
             report[step] = _load(step)
     report["failed"] = failed
     save_report(OUT / "bench.json", report)
     plot(report, OUT / "bench.png")
-    print(f"wrote {OUT / 'bench.png'}; the README's table:")
-    from bench import table
-
-    table.main()
+    print(f"wrote {OUT / 'bench.png'}")
+    print(table.render(report), end="")
+    if failed:
+        print("a step failed, so the benchmarks page's figures (docs/bench-figures.md) are left as they were; "
+              "`python -m bench.table` writes them from this report", flush=True)
+    else:
+        for path in table.write(report):
+            print(f"wrote {path.relative_to(REPO_ROOT)}: the benchmarks page's figures (commit it)")
     return 1 if failed else 0
 
 

@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench import OUT, scratch
-from iraas.paths import REPO_ROOT
-from tests.support.data import shared_data_dir
+from harness.data import shared_data_dir
+from iraas.config import REPO_ROOT
 
 
 def run_burst(burst: int, max_workers: int, port: int) -> list[dict]:

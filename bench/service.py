@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import OUT, SCRATCH, save_report, scratch
+from harness.data import shared_data_dir
+from iraas.config import REPO_ROOT
 from iraas.local.moto_app import REQUEST_COUNT_EVERY_S
-from iraas.paths import REPO_ROOT
-from tests.support.data import shared_data_dir
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -41,10 +41,10 @@ def photos(count: int) -> list[Path]:
 
 def expected_labels(paths: list[Path]) -> tuple[dict[str, str], float]:
     """What the classifier alone answers for each photo, and its images/s on them (batch 8)."""
-    from iraas.config import load_settings
-    from iraas.images.classify.runtime import Classification, load_classifier
+    from iraas.images.model.runtime import Classification, load_classifier
+    from iraas.images.settings import load_image_settings
 
-    settings = load_settings({**os.environ, "IRAAS_HOME": str(SCRATCH / "no-stack"), "IRAAS_IMAGE_INPUT_BUCKET": "-",
+    settings = load_image_settings({**os.environ, "IRAAS_HOME": str(SCRATCH / "no-stack"), "IRAAS_IMAGE_INPUT_BUCKET": "-",
                               "IRAAS_IMAGE_OUTPUT_BUCKET": "-", "IRAAS_REQUEST_QUEUE_URL": "-",
                               "IRAAS_RESPONSE_QUEUE_URL": "-"})
     classifier = load_classifier(settings.model_dir, model=settings.model)
@@ -92,7 +92,7 @@ def process_role(pid: int, root: int) -> str:
         return "iraas up"
     if "moto" in cmd:
         return "endpoint"
-    if "iraas.local.web" in cmd or "gunicorn" in cmd:
+    if "iraas.web.server" in cmd or "gunicorn" in cmd:
         return "web"
     if "lambda_runner" in cmd:
         return "face runners"

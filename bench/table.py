@@ -1,14 +1,35 @@
-"""The README's benchmark table, from ``bench/out/bench.json``: ``python -m bench.table``."""
+"""The benchmarks page's figures, from ``bench/out/bench.json``: ``python -m bench.table``.
+
+``make bench`` (``bench/run.py``) ends by writing them; ``python -m bench.table`` writes them again
+from the last report. What is written, both committed so that a clean clone builds the site without
+running a benchmark:
+
+- ``docs/bench-figures.md``: the table of figures, the performance targets met or not, and the CPU
+  budget per image, marked as generated, with the run's date and CPU; ``docs/benchmarks.md``
+  includes it (``--8<--``, pymdownx.snippets);
+- ``docs/scaling-burst.png``: a copy of ``bench.scaling``'s plot, ``bench/out/scaling.png``.
+
+Everything here is a pure function of the report, except :func:`write` and :func:`main`.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from bench import OUT
 
 MODELS = ("lite0-int8", "lite0", "lite2")
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+FIGURES = DOCS / "bench-figures.md"
+PLOT = DOCS / "scaling-burst.png"
+# The performance issue's target for 1,000 requests: this share of the classifier alone.
+THOUSAND_TARGET_SHARE = 0.6
 
 
 def _get(data: Any, *path: str, default: Any = "n/a") -> Any:
@@ -19,23 +40,34 @@ def _get(data: Any, *path: str, default: Any = "n/a") -> Any:
     return data
 
 
+def _number(data: Any, *path: str) -> float | None:
+    value = _get(data, *path, default=None)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.0f}%"
+
+
 def _cpu_split(cs: dict) -> str:
     if "skipped" in cs or "role_share" not in cs:
         return f"not measured: {cs.get('skipped', 'no bench.cpu_split figures')}"
     share = cs["role_share"]
-
-    def pct(v: float) -> str:
-        return f"{100 * v:.0f}%"
-
-    return (f"{pct(share.get('endpoint', 0))} / {pct(share.get('web', 0))} / {pct(share.get('workers', 0))} "
-            f"({pct(cs.get('workers_model_share', 0))}) / {pct(share.get('load generator', 0))} / {pct(share.get('idle', 0))}")
+    return (f"{_pct(share.get('endpoint', 0))} / {_pct(share.get('web', 0))} / {_pct(share.get('workers', 0))} "
+            f"({_pct(cs.get('workers_model_share', 0))}) / {_pct(share.get('load generator', 0))} / "
+            f"{_pct(share.get('idle', 0))}")
 
 
-def rows(report: dict) -> list[tuple[str, str]]:
-    c, w, s, f, m, fs, cs = (
+def _parts(report: dict) -> tuple[dict, ...]:
+    return tuple(
         report.get(k) or {}
         for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale", "cpu_split")
     )
+
+
+def rows(report: dict) -> list[tuple[str, str]]:
+    """The table: (what, figure), one row per figure."""
+    c, w, s, f, m, fs, cs = _parts(report)
     models = c.get("models", {})
 
     def rate(model: str, what: str) -> str:
@@ -98,11 +130,159 @@ def rows(report: dict) -> list[tuple[str, str]]:
     return out
 
 
-def main() -> int:
-    report = json.loads((OUT / "bench.json").read_text())
-    print("| what | figure |\n|---|---|")
-    for what, figure in rows(report):
-        print(f"| {what} | {figure} |")
+def targets(report: dict) -> list[tuple[str, str, bool | None]]:
+    """The performance issue's targets: (target, this run's figure, met; None where not measured)."""
+    c, _, s, _, _, _, _ = _parts(report)
+
+    def at_most(value: float | None, limit: float) -> bool | None:
+        return None if value is None else value <= limit
+
+    def at_least(value: float | None, limit: float) -> bool | None:
+        return None if value is None else value >= limit
+
+    def shown(value: float | None, unit: str = "") -> str:
+        return "n/a" if value is None else f"{value:g}{unit}"
+
+    cold, warm = _number(s, "cold_median", "total_s"), _number(s, "warm_median", "total_s")
+    calls = [_number(s, f"{kind}_median", "aws_calls_per_image") for kind in ("cold", "warm")]
+    after = [float(v) for v in _get(s, "after_scale_in_s", default=[]) if isinstance(v, (int, float))]
+    share = _number(c, "models", "lite0-int8", "iraas_classify_share_of_matmul", "lanes")
+    int8 = _number(c, "int8_over_float", "iraas_classify_images_per_s", "lanes")
+    thousand = _number(s, "thousand", "share_of_classifier")
+    rate, alone = _number(s, "thousand", "images_per_s"), _number(s, "classifier_images_per_s")
+    known_calls = [v for v in calls if v is not None]
+    return [
+        ("100 concurrent course-style requests answered in under 3 s, fresh stack", shown(cold, " s"),
+         None if cold is None else cold < 3),
+        ("... in under 2 s, warm stack", shown(warm, " s"), None if warm is None else warm < 2),
+        ("a request sent just after the fleet scaled in to zero answered within 10 s",
+         f"{min(after):.2f}-{max(after):.2f} s" if after else "n/a", at_most(max(after) if after else None, 10)),
+        ("at most 5 AWS calls per image, cold / warm", " / ".join(shown(v) for v in calls),
+         at_most(max(known_calls), 5) if len(known_calls) == len(calls) else None),
+        ("`iraas classify` (the default model) above 45% of the matmul rate", shown(share), at_least(share, 0.45)),
+        ("int8 at least 1.5x float on `iraas classify`'s loop", shown(int8), at_least(int8, 1.5)),
+        (f"1,000 requests in waves of 100 at {_pct(THOUSAND_TARGET_SHARE)} of the classifier alone or more",
+         f"{shown(thousand)} ({shown(rate)} against {shown(alone)} images/s)",
+         at_least(thousand, THOUSAND_TARGET_SHARE)),
+    ]
+
+
+def budget(report: dict) -> list[str]:
+    """Where the CPU of the 1,000 requests goes, per image, against what the target leaves: one
+    line per finding, or one line saying why it could not be worked out."""
+    _, _, s, _, m, _, cs = _parts(report)
+    if "skipped" in cs or "role_share" not in cs:
+        return [f"Not worked out: `bench.cpu_split` did not measure ({cs.get('skipped', 'no figures')})."]
+    cpus = _number(report, "machine", "cpus")
+    alone = _number(s, "classifier_images_per_s")
+    rate = _number(cs, "images_per_s")
+    per_call = _number(m, "results", "durable", "mix", "client_cpu_ms_per_call")
+    calls = _number(s, "warm_median", "aws_calls_per_image")
+    cheaper = _number(m, "plain_over_patched", "mix")
+    missing = [name for name, v in (("the number of cores", cpus), ("the classifier's rate", alone),
+                                    ("bench.cpu_split's rate", rate), ("boto3's CPU per call", per_call),
+                                    ("AWS calls per image", calls)) if not v]
+    if missing or cpus is None or alone is None or rate is None or per_call is None or calls is None:
+        return [f"Not worked out: no figure for {', '.join(missing)}."]
+    role = cs["role_share"]
+    shares = cs.get("share", {})
+
+    def ms(share: float) -> float:  # CPU ms per image of a share of every core
+        return share * cpus * 1000 / rate
+
+    def points(where: str, libraries: Iterable[str]) -> str:
+        return f"{100 * sum(shares.get(where, {}).get(lib, 0.0) for lib in libraries):.0f}"
+
+    target = THOUSAND_TARGET_SHARE * alone
+    allowed = cpus * 1000 / target
+    model, loader = float(cs.get("workers_model_share", 0.0)), float(role.get("load generator", 0.0))
+    boto3 = per_call * calls
+    spent = ms(model) + ms(loader) + boto3
+    lines = [
+        f"{_pct(THOUSAND_TARGET_SHARE)} of the classifier alone ({alone:g} images/s) is {target:.1f} images/s, "
+        f"which leaves {allowed:.1f} ms of CPU per image on {cpus:g} cores for everything.",
+        f"While the 1,000 requests are served (`bench.cpu_split`, with perf sampling, at {rate:g} images/s), the "
+        f"classifier's own work (onnxruntime, libjpeg, Pillow and numpy in the workers) is {_pct(model)} of the "
+        f"CPU, {ms(model):.1f} ms per image, and the load generator {_pct(loader)}, {ms(loader):.1f} ms.",
+        f"boto3 spends {per_call:.2f} ms of the caller's CPU per call (`bench.moto_calls`, the mix), and a request "
+        f"makes about {calls:g} calls (put the input, get it, put the result, and shares of the batched sends, "
+        f"receives, replies and deletes): {boto3:.1f} ms.",
+        f"That is {spent:.1f} of the {allowed:.1f} ms before the endpoint serves a call or the web tier parses an "
+        "upload.",
+        f"The endpoint takes {_pct(role.get('endpoint', 0.0))} of the cores "
+        f"({ms(role.get('endpoint', 0.0)):.1f} ms per image: {points('endpoint', ['Python interpreter'])} points "
+        f"moto, Flask and werkzeug in the interpreter, {points('endpoint', ['kernel'])} the kernel), the web tier "
+        f"{_pct(role.get('web', 0.0))} ({ms(role.get('web', 0.0)):.1f} ms: Chalice, multipart and boto3 in Python, "
+        f"and {points('web', ['libjpeg', 'Pillow'])} points the header-and-1/8-scale decode that proves an upload "
+        f"is an image before it is accepted), `iraas up`'s announcements {_pct(role.get('iraas up', 0.0))}, "
+        f"idle {_pct(role.get('idle', 0.0))}.",
+    ]
+    if cheaper is not None:
+        lines.append(f"The endpoint is already {cheaper:.1f}x cheaper per call than plain moto.")
+    return lines
+
+
+def _met(value: bool | None) -> str:
+    return "n/a" if value is None else ("yes" if value else "**no**")
+
+
+def render(report: dict) -> str:
+    """The figures file: Markdown that ``docs/benchmarks.md`` includes."""
+    machine = report.get("machine") or {}
+    cpu = machine.get("cpu_model") or "CPU model not recorded"
+    cores = f"{machine['cpus']} cores" if machine.get("cpus") else "cores not recorded"
+    python = f", Python {machine['python']}" if machine.get("python") else ""
+    lines = [
+        "<!-- Generated by `make bench` (bench/table.py) from bench/out/bench.json: do not edit by hand. "
+        "`python -m bench.table` writes it again from the last report. -->",
+        "",
+        f"*From one `make bench` run on {report.get('date') or 'a date not recorded'}: {cpu}, {cores}{python}.*",
+    ]
+    not_run = report.get("not_run") or []
+    if not_run:
+        lines.append(f"*Not run this time (their figures are from earlier files in `bench/out/`): {', '.join(not_run)}.*")
+    failed = report.get("failed") or []
+    if failed:
+        lines.append(f"*Failed in this run: {', '.join(failed)}.*")
+    lines += ["", "| what | figure |", "|---|---|"]
+    lines += [f"| {what} | {figure} |" for what, figure in rows(report)]
+    lines += ["", "### Against the performance targets", "", "| target | this run | met |", "|---|---|---|"]
+    lines += [f"| {target} | {figure} | {_met(met)} |" for target, figure, met in targets(report)]
+    lines += ["", "### The CPU budget of the 1,000 requests", ""]
+    lines += [f"- {line}" for line in budget(report)]
+    return "\n".join(lines) + "\n"
+
+
+def write(report: dict, figures: Path | None = None, plot: Path | None = None,
+          plot_copy: Path | None = None) -> list[Path]:
+    """Write the figures file (default ``docs/bench-figures.md``) and copy the scaling plot (default
+    ``bench/out/scaling.png``, when there is one) beside it; the paths written."""
+    figures = figures or FIGURES
+    plot = plot or OUT / "scaling.png"
+    plot_copy = plot_copy or PLOT
+    figures.parent.mkdir(parents=True, exist_ok=True)
+    figures.write_text(render(report))
+    written = [figures]
+    if plot.is_file():  # else the committed picture stays
+        shutil.copyfile(plot, plot_copy)
+        written.append(plot_copy)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", type=Path, default=OUT / "bench.json", help="the report (default: bench/out/bench.json)")
+    parser.add_argument("--print", action="store_true", help="print the figures instead of writing docs/")
+    args = parser.parse_args(argv)
+    if not args.report.is_file():
+        print(f"bench.table: no report at {args.report}; run `make bench` first", file=sys.stderr)
+        return 2
+    report = json.loads(args.report.read_text())
+    if args.print:
+        print(render(report), end="")
+        return 0
+    for path in write(report):
+        print(f"wrote {path}")
     return 0
 
 

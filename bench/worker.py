@@ -23,8 +23,8 @@ from pathlib import Path
 import moto
 
 from bench import OUT, SCRATCH, save_report
-from iraas.paths import TEMPLATE
-from tests.support.data import shared_data_dir
+from harness.data import shared_data_dir
+from iraas.config import TEMPLATE
 
 
 def _photos(count: int) -> list[Path]:
@@ -36,9 +36,10 @@ def _photos(count: int) -> list[Path]:
 
 def run(images: int, repeats: int) -> dict:
     from iraas import aws
-    from iraas.config import RESOURCE_ENV, load_settings
-    from iraas.images.classify.runtime import load_classifier
+    from iraas.config import RESOURCE_ENV
     from iraas.images.jobs import ImageRequest, input_key, new_id
+    from iraas.images.model.runtime import load_classifier
+    from iraas.images.settings import load_image_settings
     from iraas.images.worker import Worker
     from iraas.local.provision import provision
     from iraas.local.template import load_template
@@ -51,7 +52,7 @@ def run(images: int, repeats: int) -> dict:
         env = {**os.environ, **{var: resources[lid] for lid, var in RESOURCE_ENV.items()},
                "IRAAS_HOME": str(SCRATCH / "worker-home")}
         env.pop("IRAAS_ENDPOINT_URL", None)
-        settings = load_settings(env)
+        settings = load_image_settings(env)
         classifier = load_classifier(settings.model_dir, model=settings.model)
         s3, sqs = aws.client(settings, "s3"), aws.client(settings, "sqs")
 

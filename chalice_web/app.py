@@ -1,7 +1,8 @@
 """The web tier: HTTP routes over the shared package. Parse, call one use case, shape the answer.
 
 Runs unchanged on Lambda behind API Gateway (`make package` / `sam deploy`), under `chalice local`,
-and in `iraas up`'s embedded stack. The classroom routes are a blueprint (chalicelib/classroom.py).
+and in `iraas up`'s embedded stack. The classroom routes are a blueprint (chalicelib/classroom.py);
+errors become their HTTP answers in one place (iraas/web/errors.py, through chalicelib/responses.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from chalicelib.auth import auth_settings, caller, require_api_keys
 from chalicelib.classroom import routes as classroom_routes
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
-from iraas import drain
-from iraas.config import load_settings
-from iraas.errors import ApiError
-from iraas.images.jobs import ImageResult, id_for_idempotency_key, is_valid_id, stem
-from iraas.images.service import ImageService
-from iraas.images.uploads import Upload, parse_upload
+from iraas.errors import InvalidRequest
+from iraas.images.jobs import ImageResult, stem
+from iraas.images.replies import sweep_idle_reply_queues
+from iraas.images.service import ImageService, Submission
+from iraas.images.settings import load_image_settings
+from iraas.media.uploads import Upload, parse_upload
 from iraas.scaling.ec2 import scale_ec2_fleet
+from iraas.scaling.settings import load_scaling_settings
+from iraas.web import drain
+from iraas.web.errors import Unavailable
 
 
 class ThreadSafeChalice(Chalice):
@@ -53,7 +57,9 @@ app.register_blueprint(page_routes)  # GET / (the web page) and /assets/*
 @functools.lru_cache(maxsize=1)
 def service() -> ImageService:
     """Settings are read and checked once per process, on the first request."""
-    return ImageService(load_settings())
+    svc = ImageService(load_image_settings())
+    drain.on_release(svc.release_waiters)  # an orderly stop answers the waiters still held
+    return svc
 
 
 def _query(name: str) -> str | None:
@@ -70,17 +76,17 @@ def _wait_seconds() -> float:
     except ValueError:
         wait = -1.0
     if not 0 <= wait < float("inf"):
-        raise ApiError(400, "bad_wait", f"wait must be a number of seconds >= 0, not {raw!r}")
+        raise InvalidRequest("bad_wait", f"wait must be a number of seconds >= 0, not {raw!r}")
     return min(wait, limits.max_wait_s)  # longer waits are clamped, as documented
 
 
 def _upload() -> Upload:
+    """The request's image, checked; refused with 503 once this web process is stopping."""
+    if drain.stopping():
+        raise Unavailable("stopping", "this web server is stopping; try again", retry_after_s=drain.RETRY_AFTER_S)
     request = app.current_request
     return parse_upload(
-        request.raw_body,
-        request.headers.get("content-type"),
-        _query("name"),
-        service().settings.limits,
+        request.raw_body, request.headers.get("content-type"), _query("name"), service().settings.limits
     )
 
 
@@ -96,14 +102,16 @@ def _queued(request_id: str) -> Response:
     return json_response(202, {"id": request_id, "status": "queued"}, {"Location": location})
 
 
-def _waited(request_id: str) -> Response:
-    """A waiting request whose answer has not come: queued (202), or, when this server is stopping,
-    503 with Retry-After; either way the request stays queued and is answered at its id."""
-    if drain.stopping():
-        location = f"/v1/images/{request_id}"
-        raise ApiError(
-            503, "stopping", f"this web server is stopping; the image is queued: GET {location} for its answer",
-            retry_after_s=drain.RETRY_AFTER_S, extra={"id": request_id, "status": "queued"},
+def _answer(submission: Submission, waited: bool) -> Response:
+    """The result; else queued (202), or, for a request that waited while this server is stopping,
+    503 with Retry-After. Either way the request stays queued and is answered at its id."""
+    if submission.result is not None:
+        return _result_response(submission.result)
+    request_id = submission.request.id
+    if waited and drain.stopping():
+        raise Unavailable(
+            "stopping", f"this web server is stopping; the image is queued: GET /v1/images/{request_id} for its answer",
+            retry_after_s=drain.RETRY_AFTER_S, id=request_id, status="queued",
         )
     return _queued(request_id)
 
@@ -113,12 +121,10 @@ def _waited(request_id: str) -> Response:
 def classify_course_style() -> Response:
     """Course-compatible: one multipart file in, ``<name without extension>:<label>`` out."""
     svc = service()
-    request = svc.submit(_upload(), caller(app.current_request), wait=True)
-    result = svc.wait_for_result(request, svc.settings.limits.max_wait_s)
-    if result is None:
-        return _waited(request.id)
-    if result.status == "failed":
-        return _result_response(result)
+    submission = svc.submit(_upload(), caller(app.current_request), wait_s=svc.settings.limits.max_wait_s)
+    result = submission.result
+    if result is None or result.status == "failed":
+        return _answer(submission, waited=True)
     return Response(
         body=f"{stem(result.name)}:{result.label}",
         status_code=200,
@@ -129,33 +135,16 @@ def classify_course_style() -> Response:
 @app.route("/v1/images", methods=["POST"], content_types=["*/*"])
 @api_errors
 def submit_image() -> Response:
-    svc = service()
     wait = _wait_seconds()
     key = app.current_request.headers.get("idempotency-key")
-    owner = caller(app.current_request)
-    try:  # scoped to the caller: another client's same key is another request
-        request_id = id_for_idempotency_key(key, owner) if key is not None else None
-    except ValueError as exc:
-        raise ApiError(400, "bad_idempotency_key", str(exc)) from None
-    request = svc.submit(_upload(), owner, request_id=request_id, wait=wait > 0)
-    if wait > 0:
-        result = svc.wait_for_result(request, wait)
-        return _waited(request.id) if result is None else _result_response(result)
-    # Only a retried request (same Idempotency-Key) can have an answer already.
-    result = svc.results.find(request.id, request.name) if request_id else None
-    return _queued(request.id) if result is None else _result_response(result)
+    submission = service().submit(_upload(), caller(app.current_request), idempotency_key=key, wait_s=wait)
+    return _answer(submission, waited=wait > 0)
 
 
 @app.route("/v1/images/{image_id}", methods=["GET"])
 @api_errors
 def get_image(image_id: str) -> Response:
-    svc = service()
-    if not is_valid_id(image_id):
-        raise ApiError(404, "not_found", f"no image with id {image_id!r}")
-    name = svc.name_of(image_id, caller(app.current_request))
-    if name is None:  # unknown, or another caller's: the same answer, so that ids cannot be probed
-        raise ApiError(404, "not_found", f"no image with id {image_id!r}")
-    result = svc.results.find(image_id, name)
+    result = service().find(caller(app.current_request), image_id)
     return _queued(image_id) if result is None else _result_response(result)
 
 
@@ -187,9 +176,16 @@ SCALER_MARGIN_S = 5.0
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="scale")
 def scale(event: Any) -> dict:
-    settings = load_settings()
+    settings = load_scaling_settings()
     left = event.context.get_remaining_time_in_millis() / 1000 - SCALER_MARGIN_S
     return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
+
+
+# Reply queues of web processes that are gone (crashed hosts, recycled Lambda environments) are
+# deleted once nobody has refreshed them for 10 minutes; every 5 minutes is often enough.
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweep_replies")
+def sweep_replies(event: Any) -> dict:
+    return {"swept": len(sweep_idle_reply_queues(load_image_settings()))}
 
 
 # Last, once every route is known: the other methods of each route answer 405 JSON, and every

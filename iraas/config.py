@@ -1,24 +1,32 @@
-"""One typed settings object, read from the environment and checked once at start-up.
+"""The settings every part shares, read from the environment and checked once at start-up.
 
-Every deployable (web tier, worker, Lambda, OpenStack) reads its settings here. Resource names
-come from environment variables (set by SAM/CloudFormation in AWS, by `iraas up` locally); any
-that are missing are filled from the embedded stack's ``stack.json``, so that ``chalice local``
-inside ``chalice_web/`` finds a running ``iraas up`` without extra set-up.
+Each part declares its own typed settings on top of these (``iraas/images/settings.py``,
+``iraas/classroom/settings.py``, ``iraas/scaling/settings.py``); this module holds what they share:
+where AWS is (:class:`AwsSettings`), the resources' names, the checked value parsers, and where
+things are on this machine (the source checkout, the state folder, the usable cores).
+
+Resource names come from environment variables (set by SAM/CloudFormation in AWS, by ``iraas up``
+locally); any that are missing are filled from the embedded stack's ``stack.json``, so that
+``chalice local`` inside ``chalice_web/`` finds a running ``iraas up`` without extra set-up.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iraas.errors import ConfigError
-from iraas.images.classify.models import DEFAULT_MODEL, get_model
-from iraas.scaling.policy import ScalingConfig
+
+# Where things are in a source checkout: the files the embedded stack and the tools read.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO_ROOT / "template.yaml"
+CHALICE_PROJECT = REPO_ROOT / "chalice_web"
 
 # Logical ids in template.yaml -> environment variables that carry their physical name or URL.
 RESOURCE_ENV: dict[str, str] = {
@@ -33,56 +41,12 @@ RESOURCE_ENV: dict[str, str] = {
     "StudentsTable": "IRAAS_STUDENTS_TABLE",
 }
 
-# The Settings field that holds each image resource's physical name or URL.
-IMAGE_RESOURCE_FIELDS: dict[str, str] = {
-    "ImageInputBucket": "image_input_bucket",
-    "ImageOutputBucket": "image_output_bucket",
-    "RequestQueue": "request_queue_url",
-    "ResponseQueue": "response_queue_url",
-    "RequestDeadLetterQueue": "dead_letter_queue_url",  # optional: only /v1/stats reads it
-}
-
 MIB = 1024 * 1024
-# Multipart framing (boundaries, part headers) a body may carry on top of the largest image.
-MULTIPART_HEADROOM = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Explicit bounds on what the service accepts and how long it waits."""
-
-    # 10 MiB is API Gateway's payload limit; behind Lambda the effective body limit is ~4.5 MiB
-    # (6 MB invocation payload, base64-encoded), see the README.
-    max_image_bytes: int = 10 * MIB
-    # Decompression-bomb guard, checked from the image header before any pixel is decoded. The
-    # classifier sees 224 x 224, so 25 MP (a 6000 x 4000 camera photo) loses nothing; it bounds one
-    # decode to 100 MB in the web tier, 200 MB in the worker (see iraas/images/validation.py).
-    max_image_pixels: int = 25_000_000
-    # Longest a request may wait for its result. Lambda behind API Gateway must answer within
-    # 29 s, so the template sets 25 there.
-    max_wait_s: float = 30.0
-    default_wait_s: float = 30.0
-
-    @property
-    def max_body_bytes(self) -> int:
-        """The largest request body that can still hold an acceptable image (multipart framed)."""
-        return self.max_image_bytes + MULTIPART_HEADROOM
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """Tuning of the app-tier loop."""
-
-    batch_size: int = 8  # messages per receive (SQS allows 1-10)
-    long_poll_s: int = 20  # SQS long poll (0-20)
-    visibility_timeout_s: int = 60  # how long a received batch stays hidden while it is worked on
-    retry_delay_s: int = 2  # a failed request becomes visible again after this long
-    threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime decide
 
 
 @dataclass(frozen=True)
 class AwsSettings:
-    """Where AWS is: the part every deployable's settings share (image service and classroom)."""
+    """Where AWS is: the part every deployable's settings share (image service, classroom, scaler)."""
 
     region: str
     endpoint_url: str | None  # None: AWS itself; a loopback URL: the embedded stack
@@ -91,29 +55,6 @@ class AwsSettings:
     @property
     def stack_file(self) -> Path:
         return self.home / "stack.json"
-
-
-@dataclass(frozen=True)
-class Settings(AwsSettings):
-    """The image service's settings: its resources, limits, the worker and the scaler."""
-
-    image_input_bucket: str
-    image_output_bucket: str
-    request_queue_url: str
-    response_queue_url: str
-    dead_letter_queue_url: str | None
-    model_dir: Path
-    limits: Limits = field(default_factory=Limits)
-    worker: WorkerSettings = field(default_factory=WorkerSettings)
-    scaling: ScalingConfig = field(default_factory=ScalingConfig)
-    # The EC2 fleet (set in AWS by template.yaml; unused by the embedded stack).
-    fleet_name: str = "iraas"
-    launch_template_id: str | None = None
-    scaler_invocation_s: float = 55.0  # how long one scheduled invocation keeps scaling
-    model: str = DEFAULT_MODEL  # the classifier (IRAAS_MODEL): a name in iraas.images.classify.models
-    # Web processes create their reply queues under this prefix (template.yaml: "<stack>-reply-"),
-    # which the IAM policies name; workers reply only to queues with it.
-    reply_queue_prefix: str = "iraas-reply-"
 
 
 def default_home(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
@@ -132,19 +73,6 @@ def default_home(env: Mapping[str, str] | None = None, cwd: Path | None = None) 
     return here / ".iraas"
 
 
-def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the ONNX model is cached: ``$IRAAS_MODEL_DIR``, else ``~/.cache/iraas/models``."""
-    env = os.environ if env is None else env
-    cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(env.get("IRAAS_MODEL_DIR") or cache / "iraas" / "models").expanduser()
-
-
-def default_model(env: Mapping[str, str] | None = None) -> str:
-    """The classifier to run: ``$IRAAS_MODEL`` (checked), else ``lite0-int8``."""
-    env = os.environ if env is None else env
-    return get_model(env.get("IRAAS_MODEL") or DEFAULT_MODEL).name
-
-
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The embedded stack's description: endpoint, region and logical id -> physical name."""
     try:
@@ -156,6 +84,9 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("resources", {}), dict):
         raise ConfigError(f"{path} is not a stack description")
     return data
+
+
+# ---- value parsers: each names the variable and the rule in its ConfigError ----------------------
 
 
 def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
@@ -176,6 +107,17 @@ def integer(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     if value != int(value):
         raise ConfigError(f"{name}={value} is not a whole number")
     return int(value)
+
+
+def queue_prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    """An SQS queue name prefix: 1-48 letters, digits, '-' or '_'."""
+    value = env.get(name) or default
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,48}", value):  # + 32 hex digits <= 80, SQS's longest name
+        raise ConfigError(f"{name}={value!r} must be 1-48 letters, digits, '-' or '_' (an SQS name prefix)")
+    return value
+
+
+# ---- where AWS is ----------------------------------------------------------------------------
 
 
 def load_aws(env: Mapping[str, str]) -> tuple[AwsSettings, dict[str, str]]:
@@ -202,6 +144,14 @@ def resource(env: Mapping[str, str], resources: Mapping[str, str], logical_id: s
     return env.get(RESOURCE_ENV[logical_id]) or resources.get(logical_id) or None
 
 
+def required_resource(env: Mapping[str, str], resources: Mapping[str, str], logical_id: str, home: Path) -> str:
+    """:func:`resource`, or the ConfigError that says how to provide it."""
+    value = resource(env, resources, logical_id)
+    if not value:
+        raise missing_resource(logical_id, home)
+    return value
+
+
 def missing_resource(logical_id: str, home: Path) -> ConfigError:
     return ConfigError(
         f"{RESOURCE_ENV[logical_id]} is not set and no running stack at {home / 'stack.json'} "
@@ -209,93 +159,31 @@ def missing_resource(logical_id: str, home: Path) -> ConfigError:
     )
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and check every setting; raise ConfigError naming what is wrong."""
-    env = dict(os.environ if env is None else env)
-    where, resources = load_aws(env)
-
-    def required(logical_id: str) -> str:
-        value = resource(env, resources, logical_id)
-        if not value:
-            raise missing_resource(logical_id, where.home)
-        return value
-
-    max_wait = number(env, "IRAAS_MAX_WAIT_S", Limits.max_wait_s, 0, 900)
-    limits = Limits(
-        max_image_bytes=integer(env, "IRAAS_MAX_IMAGE_BYTES", Limits.max_image_bytes, 1024, 100 * MIB),
-        max_image_pixels=integer(
-            env, "IRAAS_MAX_IMAGE_PIXELS", Limits.max_image_pixels, 1024, 500_000_000
-        ),
-        max_wait_s=max_wait,
-        default_wait_s=min(max_wait, Limits.default_wait_s),
-    )
-    worker = WorkerSettings(
-        batch_size=integer(env, "IRAAS_WORKER_BATCH", WorkerSettings.batch_size, 1, 10),
-        long_poll_s=integer(env, "IRAAS_WORKER_LONG_POLL_S", WorkerSettings.long_poll_s, 0, 20),
-        visibility_timeout_s=integer(
-            env, "IRAAS_WORKER_VISIBILITY_S", WorkerSettings.visibility_timeout_s, 5, 43_200
-        ),
-        retry_delay_s=integer(env, "IRAAS_WORKER_RETRY_DELAY_S", WorkerSettings.retry_delay_s, 0, 900),
-        threads=integer(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
-    )
-    model_dir = default_model_dir(env)
-    max_workers = integer(env, "IRAAS_MAX_WORKERS", ScalingConfig.max_workers, 0, 1000)
-    try:
-        scaling = ScalingConfig(
-            max_workers=max_workers,
-            min_workers=integer(env, "IRAAS_MIN_WORKERS", ScalingConfig.min_workers, 0, 1000),
-            requests_per_worker=integer(
-                env, "IRAAS_REQUESTS_PER_WORKER", ScalingConfig.requests_per_worker, 1, 10_000
-            ),
-            tick_s=number(env, "IRAAS_SCALER_TICK_S", ScalingConfig.tick_s, 0.1, 60),
-            scale_in_after_s=number(
-                env, "IRAAS_SCALE_IN_AFTER_S", ScalingConfig.scale_in_after_s, 0, 3600
-            ),
-            idle_s=number(env, "IRAAS_WORKER_IDLE_S", ScalingConfig.idle_s, 0, 3600),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"IRAAS_MIN_WORKERS/IRAAS_MAX_WORKERS: {exc}") from None
-    return Settings(
-        region=where.region,
-        endpoint_url=where.endpoint_url,
-        home=where.home,
-        image_input_bucket=required("ImageInputBucket"),
-        image_output_bucket=required("ImageOutputBucket"),
-        request_queue_url=required("RequestQueue"),
-        response_queue_url=required("ResponseQueue"),
-        dead_letter_queue_url=resource(env, resources, "RequestDeadLetterQueue"),
-        model_dir=model_dir,
-        limits=limits,
-        worker=worker,
-        scaling=scaling,
-        fleet_name=env.get("IRAAS_FLEET_NAME") or "iraas",
-        launch_template_id=env.get("IRAAS_LAUNCH_TEMPLATE_ID") or None,
-        scaler_invocation_s=number(env, "IRAAS_SCALER_INVOCATION_S", 55.0, 0, 900),
-        model=default_model(env),
-        reply_queue_prefix=_queue_prefix(env, "IRAAS_REPLY_QUEUE_PREFIX", Settings.reply_queue_prefix),
-    )
-
-
-def _queue_prefix(env: Mapping[str, str], name: str, default: str) -> str:
-    value = env.get(name) or default
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,48}", value):  # + 32 hex digits <= 80, SQS's longest name
-        raise ConfigError(f"{name}={value!r} must be 1-48 letters, digits, '-' or '_' (an SQS name prefix)")
-    return value
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that reproduces ``settings`` in a child process."""
-    env = {
-        "IRAAS_REGION": settings.region,
-        "IRAAS_HOME": str(settings.home),
-        "IRAAS_MODEL_DIR": str(settings.model_dir),
-    }
-    for logical_id, name in IMAGE_RESOURCE_FIELDS.items():
-        if getattr(settings, name):
-            env[RESOURCE_ENV[logical_id]] = getattr(settings, name)
+def aws_env(settings: AwsSettings) -> dict[str, str]:
+    """The environment that points a child process at the same AWS (and state folder)."""
+    env = {"IRAAS_REGION": settings.region, "IRAAS_HOME": str(settings.home)}
     if settings.endpoint_url:
         env["IRAAS_ENDPOINT_URL"] = settings.endpoint_url
-    env["IRAAS_REPLY_QUEUE_PREFIX"] = settings.reply_queue_prefix
-    env["IRAAS_MODEL"] = settings.model
     return env
 
+
+# ---- this machine ------------------------------------------------------------------------------
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
+def usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The cores this process may run on: its CPU affinity, lowered by a cgroup CPU quota (rounded
+    up: a quota of 1.5 CPUs keeps 2 cores busy part of the time). What sizes the local fleet, the
+    face runners and ``iraas classify``'s lanes."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to honour
+    return max(1, cores)

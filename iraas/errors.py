@@ -1,5 +1,10 @@
-"""The kinds of error the deployables tell apart: a bad setting, a client's mistake over HTTP, and a
-command-line user's mistake."""
+"""What can go wrong, in the service's own words: a bad setting, a command-line user's mistake, and
+the domain errors a use case raises for a caller's request.
+
+A domain error carries a ``code`` a client can test (``not_an_image``, ``not_found``) and a message
+for a person, never an HTTP status: the web tier maps each type to its status in one place
+(``iraas/web/errors.py``), and the CLI prints the message.
+"""
 
 from __future__ import annotations
 
@@ -10,54 +15,44 @@ class ConfigError(ValueError):
     """A setting is missing or out of range; raised at start-up, never mid-request."""
 
 
-class ApiError(Exception):
-    """An error the client caused; shaped as ``{"error": {"code", "message"}}`` with ``status``."""
-
-    def __init__(
-        self, status: int, code: str, message: str, retry_after_s: int | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.retry_after_s = retry_after_s  # sent as Retry-After (a 503 the client should retry)
-        self.extra = extra or {}  # more top-level fields, e.g. the id of a request that was accepted
-
-    def body(self) -> dict[str, Any]:
-        return {**self.extra, "error": {"code": self.code, "message": self.message}}
-
-    def headers(self) -> dict[str, str]:
-        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
-
-
 class UsageError(Exception):
     """A command-line user's mistake (a missing file, an empty folder, a service that is not
     there): ``iraas`` prints ``iraas <command>: <message>`` in one line and exits with 2."""
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether an AWS call failed for a reason that passes (unreachable endpoint, throttling, a
-    5xx), once boto3's own bounded retries are spent: the caller should try again later. The same
-    test botocore's standard retry mode applies (its throttling and transient checkers), also to an
-    error raised from one of these (a send that failed) or marked ``unavailable``."""
-    from types import SimpleNamespace
+class ServiceError(Exception):
+    """A request the service cannot carry out, and why: ``code`` for programs, ``message`` for people.
 
-    from botocore.exceptions import ClientError
-    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
+    ``details`` are more facts a client may need (the id of a request that was accepted), shown
+    beside the error.
+    """
 
-    checkers = (ThrottledRetryableChecker(), TransientRetryableChecker())
-    current: BaseException | None = exc
-    while current is not None:
-        if getattr(current, "unavailable", False):
-            return True
-        if isinstance(current, ClientError):
-            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            context = RetryContext(attempt_number=1, parsed_response=current.response,
-                                   http_response=SimpleNamespace(status_code=status))
-        else:
-            context = RetryContext(attempt_number=1, caught_exception=current)
-        if any(checker.is_retryable(context) for checker in checkers):
-            return True
-        current = current.__cause__
-    return False
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+class InvalidRequest(ServiceError):
+    """The request itself is wrong: a malformed body or parameter, content that is not what the
+    use case takes (an image that is not one, a students list that does not parse)."""
+
+
+class NotFound(ServiceError):
+    """Nothing the caller may see has that name or id (another caller's looks the same)."""
+
+
+class TooLarge(ServiceError):
+    """The request is over one of the service's stated limits (bytes, pixels, records)."""
+
+
+class UnsupportedMediaType(ServiceError):
+    """The body's declared type is not one the use case reads."""
+
+
+class NotConfigured(ServiceError):
+    """The deployment lacks a resource the use case needs (the classroom on an image-only stack)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not_configured", message)

@@ -43,10 +43,10 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signatur
     """An orderly stop for each worker: on SIGTERM gunicorn stops its accepting and lets the requests
     in flight finish within ``graceful_timeout``; the requests still waiting for a result after
     IRAAS_WEB_DRAIN_S seconds (default: 5 s less than that) are answered 503 with Retry-After
-    (``iraas/drain.py``; their images stay queued and are answered at their id)."""
+    (``iraas/web/drain.py``; their images stay queued and are answered at their id)."""
     import signal
 
-    from iraas import drain
+    from iraas.web import drain
 
     drain_s = float(os.environ.get("IRAAS_WEB_DRAIN_S", max(1, worker.cfg.graceful_timeout - 5)))
     gunicorns_own = signal.getsignal(signal.SIGTERM)

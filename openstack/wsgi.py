@@ -1,4 +1,4 @@
-"""The web tier as a WSGI app: ``chalice_web/app.py`` unchanged, served through iraas.hybrid.wsgi.
+"""The web tier as a WSGI app: ``chalice_web/app.py`` unchanged, served through iraas.web.wsgi.
 
 Loaded by path, never imported as a package (``openstack`` is openstacksdk's import name):
 ``gunicorn --config openstack/gunicorn.conf.py`` sets ``chdir`` to this folder and loads
@@ -7,6 +7,6 @@ Loaded by path, never imported as a package (``openstack`` is openstacksdk's imp
 
 from pathlib import Path
 
-from iraas.hybrid.wsgi import make_application
+from iraas.web.wsgi import make_application
 
 application = make_application(Path(__file__).resolve().parent.parent / "chalice_web")

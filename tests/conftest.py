@@ -10,8 +10,8 @@ from pathlib import Path
 import moto  # noqa: F401 - must be imported before any boto3 client is created
 import pytest
 
-from tests.support.data import shared_data_dir
-from tests.support.videos import make_classroom_video
+from harness.data import shared_data_dir
+from harness.videos import make_classroom_video
 from tests.support.web import load_app_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,15 +48,15 @@ def photo(imagenet_sample: list[LabelledPhoto]) -> LabelledPhoto:
 
 @pytest.fixture(scope="session")
 def model_path() -> Path:
-    from iraas.config import default_model_dir
-    from iraas.images.classify.export import ensure_model
+    from iraas.images.model.export import ensure_model
+    from iraas.images.settings import default_model_dir
 
     return ensure_model(default_model_dir())
 
 
 @pytest.fixture(scope="session")
 def classifier(model_path: Path):
-    from iraas.images.classify.runtime import Classifier
+    from iraas.images.model.runtime import Classifier
 
     return Classifier(model_path, threads=0)
 
@@ -72,9 +72,10 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    """template.yaml provisioned into moto in-process; yields the checked Settings."""
+    """template.yaml provisioned into moto in-process; yields the image service's checked settings."""
     from iraas import aws
-    from iraas.config import RESOURCE_ENV, load_settings
+    from iraas.config import RESOURCE_ENV
+    from iraas.images.settings import load_image_settings
     from iraas.local.provision import provision
     from iraas.local.template import load_template
 
@@ -89,8 +90,16 @@ def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv("IRAAS_ENDPOINT_URL", raising=False)
         for name in ("IRAAS_API_KEY", "IRAAS_OPEN_COURSE_ENDPOINT"):  # a developer's shell may have them
             monkeypatch.delenv(name, raising=False)
-        yield load_settings()
+        yield load_image_settings()
         aws.reset_clients()
+
+
+@pytest.fixture
+def scaling(stack):
+    """The scaler's settings for the same moto stack."""
+    from iraas.scaling.settings import load_scaling_settings
+
+    return load_scaling_settings()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ rm -rf /tmp/iraas-models
 
 echo "== smoke test: the runtime venv loads the model without torch"
 IRAAS_MODEL_DIR=/opt/iraas/models /opt/iraas/venv/bin/python -c \
-  "from iraas.images.classify.runtime import load_classifier; load_classifier(__import__('pathlib').Path('/opt/iraas/models'))"
+  "from iraas.images.model.runtime import load_classifier; load_classifier(__import__('pathlib').Path('/opt/iraas/models'))"
 
 install -m 0644 /tmp/iraas-worker.service /etc/systemd/system/iraas-worker.service
 systemctl daemon-reload

@@ -1,4 +1,4 @@
-"""Every route needs an API key unless it says ``api_key_required=False`` (the check: iraas/auth.py).
+"""Every route needs an API key unless it says ``api_key_required=False`` (the check: iraas/web/auth.py).
 
 One flag per route serves every place a key is checked: ``chalice package`` writes it into the
 API's definition, so that API Gateway checks the key on Lambda; the middleware below checks it in
@@ -15,10 +15,11 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from chalicelib.responses import json_response
-from iraas.auth import AuthSettings, caller_identity, check_request, load_auth_settings
+from chalicelib.responses import error_response
 from iraas.aws import on_lambda
-from iraas.errors import ApiError, ConfigError
+from iraas.errors import ConfigError, ServiceError
+from iraas.web.auth import AuthSettings, caller_identity, check_request, load_auth_settings
+from iraas.web.errors import INTERNAL, http_error
 
 log = logging.getLogger("iraas.web")
 
@@ -34,7 +35,7 @@ def auth_settings() -> AuthSettings:
 
 
 def caller(request: Any) -> str:
-    """The identity of the caller of a request the middleware let through (iraas.auth.caller_identity)."""
+    """The identity of the caller of a request the middleware let through (iraas.web.auth.caller_identity)."""
     return caller_identity(auth_settings(), request.headers, request.context or {})
 
 
@@ -67,12 +68,11 @@ def _authenticate(app: Chalice) -> Callable[[Any, Callable[[Any], Response]], Re
                 settings = auth_settings()
                 if not (route == COURSE_ROUTE and settings.open_course_endpoint):
                     check_request(settings, request.headers, request.context or {}, behind_gateway=on_lambda())
-            except ApiError as exc:
-                extra = {"WWW-Authenticate": 'ApiKey header="x-api-key"'} if exc.status == 401 else {}
-                return json_response(exc.status, exc.body(), extra)
+            except ServiceError as exc:  # 401 or 403
+                return error_response(http_error(exc))
             except ConfigError as exc:  # the message names the variable, never a key
                 log.error("configuration error: %s", exc)
-                return json_response(500, {"error": {"code": "internal", "message": "internal error"}})
+                return error_response(INTERNAL)
         return get_response(request)
 
     return authenticate

@@ -13,7 +13,7 @@ from pathlib import Path
 from chalice import Blueprint, Response
 
 from chalicelib.responses import api_errors
-from iraas.errors import ApiError
+from iraas.errors import NotFound
 
 routes = Blueprint(__name__)
 
@@ -81,7 +81,7 @@ def index() -> Response:
 @api_errors
 def asset(name: str) -> Response:
     if name not in ASSETS:
-        raise ApiError(404, "not_found", f"no such file: {name!r}")
+        raise NotFound("not_found", f"no such file: {name!r}")
     return Response(
         body=_read(name),
         status_code=200,

@@ -1,4 +1,5 @@
-"""How every route answers: JSON bodies, and client errors as ``{"error": {"code", "message"}}``."""
+"""How every route answers: JSON bodies, and errors as ``{"error": {"code", "message"}}`` with the
+status iraas/web/errors.py gives their type."""
 
 from __future__ import annotations
 
@@ -9,35 +10,37 @@ from typing import Any
 
 from chalice import Chalice, Response
 
-from iraas.errors import ApiError, is_unavailable
+from iraas.aws import is_unavailable
+from iraas.errors import ServiceError
+from iraas.web.errors import INTERNAL, STORAGE_UNAVAILABLE, HttpError, error_body, http_error
 
 log = logging.getLogger("iraas.web")
-
-UNAVAILABLE_RETRY_AFTER_S = 2
-UNAVAILABLE = {
-    "error": {"code": "unavailable", "message": "storage or queue unreachable or throttling; nothing was accepted, try again"}
-}
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
 
 
+def error_response(error: HttpError) -> Response:
+    return json_response(error.status, error.body, error.headers)
+
+
 def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Client errors become their 4xx JSON answer; anything else a clean 500 (the log has the trace)."""
+    """A use case's error becomes its answer (iraas/web/errors.py); anything else a clean 500 (the
+    log has the trace), or a 503 when storage or the queue stayed unavailable."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
             return view(*args, **kwargs)
-        except ApiError as exc:
-            return json_response(exc.status, exc.body(), exc.headers())
+        except ServiceError as exc:
+            return error_response(http_error(exc))
         except Exception as exc:  # noqa: BLE001 - nothing escapes as an HTML error page
             if is_unavailable(exc):  # after boto3's bounded retries: the client may try again
                 log.warning("storage or queue unavailable: %s", exc)
-                return json_response(503, UNAVAILABLE, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+                return error_response(http_error(STORAGE_UNAVAILABLE))
             log.exception("unhandled error")
-            return json_response(500, {"error": {"code": "internal", "message": "internal error"}})
+            return error_response(INTERNAL)
 
     return wrapper
 
@@ -75,8 +78,7 @@ def answer_unsupported_methods(app: Chalice) -> None:
 
 def _method_not_allowed(path: str, allowed: list[str]) -> Callable[..., Response]:
     def view(**_path_params: str) -> Response:
-        message = f"{path} supports {', '.join(allowed)}"
-        body = {"error": {"code": "method_not_allowed", "message": message}}
+        body = error_body("method_not_allowed", f"{path} supports {', '.join(allowed)}")
         return json_response(405, body, {"Allow": ", ".join(allowed)})
 
     return view

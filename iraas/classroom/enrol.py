@@ -22,8 +22,8 @@ from iraas.classroom.gallery import to_bytes
 from iraas.classroom.keys import enrolment_id_of
 from iraas.classroom.settings import FaceSettings
 from iraas.classroom.students import StudentStore, UnknownStudent, student_store
-from iraas.config import Limits
-from iraas.images.validation import ImageError, decode_rgb
+from iraas.media.uploads import UploadLimits
+from iraas.media.validation import ImageError, decode_rgb
 
 
 class EnrolmentError(ValueError):
@@ -38,9 +38,9 @@ class FacesFound(EnrolmentError):
         self.count = count
 
 
-def read_photo(path: str | Path, max_pixels: int = Limits.max_image_pixels) -> np.ndarray:
+def read_photo(path: str | Path, max_pixels: int = UploadLimits.max_image_pixels) -> np.ndarray:
     """A photo as upright RGB uint8, decoded as uploaded photos are: the same formats, the pixel
-    count checked from the header first, the same memory per decode (iraas.images.validation)."""
+    count checked from the header first, the same memory per decode (iraas.media.validation)."""
     try:
         return _rgb_array(decode_rgb(Path(path).read_bytes(), max_pixels))
     except OSError as exc:
@@ -62,14 +62,14 @@ def one_descriptor(engine: FaceEngine, rgb: np.ndarray, what: str) -> np.ndarray
 
 
 def descriptors_from_photos(
-    engine: FaceEngine, photos: list[Path], max_pixels: int = Limits.max_image_pixels
+    engine: FaceEngine, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels
 ) -> list[np.ndarray]:
     """One descriptor per photo; each photo must show exactly one face."""
     return [one_descriptor(engine, read_photo(photo, max_pixels), str(photo)) for photo in photos]
 
 
 def enrol_photos(
-    store: StudentStore, engine: FaceEngine, name: str, photos: list[Path], max_pixels: int = Limits.max_image_pixels
+    store: StudentStore, engine: FaceEngine, name: str, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels
 ) -> int:
     """Store the descriptors of ``name``'s photos; returns how many."""
     descriptors = descriptors_from_photos(engine, photos, max_pixels)
@@ -116,16 +116,16 @@ def enrol_upload(
         outcome.error = "the photo is no longer in the bucket"
     elif (student := student_of(head.get("Metadata", {}))) is None:
         outcome.error = "the photo names no student (it was not stored by POST /v1/students/{name}/photos)"
-    elif head["ContentLength"] > settings.max_photo_bytes:  # bounded before anything is downloaded
+    elif head["ContentLength"] > settings.photo_limits.max_image_bytes:  # bounded before anything is downloaded
         outcome.student = student
-        outcome.error = f"the photo is {head['ContentLength']} bytes; the limit is {settings.max_photo_bytes}"
+        outcome.error = f"the photo is {head['ContentLength']} bytes; the limit is {settings.photo_limits.max_image_bytes}"
     else:
         outcome.student = student
         data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         try:
             # Pillow, as the web tier checked it: the pixel count is bounded before decoding, and a
             # phone photo's EXIF orientation is applied, so the face is upright for the detector.
-            rgb = _rgb_array(decode_rgb(data, settings.max_photo_pixels))
+            rgb = _rgb_array(decode_rgb(data, settings.photo_limits.max_image_pixels))
             descriptor = one_descriptor(engine or engine_for(settings), rgb, "the photo")
             student_store(settings).add_faces(student, [to_bytes(descriptor)], must_exist=True)
             outcome.status, outcome.faces = ENROLLED, 1

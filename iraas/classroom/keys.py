@@ -11,7 +11,7 @@ makes a folder, so no video uploaded by name lands there; a video put there dire
 (``is_video_key`` is false for every enrolment key), so neither pipeline takes the other's objects.
 
 A video uploaded over HTTP is its caller's: ``videos/<owner>/<id>.<ext>``, the owner the caller's
-identity (``iraas.auth.caller_identity``), the id and the extension chosen by the service, so its CSV
+identity (``iraas.web.auth.caller_identity``), the id and the extension chosen by the service, so its CSV
 is ``videos/<owner>/<id>.csv`` and only the same caller's ``GET /v1/videos/<id>/csv`` builds that key.
 The user's file name travels in the video's metadata (and the face function copies it onto the CSV).
 A video an operator drops into the bucket by hand keeps the key it was given, as before.

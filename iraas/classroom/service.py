@@ -14,16 +14,9 @@ from iraas import aws
 from iraas.classroom import enrolments, videos
 from iraas.classroom.keys import is_enrolment_id, is_video_id, video_extension
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import (
-    MAX_LISTED_STUDENTS,
-    InvalidStudents,
-    TooManyStudents,
-    parse_students_json,
-    student_store,
-)
-from iraas.config import Limits
-from iraas.errors import ApiError, ConfigError
-from iraas.images.uploads import parse_upload
+from iraas.classroom.students import MAX_LISTED_STUDENTS, parse_students_json, student_store
+from iraas.errors import ConfigError, InvalidRequest, NotConfigured, NotFound, TooLarge
+from iraas.media.uploads import parse_upload
 
 # API Gateway's 10 MB payload (about 4.5 MiB through Lambda's base64): longer videos go straight
 # to the bucket (`iraas videos submit`, `aws s3 cp`).
@@ -38,17 +31,13 @@ class ClassroomService:
         try:
             return self.settings.require(*fields)
         except ConfigError as exc:
-            raise ApiError(503, "not_configured", str(exc)) from None
+            raise NotConfigured(str(exc)) from None
 
     def import_students(self, body: bytes | str | None) -> int:
+        """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept.
+        InvalidStudents, or TooManyStudents (checked before the records are), if the body is not one."""
         self._need("students_table")
-        try:
-            records = parse_students_json(body or b"")
-        except TooManyStudents as exc:  # MAX_STUDENTS_BYTES or MAX_STUDENTS, checked before the records
-            raise ApiError(413, exc.code, str(exc)) from None
-        except InvalidStudents as exc:
-            raise ApiError(400, "invalid_students", str(exc)) from None
-        return student_store(self.settings).put_students(records)
+        return student_store(self.settings).put_students(parse_students_json(body or b""))
 
     def list_students(self) -> dict[str, Any]:
         """Up to MAX_LISTED_STUDENTS students by name, each with its count of enrolled faces."""
@@ -60,15 +49,14 @@ class ClassroomService:
         """Remove a student's record and enrolled faces."""
         self._need("students_table")
         if not student_store(self.settings).delete(name):
-            raise ApiError(404, "not_found", f"no student named {name!r}")
+            raise NotFound("not_found", f"no student named {name!r}")
 
     def submit_photo(self, name: str, body: bytes | None, content_type: str | None) -> dict[str, Any]:
         """Store a photo of ``name`` for the face function to enrol; the outcome is read by its id."""
         self._need("students_table", "video_input_bucket")
-        limits = Limits(max_image_bytes=self.settings.max_photo_bytes, max_image_pixels=self.settings.max_photo_pixels)
-        upload = parse_upload(body, content_type, None, limits)  # checked as image uploads are: 4xx if bad
+        upload = parse_upload(body, content_type, None, self.settings.photo_limits)  # checked as image uploads are
         if not student_store(self.settings).exists(name):
-            raise ApiError(404, "not_found", f"no student named {name!r}")
+            raise NotFound("not_found", f"no student named {name!r}")
         assert self.settings.video_input_bucket is not None  # _need() checked it
         enrolment_id = enrolments.store_photo(
             aws.client(self.settings, "s3"), self.settings.video_input_bucket, name, upload.data,
@@ -77,10 +65,10 @@ class ClassroomService:
         return {"enrolment": enrolment_id, "status": enrolments.PENDING}
 
     def find_enrolment(self, enrolment_id: str) -> dict[str, Any] | None:
-        """The outcome of an enrolment, None while it is pending; 404 for an id we never make."""
+        """The outcome of an enrolment, None while it is pending; NotFound for an id we never make."""
         self._need("video_output_bucket")
         if not is_enrolment_id(enrolment_id):
-            raise ApiError(404, "not_found", f"no enrolment with id {enrolment_id!r}")
+            raise NotFound("not_found", f"no enrolment with id {enrolment_id!r}")
         assert self.settings.video_output_bucket is not None
         return enrolments.find_outcome(aws.client(self.settings, "s3"), self.settings.video_output_bucket, enrolment_id)
 
@@ -91,26 +79,30 @@ class ClassroomService:
         metadata; answers its id, the name, and the name its CSV will be downloaded as."""
         self._need("video_input_bucket", "video_output_bucket")
         if not body:
-            raise ApiError(400, "no_file", "the request has no video in its body")
+            raise InvalidRequest("no_file", "the request has no video in its body")
         if len(body) > MAX_HTTP_VIDEO_BYTES:
-            raise ApiError(413, "too_large", f"videos over {MAX_HTTP_VIDEO_BYTES} bytes must go to the bucket directly")
+            raise TooLarge("too_large", f"videos over {MAX_HTTP_VIDEO_BYTES} bytes must go to the bucket directly")
         if name is not None and len(name) > videos.MAX_VIDEO_NAME_CHARS:
-            raise ApiError(400, "bad_name", f"a video's name has at most {videos.MAX_VIDEO_NAME_CHARS} characters")
+            raise InvalidRequest("bad_name", f"a video's name has at most {videos.MAX_VIDEO_NAME_CHARS} characters")
         try:
             extension = video_extension(name, content_type)
         except ValueError as exc:
-            raise ApiError(400, "not_a_video", str(exc)) from None
+            raise InvalidRequest("not_a_video", str(exc)) from None
         assert self.settings.video_input_bucket is not None  # _need() checked it
         video_id = videos.store_video(
             aws.client(self.settings, "s3"), self.settings.video_input_bucket, owner, name or None, extension, body
         )
         return {"video": video_id, "name": name or None, "csv": videos.csv_file_name(name, video_id), "status": "queued"}
 
-    def find_csv(self, owner: str, video_id: str) -> videos.FoundCsv | None:
-        """The CSV of ``owner``'s video (by the id ``submit_video`` answered), None if not there yet;
-        404 for an id we never make. Another caller's id is looked for under ``owner``: never found."""
+    def find_csv(self, owner: str, video_id: str) -> videos.FoundCsv:
+        """The CSV of ``owner``'s video (by the id ``submit_video`` answered); NotFound for an id we
+        never make and while there is none yet. Another caller's id is looked for under ``owner``:
+        never found."""
         self._need("video_output_bucket")
         if not is_video_id(video_id):
-            raise ApiError(404, "not_found", f"no video with id {video_id!r}")
+            raise NotFound("not_found", f"no video with id {video_id!r}")
         assert self.settings.video_output_bucket is not None
-        return videos.find_csv(aws.client(self.settings, "s3"), self.settings.video_output_bucket, owner, video_id)
+        found = videos.find_csv(aws.client(self.settings, "s3"), self.settings.video_output_bucket, owner, video_id)
+        if found is None:
+            raise NotFound("not_found", f"no CSV for video {video_id!r} yet")
+        return found

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from iraas.config import MIB, AwsSettings, Limits, integer, load_aws, missing_resource, number, resource
+from iraas.config import MIB, AwsSettings, integer, load_aws, missing_resource, number, resource
 from iraas.errors import ConfigError
+from iraas.media.uploads import UploadLimits, load_upload_limits
 
 # Settings field -> the template's logical id of the resource it names.
 _RESOURCE_IDS = {
@@ -31,8 +32,7 @@ class FaceSettings(AwsSettings):
     max_video_bytes: int = 512 * MIB  # the function's /tmp holds the whole video
     max_frame_pixels: int = 40_000_000  # above 8K; a larger first frame is refused, not decoded
     # Enrolment photos are bounded like image uploads (the same variables, the same defaults).
-    max_photo_bytes: int = Limits.max_image_bytes
-    max_photo_pixels: int = Limits.max_image_pixels
+    photo_limits: UploadLimits = field(default_factory=UploadLimits)
     facenet_weights: Path | None = None
 
     def require(self, *fields: str) -> FaceSettings:
@@ -65,7 +65,6 @@ def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
         margin=number(env, "IRAAS_FACE_MARGIN", ENGINES[engine].default_margin, 0.5, 1.0),
         max_video_bytes=integer(env, "IRAAS_MAX_VIDEO_BYTES", FaceSettings.max_video_bytes, 1024, 10 * 1024 * MIB),
         max_frame_pixels=integer(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
-        max_photo_bytes=integer(env, "IRAAS_MAX_IMAGE_BYTES", FaceSettings.max_photo_bytes, 1024, 100 * MIB),
-        max_photo_pixels=integer(env, "IRAAS_MAX_IMAGE_PIXELS", FaceSettings.max_photo_pixels, 1024, 500_000_000),
+        photo_limits=load_upload_limits(env),
         facenet_weights=Path(weights).expanduser() if weights else None,
     )

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from iraas import aws
+from iraas.errors import InvalidRequest, TooLarge
 
 if TYPE_CHECKING:
     from iraas.classroom.settings import FaceSettings
@@ -52,16 +53,16 @@ MAX_LIST_PAGES = 32
 CONDITION_FAILED = "ConditionalCheckFailedException"  # the item a condition names is not there
 
 
-class InvalidStudents(ValueError):
+class InvalidStudents(InvalidRequest):
     """The records file or body is not a list of {id, name, major, year}."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_students", message)
 
-class TooManyStudents(InvalidStudents):
-    """Over MAX_STUDENTS_BYTES (``code`` "too_large") or MAX_STUDENTS ("too_many_students")."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class TooManyStudents(TooLarge):
+    """Over MAX_STUDENTS_BYTES (``code`` "too_large") or MAX_STUDENTS ("too_many_students"),
+    checked before the records are."""
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,3 @@
-"""Hybrid cloud: the web tier as a WSGI app (gunicorn) and its deployment to OpenStack (Nova)."""
+"""Hybrid cloud: deploying the web tier to an OpenStack cloud (Nova), where it serves with gunicorn
+(``iraas/web/``) against the same AWS queues and buckets: the plan, the cloud-init user data, and
+the openstacksdk calls."""

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iraas.auth import API_KEY_ENV, parse_keys
 from iraas.aws import is_local_endpoint
-from iraas.config import load_settings, settings_env
 from iraas.errors import ConfigError
 from iraas.hybrid.cloudinit import UserData, env_file, redact, render_user_data
+from iraas.images.settings import load_image_settings, settings_env
+from iraas.web.auth import API_KEY_ENV, parse_keys
 
 TAG = "iraas-deployment"  # server metadata key, and the marker in what deploy creates
 # Settings the operator may tune for the web tier; passed on when set in their environment.
@@ -191,7 +191,7 @@ def _check_cidr(value: str, what: str) -> str:
 def web_environment(env: Mapping[str, str], port: int) -> dict[str, str]:
     """The IRAAS_* settings the server runs with: the same contract as everywhere, read from ``env``."""
     try:
-        settings = load_settings(env)
+        settings = load_image_settings(env)
     except ConfigError as exc:
         raise PlanError(f"the web tier's AWS settings: {exc}") from None
     if is_local_endpoint(settings.endpoint_url):
@@ -224,7 +224,7 @@ def aws_credentials(mode: str, env: Mapping[str, str]) -> dict[str, str]:
 def api_keys(source: str, env: Mapping[str, str]) -> str | None:
     """The IRAAS_API_KEY value to send (``ssh``), or None when the server makes its own (``generate``).
 
-    Checked by the app's own rule (iraas/auth.py), so that a key deploy accepts is one the app accepts.
+    Checked by the app's own rule (iraas/web/auth.py), so that a key deploy accepts is one the app accepts.
     """
     if source not in API_KEY_SOURCES:
         raise PlanError(f"--api-key-source must be one of {', '.join(API_KEY_SOURCES)}, not {source!r}")

@@ -21,7 +21,7 @@ from iraas.names import safe_name, safe_segment
 SCHEMA_VERSION = 1
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
-# A caller identity (iraas.auth.caller_identity: k<16 hex>, g<key id>, anonymous) as a key segment.
+# A caller identity (iraas.web.auth.caller_identity: k<16 hex>, g<key id>, anonymous) as a key segment.
 _OWNER_RE = re.compile(r"^[A-Za-z0-9]{1,80}$")
 
 
@@ -35,7 +35,7 @@ def new_id() -> str:
 
 def id_for_idempotency_key(key: str, owner: str) -> str:
     """The request id a client's ``Idempotency-Key`` maps to: same caller (``owner``, see
-    ``iraas.auth.caller_identity``) and key, same id; another caller's same key, another id."""
+    ``iraas.web.auth.caller_identity``) and key, same id; another caller's same key, another id."""
     if not _IDEMPOTENCY_KEY_RE.match(key):
         raise ValueError("Idempotency-Key must be 1-128 printable ASCII characters without spaces")
     if not owner or "\0" in owner:

@@ -13,7 +13,8 @@ another's replies, so any number of web processes and hosts can share the reques
 
 S3 stays the durable answer: a waiter whose reply is lost reads S3 once at its deadline. Reply
 queues keep a message 60 s (SQS's minimum), and carry an ``iraas:alive`` tag that their owner
-refreshes every minute; the scheduled scaler deletes those not refreshed for ``SWEEP_IDLE_S``
+refreshes every minute; a schedule of its own (the web tier's ``sweep_replies``, ``iraas up``'s supervisor)
+deletes those not refreshed for ``SWEEP_IDLE_S``
 (crashed hosts, recycled Lambda environments).
 """
 
@@ -33,6 +34,7 @@ from botocore.exceptions import ClientError
 
 from iraas import aws
 from iraas.images.jobs import ImageResult
+from iraas.images.settings import ImageSettings
 from iraas.queues import BATCH_LIMIT, NO_SUCH_QUEUE, entry_batches
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,11 @@ def sweep_idle(sqs: Any, prefix: str, now: float | None = None, idle_s: float = 
     return swept
 
 
+def sweep_idle_reply_queues(settings: ImageSettings) -> list[str]:
+    """:func:`sweep_idle` on the stack's reply queues (the web tier's ``sweep_replies`` schedule)."""
+    return sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
+
+
 class Replies(Protocol):
     """What the web use cases need: a queue to name, and a wait for one request's answer."""
 
@@ -143,7 +150,7 @@ class _OwnQueue:
 
     def _create(self) -> str:
         """The queue under its name; a new name where SQS refuses the old one for a while after a
-        delete (``QueueDeletedRecently``: swept by the scaler while this process slept)."""
+        delete (``QueueDeletedRecently``: swept while this process slept)."""
         try:
             return create_reply_queue(self.sqs, self.prefix, self.clock(), self._name)
         except ClientError as exc:

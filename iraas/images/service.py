@@ -1,24 +1,34 @@
-"""The web tier's use cases: accept an image, wait for its result or find it, report stats and metrics.
+"""The image service's use cases, one per route: accept an image (and wait for its answer), find a
+caller's answer by id, report the queue and the fleet, report recent throughput.
 
 Waiting is pushed, not polled: the request names this process's reply queue and the worker
-answers there (``iraas.images.replies``). S3 is the durable answer: ``GET /v1/images/{id}`` reads
-it, and a waiter whose reply does not come reads it once at its deadline.
+answers there (``iraas.images.replies``). S3 is the durable answer (``ResultStore``): a find by
+id reads it, and a waiter whose reply does not come reads it once at its deadline.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from iraas import aws, drain
-from iraas.config import Settings
-from iraas.errors import ApiError
-from iraas.images.jobs import ImageRequest, ImageResult, input_key, input_prefix, name_from_input_key, new_id
+from iraas import aws
+from iraas.errors import InvalidRequest, NotFound
+from iraas.images.jobs import (
+    ImageRequest,
+    ImageResult,
+    id_for_idempotency_key,
+    input_key,
+    input_prefix,
+    is_valid_id,
+    name_from_input_key,
+    new_id,
+)
 from iraas.images.metrics import recent_metrics
 from iraas.images.replies import Replies, replies_for_this_process
 from iraas.images.results import ResultStore
-from iraas.images.uploads import Upload
+from iraas.images.settings import ImageSettings
+from iraas.media.uploads import Upload
 from iraas.queues import BatchSender, queue_depth
 from iraas.scaling import status
 
@@ -26,27 +36,52 @@ from iraas.scaling import status
 SEND_LINGER_S = 0.005
 
 
+@dataclass(frozen=True)
+class Submission:
+    """An accepted image's request, and its answer when there is one: it came within the wait, or
+    the request is a retry (the same idempotency key) of one already answered."""
+
+    request: ImageRequest
+    result: ImageResult | None = None
+
+
 class ImageService:
-    def __init__(self, settings: Settings, s3: Any = None, sqs: Any = None, replies: Replies | None = None) -> None:
+    def __init__(
+        self, settings: ImageSettings, s3: Any = None, sqs: Any = None, replies: Replies | None = None
+    ) -> None:
         self.settings = settings
         self.s3 = s3 or aws.client(settings, "s3")
         self.sqs = sqs or aws.client(settings, "sqs")
         self.results = ResultStore(self.s3, settings.image_output_bucket)
         self.replies = replies or replies_for_this_process(self.sqs, settings.reply_queue_prefix)
-        drain.on_release(self.replies.release_all)  # an orderly stop answers the waiters still held
         # One request at a time on Lambda: nothing to gather there.
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
-    def submit(self, upload: Upload, owner: str, request_id: str | None = None, wait: bool = False) -> ImageRequest:
-        """Store the image under its caller (``owner``, see ``iraas.auth.caller_identity``), then queue
-        a request that points at it (naming the reply queue if the caller will ``wait_for_result``).
+    def submit(
+        self, upload: Upload, owner: str, idempotency_key: str | None = None, wait_s: float = 0.0
+    ) -> Submission:
+        """Accept the image (:meth:`accept`) and wait up to ``wait_s`` for its answer (:meth:`wait`)."""
+        submission = self.accept(upload, owner, idempotency_key, expect_answer=wait_s > 0)
+        if submission.result is not None or wait_s <= 0:
+            return submission
+        return self.wait(submission, wait_s)
 
-        With a ``request_id`` derived from a client's idempotency key, a repeated submission is
-        recognised and not queued a second time.
+    def accept(
+        self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False
+    ) -> Submission:
+        """Store the image under its caller (``owner``, see ``iraas.web.auth.caller_identity``), then
+        queue a request that points at it; with ``expect_answer`` the request names this process's
+        reply queue, for :meth:`wait`.
+
+        With an ``idempotency_key`` (the caller's own: another caller's same key is another request),
+        a repeated submission is recognised: it is not stored again, and is queued again only if it
+        has no answer yet (its first send may have failed); one that has an answer carries it.
         """
-        if drain.stopping():
-            raise ApiError(503, "stopping", "this web server is stopping; try again", retry_after_s=drain.RETRY_AFTER_S)
-        known = self.name_of(request_id, owner) if request_id is not None else None
+        try:
+            request_id = id_for_idempotency_key(idempotency_key, owner) if idempotency_key is not None else None
+        except ValueError as exc:
+            raise InvalidRequest("bad_idempotency_key", str(exc)) from None
+        known = self._name_of(request_id, owner) if request_id is not None else None
         request_id = request_id or new_id()
         name = known or upload.name
         request = ImageRequest(
@@ -60,33 +95,37 @@ class ImageService:
                 ContentType=upload.info.mime,
                 Metadata={"request-id": request.id},
             )
-        elif self.results.find(request.id, name) is not None:
-            return request  # answered already
-        # else the first attempt's send may have failed (it got a 503): queue it again. Should both
-        # sends have gone through, the second delivery finds the answer stored and is not answered again.
-        if wait:  # registered before the send, so that no reply can come before its waiter
+        elif (answered := self.results.find(request.id, name)) is not None:
+            return Submission(request, answered)
+        # Should both sends of a retried request go through, the second delivery finds the answer
+        # stored and is not answered again.
+        if expect_answer:  # registered before the send, so that no reply can come before its waiter
             request = replace(request, reply_to=self.replies.expect(request.id))
         try:
             self.requests.send(request.to_message())
         except BaseException:
             self.replies.forget(request.id)
             raise
-        return request
+        return Submission(request)
 
-    def wait_for_result(self, request: ImageRequest, timeout_s: float) -> ImageResult | None:
-        """The result, pushed by the worker within ``timeout_s``; else whatever S3 has by then."""
+    def wait(self, submission: Submission, timeout_s: float) -> Submission:
+        """The submission with its answer, pushed by the worker within ``timeout_s``; else with
+        whatever S3 has by then (None: still queued)."""
+        request = submission.request
         result = self.replies.wait(request.id, timeout_s)
-        return result if result is not None else self.results.find(request.id, request.name)
+        return Submission(request, result if result is not None else self.results.find(request.id, request.name))
 
-    def name_of(self, request_id: str, owner: str) -> str | None:
-        """The file name of a request ``owner`` made (its input is stored), None for an unknown id and
-        for another caller's: both look the same, so that ids cannot be probed."""
-        listing = self.s3.list_objects_v2(
-            Bucket=self.settings.image_input_bucket, Prefix=input_prefix(owner, request_id), MaxKeys=1
-        )
-        for obj in listing.get("Contents", []):
-            return name_from_input_key(owner, request_id, obj["Key"])
-        return None
+    def find(self, owner: str, image_id: str) -> ImageResult | None:
+        """The answer to ``owner``'s request ``image_id``, None while it is queued; NotFound for an id
+        that is unknown or another caller's (both look the same, so that ids cannot be probed)."""
+        name = self._name_of(image_id, owner) if is_valid_id(image_id) else None
+        if name is None:
+            raise NotFound("not_found", f"no image with id {image_id!r}")
+        return self.results.find(image_id, name)
+
+    def release_waiters(self) -> None:
+        """Wake every request still waiting for its answer (an orderly stop); they answer as queued."""
+        self.replies.release_all()
 
     def stats(self) -> dict[str, Any]:
         """Queue depths and the fleet's size, as ``GET /v1/stats`` shows them."""
@@ -100,3 +139,13 @@ class ImageService:
         """The fleet's recent throughput and latency, as ``GET /v1/metrics`` and ``iraas status``
         show them (``recent_metrics``: one LIST and a GET per recent worker)."""
         return recent_metrics(self.s3, self.settings.image_output_bucket, time.time() if now is None else now)
+
+    def _name_of(self, request_id: str, owner: str) -> str | None:
+        """The file name of a request ``owner`` made (its input is stored), None for an unknown id and
+        for another caller's."""
+        listing = self.s3.list_objects_v2(
+            Bucket=self.settings.image_input_bucket, Prefix=input_prefix(owner, request_id), MaxKeys=1
+        )
+        for obj in listing.get("Contents", []):
+            return name_from_input_key(owner, request_id, obj["Key"])
+        return None

@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from iraas import aws
-from iraas.backoff import Backoff
-from iraas.config import Settings
+from iraas.aws import Backoff
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
 from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore
+from iraas.images.settings import ImageSettings
 from iraas.queues import entry_batches, send_batches
 from iraas.scaling.heartbeat import HeartbeatPublisher
 
@@ -53,7 +53,7 @@ DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
 # After a batch that AWS failed (see the module's docstring): a jittered pause of up to
-# BASE * 2^(such batches in a row - 1), at most CAP (iraas/backoff.py).
+# BASE * 2^(such batches in a row - 1), at most CAP (iraas/aws.py).
 AWS_TROUBLE_PAUSE_BASE_S = 0.5
 AWS_TROUBLE_PAUSE_CAP_S = 30.0
 # How long received messages stay hidden before the lease extends them (see _Lease).
@@ -155,7 +155,7 @@ class _Lease:
 class Worker:
     def __init__(
         self,
-        settings: Settings,
+        settings: ImageSettings,
         classifier: BatchClassifier,
         s3: Any = None,
         sqs: Any = None,
@@ -424,7 +424,7 @@ class Worker:
                 log.warning("could not delete a message", extra={"failure": failure})
 
 
-def answer_to(request: ImageRequest | None, settings: Settings) -> str | None:
+def answer_to(request: ImageRequest | None, settings: ImageSettings) -> str | None:
     """Where the request's reply goes: its ``reply_to`` if that is one of this stack's reply
     queues; None when nobody waits, or the message names another queue (logged, ignored)."""
     if request is None or not request.reply_to:
@@ -440,7 +440,7 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float | None = None) -> None:
+def serve(settings: ImageSettings, ready_file: str | None = None, max_idle_s: float | None = None) -> None:
     """The worker process: load and warm the model, then work until SIGTERM/SIGINT.
 
     A signal stops the worker after its current receive and the batch it got: a receive given up
@@ -450,7 +450,7 @@ def serve(settings: Settings, ready_file: str | None = None, max_idle_s: float |
     """
     import signal
 
-    from iraas.images.classify.runtime import load_classifier
+    from iraas.images.model.runtime import load_classifier
 
     classifier = load_classifier(
         settings.model_dir,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas import aws, logs
-from iraas.backoff import Backoff
+from iraas.aws import Backoff
 from iraas.classroom.settings import FaceSettings, load_face_settings
 
 log = logging.getLogger("iraas.lambda_runner")

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from iraas.backoff import Backoff
+from iraas.aws import Backoff
 from iraas.queues import entry_batches
 
 

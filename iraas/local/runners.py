@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iraas.config import integer, number
-from iraas.cores import usable_cores
+from iraas.config import integer, number, usable_cores
 from iraas.local.provision import event_queue_id
 
 DEFAULT_IDLE_S = 10.0

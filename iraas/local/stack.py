@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iraas import aws, faults
-from iraas.auth import API_KEY_ENV, generated_key, is_loopback_host, load_auth_settings
-from iraas.aws import local_credentials_env
-from iraas.config import Settings, load_settings, settings_env
-from iraas.cores import usable_cores
+from iraas import aws
+from iraas.aws import faults, local_credentials_env
+from iraas.config import REPO_ROOT, TEMPLATE, usable_cores
 from iraas.images import replies
+from iraas.images.settings import ImageSettings, load_image_settings, settings_env
 from iraas.local import lifecycle
+from iraas.local.api_key import generated_key, is_loopback_host
 from iraas.local.capacity import local_scaling
 from iraas.local.durable import STATE_FILE, Restored, remove_state
 from iraas.local.functions import FunctionPool
@@ -37,10 +37,11 @@ from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free
 from iraas.local.template import load_template
 from iraas.local.zygote import Zygote, ZygoteError
-from iraas.paths import REPO_ROOT, TEMPLATE
 from iraas.queues import queue_depth
 from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
+from iraas.scaling.settings import load_scaling_config, load_scaling_settings
+from iraas.web.auth import API_KEY_ENV, load_auth_settings
 
 ENDPOINT_START_S = 120.0  # provisioning and restoring a large state folder before it listens
 # An orderly stop, all within the 10 s the README promises: the web tier first (its waiting
@@ -81,7 +82,7 @@ class EmbeddedStack:
     fresh: bool = False  # start empty: forget what the last run stored
     template: Path = TEMPLATE
     say: Callable[[str], None] = print
-    settings: Settings | None = None
+    settings: ImageSettings | None = None
     moto: MotoServer | None = None
     web: Child | None = None
     fleet: LocalFleet | None = None
@@ -98,7 +99,7 @@ class EmbeddedStack:
 
     # ---- start ---------------------------------------------------------------------------
 
-    def start(self) -> Settings:
+    def start(self) -> ImageSettings:
         if not port_is_free(self.host, self.port):
             raise StackError(f"port {self.port} on {self.host} is in use; choose another with --port")
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
@@ -123,7 +124,7 @@ class EmbeddedStack:
         resources = provision(load_template(self.template), endpoint_url=endpoint, region=region)
         write_stack_file(self.home / "stack.json", endpoint, region, resources, web_url=self.url)
         self.say(f"provisioned {len(resources)} resources from {self.template.name}; see {self.home / 'stack.json'}")
-        self.settings = settings = load_settings({**os.environ, "IRAAS_HOME": str(self.home)})
+        self.settings = settings = load_image_settings({**os.environ, "IRAAS_HOME": str(self.home)})
 
         self._ensure_model(settings)
         env = {**os.environ, **local_credentials_env(), **settings_env(settings)}
@@ -146,10 +147,11 @@ class EmbeddedStack:
         self.zygote.start(env, REPO_ROOT)  # preloads while the rest starts
         self._start_functions(resources, env)
         # AWS runs up to 19 instances; here every worker is a process on this machine's cores.
-        scaling = local_scaling(settings.scaling, self.workers, os.environ, usable_cores())
+        scaler_settings = load_scaling_settings({**os.environ, "IRAAS_HOME": str(self.home)})
+        scaling = local_scaling(scaler_settings.config, self.workers, os.environ, usable_cores())
         self.fleet = LocalFleet(self._spawn_worker)
         self.scaler = Scaler(
-            settings, self.fleet, scaling.config, capped_by=scaling.capped_by, fast_tick_s=scaling.fast_tick_s
+            scaler_settings, self.fleet, scaling.config, capped_by=scaling.capped_by, fast_tick_s=scaling.fast_tick_s
         )
         self.scaler.tick()  # the first workers start now, not one tick later
         return settings
@@ -208,16 +210,16 @@ class EmbeddedStack:
 
     def _web_command(self) -> list[str]:
         if self.web_server == "gunicorn":
-            from iraas.hybrid.gunicorn import gunicorn_command
+            from iraas.web.gunicorn import gunicorn_command
 
             return gunicorn_command(self.host, self.port, drain_s=WEB_DRAIN_S)
         return [
-            sys.executable, "-m", "iraas.local.web", "--host", self.host, "--port", str(self.port),
+            sys.executable, "-m", "iraas.web.server", "--host", self.host, "--port", str(self.port),
             "--drain", str(WEB_DRAIN_S),
         ]
 
-    def _ensure_model(self, settings: Settings) -> None:
-        from iraas.images.classify.export import ensure_model
+    def _ensure_model(self, settings: ImageSettings) -> None:
+        from iraas.images.model.export import ensure_model
 
         # Built once here, so that the workers do not all build it at the same time.
         ensure_model(settings.model_dir, progress=self.say)
@@ -242,7 +244,7 @@ class EmbeddedStack:
         """How many of these workers have written their ready marker (the model is warm)."""
         return sum((self.home / "ready" / worker_id).exists() for worker_id in worker_ids)
 
-    def _started(self) -> tuple[Settings, Child, Scaler]:
+    def _started(self) -> tuple[ImageSettings, Child, Scaler]:
         if self.settings is None or self.web is None or self.scaler is None:
             raise StackError("the stack has not been started")
         return self.settings, self.web, self.scaler
@@ -288,7 +290,7 @@ class EmbeddedStack:
                 except Exception as exc:  # noqa: BLE001 - housekeeping: the next minute tries again
                     self.say(f"could not sweep reply queues: {exc}")
 
-    def _expire_objects(self, settings: Settings) -> None:
+    def _expire_objects(self, settings: ImageSettings) -> None:
         """Apply the buckets' lifecycle rules, as S3 does (moto stores them and does nothing)."""
         try:
             expired = lifecycle.expire_buckets(aws.client(settings, "s3"))
@@ -396,11 +398,11 @@ def up(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        settings = stack.start()
+        stack.start()
         stack.wait_ready()
         reporter = threading.Thread(target=stack.report_results, name="results", daemon=True)
         reporter.start()
-        config = stack.scaler.config if stack.scaler else settings.scaling
+        config = stack.scaler.config if stack.scaler else load_scaling_config(os.environ)
         fleet = f"{workers} workers" if workers is not None else f"0-{config.max_workers} workers, scaled"
         if stack.scaler is not None and stack.scaler.capped_by == "cpu":
             fleet += " (one per core; IRAAS_MAX_WORKERS allows more)"

@@ -45,7 +45,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from iraas.config import Settings
+from iraas.images.settings import ImageSettings
 from iraas.local.supervisor import die_with_parent, log_tail
 
 log = logging.getLogger("iraas.zygote")
@@ -239,7 +239,7 @@ class Zygote:
 # ---- the zygote process ------------------------------------------------------------------------
 
 
-def preload() -> Settings:
+def preload() -> ImageSettings:
     """Everything a worker needs before its session: imports, settings, the model's bytes in the
     page cache, botocore's parsed service models. Returns the settings.
 
@@ -252,12 +252,12 @@ def preload() -> Settings:
     import onnxruntime  # noqa: F401
     from PIL import Image
 
-    import iraas.images.classify.runtime  # noqa: F401 - what serve() imports to load the model
+    import iraas.images.model.runtime  # noqa: F401 - what serve() imports to load the model
     from iraas import aws
-    from iraas.config import load_settings
     from iraas.images import worker  # noqa: F401
+    from iraas.images.settings import load_image_settings
 
-    settings = load_settings()
+    settings = load_image_settings()
     Image.init()  # the image format plugins, imported on the first decode otherwise
     model_bytes = 0
     for path in sorted(Path(settings.model_dir).expanduser().glob("*.onnx")):
@@ -275,12 +275,12 @@ def preload() -> Settings:
     return settings
 
 
-def _warm_caches(settings: Settings) -> None:
+def _warm_caches(settings: ImageSettings) -> None:
     """Cached lookups the worker does on its way to the session (best effort: a cache that has
     moved only costs the worker a few milliseconds)."""
     try:
-        from iraas.images.classify.export import find_model
-        from iraas.images.classify.labels import imagenet_labels
+        from iraas.images.model.files import find_model
+        from iraas.images.model.labels import imagenet_labels
 
         imagenet_labels()
         find_model(settings.model_dir)  # hashes the packaged weights once (lru-cached)

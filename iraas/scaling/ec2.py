@@ -12,10 +12,9 @@ import threading
 from typing import Any
 
 from iraas import aws
-from iraas.config import Settings
-from iraas.images import replies
 from iraas.scaling.fleet import Member
 from iraas.scaling.scaler import Scaler
+from iraas.scaling.settings import ScalingSettings
 
 log = logging.getLogger("iraas.scaler")
 
@@ -72,22 +71,15 @@ class Ec2Fleet:
             self.ec2.terminate_instances(InstanceIds=ours)
 
 
-def scale_ec2_fleet(settings: Settings, seconds: float) -> dict:
-    """Run the scaler on the EC2 fleet for ``seconds`` (one scheduled invocation).
-
-    Each invocation (once a minute) also deletes the reply queues of web processes that are gone.
-    """
-    try:
-        replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
-    except Exception as exc:  # noqa: BLE001 - sweeping is housekeeping; scaling goes on
-        log.warning("could not sweep reply queues: %s", exc)
+def scale_ec2_fleet(settings: ScalingSettings, seconds: float) -> dict:
+    """Run the scaler on the EC2 fleet for ``seconds`` (one scheduled invocation)."""
     if not settings.launch_template_id:
         # A stack deployed without WorkerAmiId has no fleet: say so once a minute, don't fail.
         reason = "IRAAS_LAUNCH_TEMPLATE_ID is empty: the stack has no worker fleet (set WorkerAmiId)"
         log.warning(reason)
         return {"ticks": 0, "desired": None, "skipped": reason}
     fleet = Ec2Fleet(aws.client(settings, "ec2"), settings.launch_template_id, settings.fleet_name)
-    scaler = Scaler(settings, fleet, settings.scaling)
+    scaler = Scaler(settings, fleet, settings.config)
     scaler.run(threading.Event(), seconds=max(0.0, seconds))
     last = scaler.last
     return {"ticks": scaler.ticks, "desired": last.desired if last else None}

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from iraas import aws
-from iraas.config import Settings
 from iraas.queues import queue_depth
 from iraas.scaling import heartbeat, status
 from iraas.scaling.fleet import Fleet, Member
 from iraas.scaling.policy import Decision, ScalerState, ScalingConfig, WorkerView, decide
+from iraas.scaling.settings import ScalingSettings
 
 log = logging.getLogger("iraas.scaler")
 STALE_AFTER_S = 10.0  # a heartbeat older than this says nothing about idleness
@@ -38,7 +38,7 @@ class Scaler:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ScalingSettings,
         fleet: Fleet,
         config: ScalingConfig,
         s3: Any = None,
@@ -118,7 +118,7 @@ class Scaler:
 
     def _heartbeats(self, now: float) -> dict[str, heartbeat.Heartbeat]:
         if self._beats_read_at is None or not 0 <= now - self._beats_read_at < HEARTBEATS_FRESH_S:
-            self._beats = heartbeat.read_all(self.s3, self.settings.image_output_bucket)
+            self._beats = heartbeat.read_all(self.s3, self.settings.status_bucket)
             self._beats_read_at = now
         return self._beats
 
@@ -126,7 +126,7 @@ class Scaler:
         fresh = self._published_at is not None and 0 <= now - self._published_at < STATUS_REFRESH_S
         if fresh and fleet_status.same_as(self._published):
             return  # GET /v1/stats would read the same
-        status.publish(self.s3, self.settings.image_output_bucket, fleet_status)
+        status.publish(self.s3, self.settings.status_bucket, fleet_status)
         self._published, self._published_at = fleet_status, now
 
     def run(self, stop: threading.Event, seconds: float | None = None) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iraas.paths import REPO_ROOT
+from iraas.config import REPO_ROOT
 
 SCREENSHOTS = Path(os.environ.get("IRAAS_SCREENSHOTS", REPO_ROOT / "build" / "screenshots"))
 

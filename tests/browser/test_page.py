@@ -13,8 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from harness.embedded import running_stack
 from tests.browser.conftest import open_page
-from tests.support.embedded import running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

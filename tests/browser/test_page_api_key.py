@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from harness.embedded import running_stack
 from tests.browser.conftest import open_page
-from tests.support.embedded import running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from iraas.paths import REPO_ROOT
-from tests.support.embedded import RunningStack, running_stack
+from harness.embedded import RunningStack, running_stack
+from iraas.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 

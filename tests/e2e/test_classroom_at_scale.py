@@ -2,7 +2,7 @@
 a hundred classroom videos (eight distinct 480p-1080p clips under a hundred names, some with an
 unknown face, one with nobody) uploaded back to back with boto3, every CSV checked exactly.
 
-The workload is ``tests/support/course.py``'s, shared with ``python -m bench.faces_at_scale``, which
+The workload is ``harness/course.py``'s, shared with ``python -m bench.faces_at_scale``, which
 reports the time from the first upload to the last CSV; this test asserts no timing (its waits are
 bounds).
 """
@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from tests.support.course import build_course, run_course
-from tests.support.embedded import running_stack
+from harness.course import build_course, run_course
+from harness.embedded import running_stack
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.embedded import running_stack
-from tests.support.videos import make_classroom_video
+from harness.embedded import running_stack
+from harness.videos import make_classroom_video
 
 pytestmark = pytest.mark.slow
 

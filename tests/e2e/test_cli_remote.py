@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from iraas.paths import REPO_ROOT
-from tests.support.embedded import RunningStack, running_stack
+from harness.embedded import RunningStack, running_stack
+from iraas.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 PHOTOS = 24

@@ -15,7 +15,7 @@ import psutil
 import pytest
 import requests
 
-from tests.support.embedded import RunningStack, running_stack
+from harness.embedded import RunningStack, running_stack
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow

@@ -15,8 +15,8 @@ import boto3
 import pytest
 import requests
 
+from harness.embedded import free_port, wait_for_line
 from iraas.aws import local_credentials
-from tests.support.embedded import free_port, wait_for_line
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]

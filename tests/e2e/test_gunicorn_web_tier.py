@@ -20,13 +20,13 @@ from PIL import Image
 
 from iraas import aws
 from iraas.aws import local_credentials, local_credentials_env
-from iraas.config import load_settings, settings_env
-from iraas.hybrid.gunicorn import gunicorn_command
+from iraas.images.settings import load_image_settings, settings_env
 from iraas.images.worker import Worker
 from iraas.local.motoserver import MotoServer, free_port
 from iraas.local.provision import provision
 from iraas.local.stackfile import write_stack_file
 from iraas.local.template import load_template
+from iraas.web.gunicorn import gunicorn_command
 from tests.support.workers import polling_in_background
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def aws_endpoint(tmp_path_factory):
             load_template(REPO_ROOT / "template.yaml"), session=session, endpoint_url=moto.url, region="us-east-1"
         )
         write_stack_file(home / "stack.json", moto.url, "us-east-1", resources)
-        settings = load_settings({"IRAAS_HOME": str(home), "IRAAS_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES)})
+        settings = load_image_settings({"IRAAS_HOME": str(home), "IRAAS_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES)})
         # The same IRAAS_* contract a Nova server gets in its environment file.
         env = {**local_credentials_env(), **settings_env(settings), "IRAAS_MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES)}
         yield env
@@ -70,7 +70,7 @@ def aws_endpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def worker(aws_endpoint, classifier):
     """One app-tier worker polling the request queue from this process."""
-    settings = load_settings(aws_endpoint)
+    settings = load_image_settings(aws_endpoint)
     with polling_in_background(Worker(settings, classifier)):
         yield settings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from iraas import aws
-from iraas.cli import main
+from iraas.cli.main import main
 from iraas.scaling import heartbeat
 from iraas.scaling import status as fleet_status
 from iraas.scaling.status import FleetStatus

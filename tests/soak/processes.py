@@ -27,7 +27,7 @@ def part_of(process: psutil.Process, root_pid: int) -> str:
     forked = process.ppid() != root_pid  # a zygote's child has the zygote's command line
     if "iraas.local.moto_app" in command:
         return "moto"
-    if "iraas.local.web" in command or "gunicorn" in command:
+    if "iraas.web.server" in command or "gunicorn" in command:
         return "web"
     if "FaceRecognitionFunction-zygote" in command or "iraas.local.lambda_runner" in command:
         return "face runner" if forked else "face zygote"

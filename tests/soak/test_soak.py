@@ -34,12 +34,12 @@ import psutil
 import pytest
 import requests
 
-from iraas.paths import REPO_ROOT
+from harness.embedded import running_stack
+from harness.videos import make_classroom_video
+from iraas.config import REPO_ROOT
 from tests.soak import stream
 from tests.soak.processes import MIB, MemoryLog, Track, busy_workers, pids_of
 from tests.soak.stream import Outcome, Video
-from tests.support.embedded import running_stack
-from tests.support.videos import make_classroom_video
 
 pytestmark = pytest.mark.slow
 

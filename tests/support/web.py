@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from iraas.paths import CHALICE_PROJECT
+from iraas.config import CHALICE_PROJECT
 
 
 def load_app_module(name: str = "iraas_chalice_web_app") -> ModuleType:

@@ -1,10 +1,10 @@
-"""The step that finishes `make package`'s template (iraas/apigateway.py), on small templates."""
+"""The step that finishes `make package`'s template (iraas/cli/package.py), on small templates."""
 
 from __future__ import annotations
 
 import pytest
 
-from iraas.apigateway import PackageError, finish
+from iraas.cli.package import PackageError, finish
 
 KEY = [{"api_key": []}]
 

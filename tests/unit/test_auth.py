@@ -1,4 +1,4 @@
-"""API keys (iraas/auth.py): what the web tier accepts, how a bad setting is told, and the key file
+"""API keys (iraas/web/auth.py): what the web tier accepts, how a bad setting is told, and the key file
 `iraas up` keeps when it listens beyond loopback."""
 
 from __future__ import annotations
@@ -7,9 +7,13 @@ import stat
 
 import pytest
 
-from iraas import auth, cli
-from iraas.errors import ApiError, ConfigError
-from tests.support.embedded import free_port
+from harness.embedded import free_port
+from iraas.cli import api_key
+from iraas.cli import main as cli
+from iraas.errors import ConfigError
+from iraas.local.api_key import generated_key, is_loopback_host
+from iraas.web import auth
+from iraas.web.errors import Forbidden, Unauthorized, http_error
 
 KEY = "k" * 24
 OTHER = "o" * 24
@@ -62,19 +66,19 @@ def test_a_course_endpoint_setting_that_is_not_a_yes_or_no_fails_at_start_up():
 
 def test_a_missing_key_is_401_and_a_wrong_one_403():
     settings = auth.AuthSettings(keys=(KEY,))
-    with pytest.raises(ApiError) as missing:
+    with pytest.raises(Unauthorized) as missing:
         auth.check_request(settings, {}, {}, behind_gateway=False)
-    with pytest.raises(ApiError) as wrong:
+    with pytest.raises(Forbidden) as wrong:
         auth.check_request(settings, {"x-api-key": OTHER}, {}, behind_gateway=False)
-    assert (missing.value.status, missing.value.code) == (401, "unauthorized")
-    assert (wrong.value.status, wrong.value.code) == (403, "forbidden")
+    assert (http_error(missing.value).status, missing.value.code) == (401, "unauthorized")
+    assert (http_error(wrong.value).status, wrong.value.code) == (403, "forbidden")
     auth.check_request(settings, {"x-api-key": KEY}, {}, behind_gateway=False)
 
 
 def test_behind_api_gateway_a_keyed_route_needs_the_key_api_gateway_accepted():
     """On Lambda API Gateway checks the key; a request it let through without one is refused."""
     none = auth.AuthSettings()
-    with pytest.raises(ApiError, match="x-api-key"):
+    with pytest.raises(Unauthorized, match="x-api-key"):
         auth.check_request(none, {}, {"identity": {"sourceIp": "203.0.113.9"}}, behind_gateway=True)
     auth.check_request(none, {}, {"identity": {"apiKeyId": "abc123"}}, behind_gateway=True)
     auth.check_request(none, {}, {}, behind_gateway=False)  # loopback development: open
@@ -98,8 +102,8 @@ def test_behind_api_gateway_the_caller_is_the_key_the_gateway_accepted_and_else_
 
 
 def test_clients_send_the_first_key_of_the_list():
-    assert auth.client_headers({"IRAAS_API_KEY": f"{KEY},{OTHER}"}) == {"x-api-key": KEY}
-    assert auth.client_headers({}) == {}
+    assert api_key.client_headers({"IRAAS_API_KEY": f"{KEY},{OTHER}"}) == {"x-api-key": KEY}
+    assert api_key.client_headers({}) == {}
 
 
 @pytest.mark.parametrize(
@@ -108,16 +112,16 @@ def test_clients_send_the_first_key_of_the_list():
      ("0.0.0.0", False), ("::", False), ("192.168.1.10", False), ("example.org", False)],
 )
 def test_only_loopback_addresses_count_as_this_machine_only(host, loopback):
-    assert auth.is_loopback_host(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 def test_the_generated_key_is_made_once_readable_by_its_owner_only_and_kept(tmp_path):
-    key, path, made = auth.generated_key(tmp_path)
+    key, path, made = generated_key(tmp_path)
     assert made and path == tmp_path / "api-key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert auth.parse_keys(key) == (key,)
     path.chmod(0o644)
-    again, _, made_again = auth.generated_key(tmp_path)
+    again, _, made_again = generated_key(tmp_path)
     assert (again, made_again) == (key, False)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from iraas.backoff import Backoff
+from iraas.aws import Backoff
 
 
 def test_the_ceiling_doubles_up_to_the_cap_and_a_success_resets_it() -> None:

@@ -56,3 +56,10 @@ def test_scratch_folders_live_under_bench_out_scratch_and_start_empty(tmp_path: 
     again = bench.scratch("service-home-0")
     assert again == tmp_path / "out" / "scratch" / "service-home-0"
     assert list(again.iterdir()) == []
+
+
+def test_the_report_names_the_cpu_as_the_kernel_does(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    assert bench_run.cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
+    assert bench_run.cpu_model(tmp_path / "missing")  # no /proc: still a name, from platform

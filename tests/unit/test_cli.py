@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from iraas import cli
+from harness.embedded import free_port
+from iraas.cli import main as cli
 from iraas.config import RESOURCE_ENV
-from tests.support.embedded import free_port
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -136,7 +136,7 @@ def test_no_command_at_all_is_a_usage_error(capsys) -> None:
 
 
 def test_classify_a_path_that_does_not_exist_stops_before_the_model_loads(capsys, monkeypatch, tmp_path) -> None:
-    from iraas.images.classify import command
+    from iraas.cli.classify import command
 
     monkeypatch.setattr(command, "run", lambda *a, **k: pytest.fail("the model was loaded"))
     (tmp_path / "cat.jpg").write_bytes(b"x")
@@ -218,7 +218,7 @@ def test_status_url_with_no_service_there_is_one_line(capsys) -> None:
 
 
 def test_an_unexpected_error_is_one_line_unless_iraas_debug_asks_for_the_traceback(capsys, monkeypatch) -> None:
-    from iraas.images.classify import export
+    from iraas.images.model import export
 
     def broken(*args, **kwargs):
         raise RuntimeError("the disk caught fire")
@@ -234,7 +234,7 @@ def test_an_unexpected_error_is_one_line_unless_iraas_debug_asks_for_the_traceba
 
 
 def test_ctrl_c_exits_130_quietly(capsys, monkeypatch) -> None:
-    from iraas.images.classify import export
+    from iraas.images.model import export
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

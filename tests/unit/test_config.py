@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from iraas.config import RESOURCE_ENV, default_home, load_settings
+from iraas.config import RESOURCE_ENV, default_home
 from iraas.errors import ConfigError
+from iraas.images.settings import load_image_settings
 
 RESOURCES = {
     "ImageInputBucket": "in-bucket",
@@ -24,7 +25,7 @@ def env_for(tmp_path, **extra):
 
 
 def test_resources_come_from_the_environment(tmp_path):
-    settings = load_settings(env_for(tmp_path))
+    settings = load_image_settings(env_for(tmp_path))
     assert settings.image_input_bucket == "in-bucket"
     assert settings.endpoint_url is None  # real AWS unless told otherwise
     assert settings.limits.max_image_bytes == 10 * 1024 * 1024
@@ -34,7 +35,7 @@ def test_a_running_stack_fills_what_the_environment_lacks(tmp_path):
     (tmp_path / "stack.json").write_text(
         json.dumps({"endpoint_url": "http://127.0.0.1:5000", "region": "eu-west-1", "resources": RESOURCES})
     )
-    settings = load_settings({"IRAAS_HOME": str(tmp_path)})
+    settings = load_image_settings({"IRAAS_HOME": str(tmp_path)})
     assert (settings.endpoint_url, settings.region) == ("http://127.0.0.1:5000", "eu-west-1")
     assert settings.request_queue_url == RESOURCES["RequestQueue"]
 
@@ -48,7 +49,7 @@ def test_the_stack_is_found_from_a_subfolder(tmp_path):
 
 def test_a_missing_resource_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="IRAAS_IMAGE_INPUT_BUCKET.*iraas up"):
-        load_settings({"IRAAS_HOME": str(tmp_path)})
+        load_image_settings({"IRAAS_HOME": str(tmp_path)})
 
 
 @pytest.mark.parametrize(
@@ -57,9 +58,9 @@ def test_a_missing_resource_says_what_to_do(tmp_path):
 )
 def test_bad_limits_fail_at_start_up(tmp_path, name, value):
     with pytest.raises(ConfigError, match=name):
-        load_settings(env_for(tmp_path, **{name: value}))
+        load_image_settings(env_for(tmp_path, **{name: value}))
 
 
 def test_waits_longer_than_the_limit_are_capped(tmp_path):
-    settings = load_settings(env_for(tmp_path, IRAAS_MAX_WAIT_S="25"))
+    settings = load_image_settings(env_for(tmp_path, IRAAS_MAX_WAIT_S="25"))
     assert settings.limits.max_wait_s == 25 and settings.limits.default_wait_s == 25

@@ -1,10 +1,10 @@
-"""The usable cores (iraas/cores.py)."""
+"""The usable cores (iraas/config.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from iraas.cores import usable_cores
+from iraas.config import usable_cores
 
 
 def test_usable_cores_honours_a_cgroup_quota(tmp_path: Path) -> None:

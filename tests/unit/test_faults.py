@@ -1,5 +1,5 @@
 """Faults injected at the AWS client are parsed by botocore as the real errors, and retried a bounded
-number of times with jittered backoff (``IRAAS_FAULTS``, ``iraas.faults``)."""
+number of times with jittered backoff (``IRAAS_FAULTS``, ``iraas.aws.faults``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.core.botocore_stubber import BotocoreStubber
 
-from iraas import aws, faults
+from iraas import aws
+from iraas.aws import faults
 from iraas.errors import ConfigError
 from tests.support.backoff import record_backoff
 

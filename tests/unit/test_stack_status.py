@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iraas import stack_status
+from iraas.cli import status as stack_status
 
 STATS = {
     "queue": {"visible": 7, "in_flight": 3},

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from iraas.classroom.students import StudentRecord, StudentStore
+from iraas.errors import NotFound
 from iraas.images.jobs import ImageResult, new_id
 from iraas.images.results import ResultStore
 from iraas.images.service import ImageService
@@ -26,7 +27,7 @@ from tests.support.iam import allows, resolved_statements
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
-ROLES = ("ApiHandlerRole", "ScaleRole", "WorkerRole", "FaceRecognitionRole")
+ROLES = ("ApiHandlerRole", "ScaleRole", "SweepRepliesRole", "WorkerRole", "FaceRecognitionRole")
 
 LAUNCH_TEMPLATE_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:launch-template/${WorkerLaunchTemplate}"
@@ -132,7 +133,7 @@ def test_the_worker_can_neither_delete_nor_overwrite_an_answer():
 def test_the_web_tier_lists_one_upload_by_its_id_and_no_other():
     [listing] = [s for s in granting("ApiHandlerRole", "s3:ListBucket")
                  if s["Resource"] == {"Fn::GetAtt": ["ImageInputBucket", "Arn"]}]
-    # ImageService.name_of: list_objects_v2(Prefix="inputs/<caller>/<32 hex>/", MaxKeys=1).
+    # ImageService.find (by owner and id): list_objects_v2(Prefix="inputs/<caller>/<32 hex>/", MaxKeys=1).
     assert listing["Condition"]["StringLike"] == {"s3:prefix": "inputs/*/" + "?" * 32 + "/"}
     assert listing["Condition"]["NumericLessThanEquals"] == {"s3:max-keys": "1"}
 
@@ -179,8 +180,10 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     face = resolved_statements(TEMPLATE, "FaceRecognitionRole", "iraas")
     s3, dynamodb = Recorder(), Recorder()
 
-    ImageService.name_of(SimpleNamespace(s3=s3, settings=SimpleNamespace(image_input_bucket="in")), new_id(),
-                         "k0123456789abcdef")
+    where = SimpleNamespace(image_input_bucket="in", image_output_bucket="out", request_queue_url="q", reply_queue_prefix="r")
+    service = ImageService(where, s3=s3, sqs=Recorder(), replies=SimpleNamespace())  # type: ignore[arg-type]
+    with pytest.raises(NotFound):  # the recorder lists nothing: an id the caller never made
+        service.find("k0123456789abcdef", new_id())
     ResultStore(s3, "out").put_first(ImageResult.failed(new_id(), "cat.jpg", "bad", "not an image"), "{}")
     StudentStore(dynamodb, "students").put_students([StudentRecord("1", "Ada", "CS", "2")])
     StudentStore(dynamodb, "students").add_faces("Ada", [b"\0" * 512])
@@ -213,7 +216,7 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
 
 # --- Logs: each function's own log group ---------------------------------------------------------
 
-LOG_GROUPS = {"ApiHandlerRole": "WebTierLogGroup", "ScaleRole": "WebTierLogGroup",
+LOG_GROUPS = {"ApiHandlerRole": "WebTierLogGroup", "ScaleRole": "WebTierLogGroup", "SweepRepliesRole": "WebTierLogGroup",
               "FaceRecognitionRole": "FaceRecognitionLogGroup"}
 
 

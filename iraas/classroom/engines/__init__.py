@@ -11,13 +11,22 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from iraas.classroom.engines.base import EngineUnavailable
 
 if TYPE_CHECKING:
     from iraas.classroom.engines.base import FaceEngine
-    from iraas.classroom.settings import FaceSettings
+
+
+class EngineChoice(Protocol):
+    """Which engine to run, as the classroom settings say it (``FaceSettings``)."""
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def facenet_weights(self) -> Path | None: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,6 @@ def warm_engine(name: str, weights: str | None = None) -> FaceEngine:
     return engine
 
 
-def engine_for(settings: FaceSettings) -> FaceEngine:
+def engine_for(settings: EngineChoice) -> FaceEngine:
     """The settings' engine, warmed up once per process (a function's cold start pays for it)."""
     return warm_engine(settings.engine, str(settings.facenet_weights) if settings.facenet_weights else None)

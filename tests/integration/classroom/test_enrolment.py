@@ -10,7 +10,7 @@ import pytest
 from chalice.test import Client
 
 from iraas.classroom.gallery import from_bytes
-from iraas.cli import main
+from iraas.cli.main import main
 
 pytestmark = pytest.mark.slow
 

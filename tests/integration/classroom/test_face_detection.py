@@ -89,8 +89,8 @@ def test_faces_in_video_frames_match_their_own_person_and_strangers_match_nobody
     """Every photo in 480p and 1080p classroom videos, three side by side (faces of about 40-130 px),
     against a gallery of the other photos of the people with two or more: each enrolled person's
     face is theirs, and a stranger's (one photo, never enrolled) is nobody's."""
+    from harness.videos import faces_in_classroom_videos
     from iraas.classroom.gallery import Gallery, to_bytes
-    from tests.support.videos import faces_in_classroom_videos
 
     photos = sorted((faces_dir / "people").glob("*/*"))
     portraits = {p: engine.faces(read_photo(p))[0].descriptor for p in photos}

@@ -23,7 +23,7 @@ KIT_PATH = "/v1/students/Kit%20Harington"
 
 @pytest.fixture
 def client(web_app):
-    from iraas.chalice_project import ProjectGateway
+    from iraas.web.project import ProjectGateway
 
     with Client(web_app.app) as client:
         client.http._local_gateway = ProjectGateway(web_app.app, client.http._config)  # {name} decoded

@@ -30,7 +30,7 @@ DESCRIPTOR = bytes(512)  # what a 128-d float32 descriptor takes; the web tier n
 @pytest.fixture
 def client(web_app):
     """chalice's test client with the gateway every other runtime uses: path parameters decoded."""
-    from iraas.chalice_project import ProjectGateway
+    from iraas.web.project import ProjectGateway
 
     with Client(web_app.app) as client:
         # API Gateway hands {name} decoded; chalice's own test gateway passes "Barack%20Obama" on.

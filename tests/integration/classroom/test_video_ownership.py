@@ -7,8 +7,8 @@ import pytest
 from chalice.test import Client
 
 from iraas import aws
-from iraas.auth import caller_identity, load_auth_settings
 from iraas.local.lambda_runner import LocalContext
+from iraas.web.auth import caller_identity, load_auth_settings
 from tests.support.events import s3_event
 
 pytestmark = pytest.mark.slow

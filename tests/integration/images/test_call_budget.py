@@ -13,8 +13,8 @@ import pytest
 
 from iraas import aws
 from iraas.images.service import ImageService
-from iraas.images.uploads import parse_upload
 from iraas.images.worker import Worker
+from iraas.media.uploads import parse_upload
 from tests.support.workers import polling_in_background
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,7 @@ def test_a_burst_of_100_costs_at_most_5_aws_calls_per_image(stack, classifier, i
             aws.client(stack, name).meta.events.register("before-call", count)
 
         def one(upload):
-            request = service.submit(upload, "anonymous", wait=True)
-            return service.wait_for_result(request, 30)
+            return service.submit(upload, "anonymous", wait_s=30).result
 
         try:
             with ThreadPoolExecutor(max_workers=REQUESTS) as pool:

@@ -14,10 +14,10 @@ from contextlib import contextmanager
 import pytest
 
 from iraas import aws, queues
-from iraas.config import load_settings
 from iraas.images.jobs import ImageRequest, input_key, new_id
 from iraas.images.metrics import METRICS_PREFIX, metrics_key
 from iraas.images.service import ImageService
+from iraas.images.settings import load_image_settings
 from iraas.images.worker import Worker
 from iraas.scaling.heartbeat import heartbeat_key
 
@@ -31,7 +31,7 @@ def settings(stack, monkeypatch):
     # No waiting in tests: short polls and immediate retries.
     monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "0")
     monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "0")
-    return load_settings()
+    return load_image_settings()
 
 
 def enqueue(settings, data: bytes, name: str) -> ImageRequest:

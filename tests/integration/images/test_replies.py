@@ -9,8 +9,8 @@ import pytest
 from iraas import aws
 from iraas.images import replies
 from iraas.images.service import ImageService
-from iraas.images.uploads import parse_upload
 from iraas.images.worker import Worker
+from iraas.media.uploads import parse_upload
 
 pytestmark = pytest.mark.slow
 
@@ -32,16 +32,16 @@ def drain(worker: Worker) -> None:
 
 def test_two_web_processes_each_get_only_their_own_answers(stack, worker, upload):
     first, second = ImageService(stack), ImageService(stack)
-    a = first.submit(upload, "anonymous", wait=True)
-    b = second.submit(upload, "anonymous", wait=True)
-    assert a.reply_to != b.reply_to
+    a = first.accept(upload, "anonymous", expect_answer=True)
+    b = second.accept(upload, "anonymous", expect_answer=True)
+    assert a.request.reply_to != b.request.reply_to
 
     drain(worker)
 
-    assert first.wait_for_result(a, 10).id == a.id
-    assert second.wait_for_result(b, 10).id == b.id
+    assert first.wait(a, 10).result.id == a.request.id
+    assert second.wait(b, 10).result.id == b.request.id
     sqs = aws.client(stack, "sqs")
-    for request in (a, b):  # each reply was consumed by its own process, once
+    for request in (a.request, b.request):  # each reply was consumed by its own process, once
         assert sqs.receive_message(QueueUrl=request.reply_to, WaitTimeSeconds=0).get("Messages") is None
     first.replies.close()
     second.replies.close()
@@ -51,7 +51,8 @@ def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worke
     now = [1000.0]
     service = ImageService(stack, replies=replies.ReplyDispatcher(aws.client(stack, "sqs"), stack.reply_queue_prefix,
                                                                   clock=lambda: now[0]))
-    request = service.submit(upload, "anonymous", wait=True)
+    submission = service.accept(upload, "anonymous", expect_answer=True)
+    request = submission.request
     aws.client(stack, "sqs").delete_queue(QueueUrl=request.reply_to)  # swept while its process slept
     drain(worker)  # the answer is stored; the reply cannot be sent
 
@@ -59,7 +60,7 @@ def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worke
     s3 = aws.client(stack, "s3")
     s3.meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: reads.append(params["Key"]))
     try:
-        result = service.wait_for_result(request, 1.0)
+        result = service.wait(submission, 1.0).result
     finally:
         s3.meta.events.unregister("before-parameter-build.s3.GetObject")
 
@@ -68,11 +69,11 @@ def test_a_waiter_whose_reply_is_lost_reads_s3_once_at_its_deadline(stack, worke
     now[0] += replies.TOUCH_EVERY_S + 1
     # The refresh finds the queue gone and makes it again, under its name: replies to requests sent
     # before (an embedded endpoint restarted without it) arrive there once more.
-    again = service.submit(upload, "anonymous", wait=True)
-    assert again.reply_to == request.reply_to
-    assert aws.client(stack, "sqs").get_queue_url(QueueName=again.reply_to.rsplit("/", 1)[1])
+    again = service.accept(upload, "anonymous", expect_answer=True)
+    assert again.request.reply_to == request.reply_to
+    assert aws.client(stack, "sqs").get_queue_url(QueueName=again.request.reply_to.rsplit("/", 1)[1])
     drain(worker)
-    assert service.wait_for_result(again, 1.0).id == again.id
+    assert service.wait(again, 1.0).result.id == again.request.id
     service.replies.close()
 
 
@@ -80,15 +81,15 @@ def test_on_lambda_the_invocation_polls_its_queue_and_drops_a_late_reply(stack, 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "iraas-web")
     service = ImageService(stack)
     assert isinstance(service.replies, replies.InlineReplies)
-    timed_out = service.submit(upload, "anonymous", wait=True)
-    assert service.wait_for_result(timed_out, 0) is None  # gave up before any worker ran
+    timed_out = service.accept(upload, "anonymous", expect_answer=True)
+    assert service.wait(timed_out, 0).result is None  # gave up before any worker ran
     drain(worker)  # now its reply arrives, late
-    current = service.submit(upload, "anonymous", wait=True)
+    current = service.accept(upload, "anonymous", expect_answer=True)
     drain(worker)
 
-    assert service.wait_for_result(current, 10).id == current.id
+    assert service.wait(current, 10).result.id == current.request.id
     sqs = aws.client(stack, "sqs")
-    assert sqs.receive_message(QueueUrl=current.reply_to, WaitTimeSeconds=0).get("Messages") is None
+    assert sqs.receive_message(QueueUrl=current.request.reply_to, WaitTimeSeconds=0).get("Messages") is None
     service.replies.close()
 
 
@@ -96,7 +97,7 @@ def test_a_forged_reply_to_is_not_used_and_the_answer_is_still_stored(stack, wor
     sqs = aws.client(stack, "sqs")
     elsewhere = sqs.create_queue(QueueName="not-a-reply-queue")["QueueUrl"]
     service = ImageService(stack)
-    request = service.submit(upload, "anonymous", wait=False)
+    request = service.submit(upload, "anonymous").request
     from dataclasses import replace
 
     forged = replace(request, reply_to=elsewhere)
@@ -104,7 +105,7 @@ def test_a_forged_reply_to_is_not_used_and_the_answer_is_still_stored(stack, wor
     drain(worker)
 
     assert sqs.receive_message(QueueUrl=elsewhere, WaitTimeSeconds=0).get("Messages") is None
-    assert service.results.find(request.id, request.name).label == "tench"
+    assert service.find("anonymous", request.id).label == "tench"
     assert not replies.is_reply_queue("https://evil.example/123/iraas-reply-x", "iraas-reply-", stack.request_queue_url)
 
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from iraas import aws, queues
-from iraas.config import load_settings
 from iraas.images.jobs import ImageRequest, input_key, new_id, result_key
+from iraas.images.settings import load_image_settings
 from iraas.images.worker import Worker
 from iraas.logs import FieldsFormatter
 
@@ -24,7 +24,7 @@ def settings(stack, monkeypatch):
     # No waiting in tests: short polls and immediate retries.
     monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "0")
     monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "0")
-    return load_settings()
+    return load_image_settings()
 
 
 @pytest.fixture

@@ -18,13 +18,14 @@ import boto3
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from iraas import aws, faults, queues
-from iraas.config import load_settings
+from iraas import aws, queues
+from iraas.aws import faults
 from iraas.images.jobs import ImageRequest, id_for_idempotency_key, input_key, new_id, result_key
 from iraas.images.results import ResultStore
 from iraas.images.service import ImageService
-from iraas.images.uploads import parse_upload
+from iraas.images.settings import load_image_settings
 from iraas.images.worker import AWS_TROUBLE_PAUSE_BASE_S, POLL_ERROR_BACKOFF_S, Worker
+from iraas.media.uploads import parse_upload
 from iraas.queues import SendError
 from tests.support.backoff import record_backoff
 
@@ -37,7 +38,7 @@ TRANSIENT = "s3:PutObject=SlowDown@0.3, s3:GetObject=503@0.3, sqs:*=ThrottlingEx
 def settings(stack, monkeypatch):
     monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "1")
     monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "1")
-    return load_settings()
+    return load_image_settings()
 
 
 @pytest.fixture
@@ -151,13 +152,13 @@ def test_under_30_percent_transient_faults_every_accepted_request_is_answered_ex
     def one(upload):
         for _ in range(3):  # a client retries a refused POST (the web tier answers 500)
             try:
-                request = service.submit(upload, "anonymous", wait=True)
+                submission = service.accept(upload, "anonymous", expect_answer=True)
             except Exception as exc:  # noqa: BLE001 - SendError or botocore's last ClientError
                 refused.append(str(exc))
                 continue
             # A reply lost to faults (a reply receive whose delete kept failing) leaves S3 to read at
             # the deadline: a short one keeps the test short.
-            return request, service.wait_for_result(request, WAIT_S)
+            return submission.request, service.wait(submission, WAIT_S).result
         return None, None
 
     stop, thread = working(Worker(settings, classifier))
@@ -251,7 +252,7 @@ def test_a_batch_sqs_took_but_whose_answer_was_lost_is_queued_twice_and_answered
     photos = imagenet_sample[:5]
     uploads = [parse_upload(p.path.read_bytes(), "image/jpeg", p.path.name, settings.limits) for p in photos]
     with ThreadPoolExecutor(max_workers=len(uploads)) as pool:
-        requests = list(pool.map(lambda u: service.submit(u, "anonymous"), uploads))
+        requests = [s.request for s in pool.map(lambda u: service.submit(u, "anonymous"), uploads)]
     queued = Counter(json.loads(m["Body"])["id"] for m in sqs.receive_message(
         QueueUrl=settings.request_queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"])
     worker = Worker(settings, classifier)
@@ -273,16 +274,16 @@ def test_a_request_whose_send_failed_is_queued_by_the_clients_retry(settings, in
     inject("sqs:SendMessageBatch=ThrottlingExceptionx4")  # every attempt of the first call
     service = ImageService(settings)
     upload = parse_upload(photo.path.read_bytes(), "image/jpeg", "retried.jpg", settings.limits)
-    request_id = id_for_idempotency_key("idem-1", "anonymous")  # what POST /v1/images makes of the header
     with pytest.raises(SendError):
-        service.submit(upload, "anonymous", request_id=request_id, wait=True)
+        service.accept(upload, "anonymous", "idem-1", expect_answer=True)
 
-    request = service.submit(upload, "anonymous", request_id=request_id, wait=True)  # the client's retry
+    submission = service.accept(upload, "anonymous", "idem-1", expect_answer=True)  # the client's retry
+    assert submission.request.id == id_for_idempotency_key("idem-1", "anonymous")
     worker = Worker(settings, classifier)
     for _ in range(2):
         worker.poll_once(wait_s=0)
 
-    result = service.wait_for_result(request, 5)
+    result = service.wait(submission, 5).result
     service.replies.close()
     assert result is not None and result.status == "done"
 

@@ -16,12 +16,12 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from iraas.aws import local_credentials
+from iraas.config import TEMPLATE
 from iraas.local import lifecycle
 from iraas.local.durable import STATE_FILE, remove_state
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
 from iraas.local.template import load_template
-from iraas.paths import TEMPLATE
 
 REGION = "us-east-1"
 

@@ -23,10 +23,10 @@ import boto3
 import pytest
 
 from iraas.aws import local_credentials, local_credentials_env
+from iraas.config import REPO_ROOT
 from iraas.local.functions import FunctionPool
 from iraas.local.motoserver import MotoServer
 from iraas.local.runners import LocalFunction
-from iraas.paths import REPO_ROOT
 from iraas.queues import queue_depth
 from tests.support.waiting import wait_until
 

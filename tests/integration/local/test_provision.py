@@ -17,7 +17,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from iraas.aws import local_credentials_env
-from iraas.config import RESOURCE_ENV, load_settings
+from iraas.config import RESOURCE_ENV
+from iraas.images.settings import load_image_settings
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import physical_name, provision
 from iraas.local.stackfile import remove_stack_file, write_stack_file
@@ -159,7 +160,7 @@ def test_stack_file_feeds_settings(local_stack: Stack, tmp_path: Path) -> None:
     assert json.loads((home / "stack.json").read_text())["stack_name"] == "iraas"
     assert [p.name for p in home.iterdir()] == ["stack.json"]  # no temporary file left behind
 
-    settings = load_settings({"IRAAS_HOME": str(home)})
+    settings = load_image_settings({"IRAAS_HOME": str(home)})
     assert settings.endpoint_url == endpoint
     assert settings.region == REGION
     assert settings.image_input_bucket == local_stack.resources["ImageInputBucket"]

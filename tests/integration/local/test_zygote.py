@@ -19,14 +19,14 @@ import boto3
 import pytest
 
 from iraas.aws import local_credentials, local_credentials_env
-from iraas.config import Settings, load_settings, settings_env
+from iraas.config import REPO_ROOT, TEMPLATE
 from iraas.images.jobs import ImageRequest, input_key, new_id
+from iraas.images.settings import ImageSettings, load_image_settings, settings_env
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import provision
 from iraas.local.stackfile import write_stack_file
 from iraas.local.template import load_template
 from iraas.local.zygote import ForkedWorker, Zygote
-from iraas.paths import REPO_ROOT, TEMPLATE
 from iraas.scaling.heartbeat import heartbeat_key
 from tests.support.waiting import wait_until
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 @dataclass
 class Forking:
     home: Path
-    settings: Settings
+    settings: ImageSettings
     zygote: Zygote
     s3: object
     sqs: object
@@ -60,7 +60,7 @@ def forking(tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch) -
     with MotoServer(log_path=home / "logs" / "moto.log") as moto:
         resources = provision(load_template(TEMPLATE), endpoint_url=moto.url, region="us-east-1")
         write_stack_file(home / "stack.json", moto.url, "us-east-1", resources)
-        settings = load_settings({**os.environ, "IRAAS_HOME": str(home)})
+        settings = load_image_settings({**os.environ, "IRAAS_HOME": str(home)})
         env = {
             **os.environ, **settings_env(settings), "IRAAS_ORT_THREADS": "1", "IRAAS_WORKER_LONG_POLL_S": "1",
         }

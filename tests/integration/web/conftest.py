@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from iraas.paths import REPO_ROOT
+from iraas.config import REPO_ROOT
 
 SAM_PYTHON = REPO_ROOT / ".venv-sam" / "bin" / "python"
 

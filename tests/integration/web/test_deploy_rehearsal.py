@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import re
+import time
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -42,14 +43,16 @@ from moto.core import enable_iam_authentication
 from PIL import Image
 
 from iraas import aws
-from iraas.config import Settings, load_settings
-from iraas.images.classify.runtime import Classification, Prediction
+from iraas.images import replies
 from iraas.images.jobs import ImageResult, new_id
+from iraas.images.model.runtime import Classification, Prediction
 from iraas.images.replies import InlineReplies
 from iraas.images.service import ImageService
-from iraas.images.uploads import parse_upload
+from iraas.images.settings import ImageSettings, load_image_settings
 from iraas.images.worker import Worker
+from iraas.media.uploads import parse_upload
 from iraas.scaling import heartbeat as heartbeat_module
+from iraas.scaling.settings import load_scaling_settings
 from tests.support import moto_iam
 
 STACK = "iraas"
@@ -94,7 +97,7 @@ class TheClassifier:
 class Tier:
     """What one tier runs with: the settings the stack gives it, and its role's credentials."""
 
-    settings: Settings
+    settings: Any  # ImageSettings; ScalingSettings for the scaler
     session: boto3.session.Session
 
     def client(self, service: str) -> Any:
@@ -106,6 +109,7 @@ class Deployed:
     web: Tier
     worker: Tier
     scaler: Tier
+    sweeper: Tier
 
 
 def _role_session(resources: dict[str, str], role: str) -> boto3.session.Session:
@@ -120,7 +124,7 @@ def _role_session(resources: dict[str, str], role: str) -> boto3.session.Session
 
 
 def _function_env(resources: dict[str, str], function_id: str) -> dict[str, str]:
-    """The environment the stack gave a function (the web tier's APIHandler, the scaler's Scale)."""
+    """The environment the stack gave a function (the web tier's APIHandler, the scaler's Scale, ...)."""
     function = boto3.client("lambda", region_name=REGION).get_function_configuration(
         FunctionName=resources[function_id])
     return dict(function["Environment"]["Variables"])
@@ -182,12 +186,14 @@ def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         def create(template: dict[str, Any]) -> Deployed:
             resources = _create_stack(template)
             deployed = Deployed(
-                web=Tier(load_settings({**_function_env(resources, "APIHandler"), "IRAAS_HOME": home}),
+                web=Tier(load_image_settings({**_function_env(resources, "APIHandler"), "IRAAS_HOME": home}),
                          _role_session(resources, "ApiHandlerRole")),
-                worker=Tier(load_settings({**_worker_env(resources), "IRAAS_HOME": home}),
+                worker=Tier(load_image_settings({**_worker_env(resources), "IRAAS_HOME": home}),
                             _role_session(resources, "WorkerRole")),
-                scaler=Tier(load_settings({**_function_env(resources, "Scale"), "IRAAS_HOME": home}),
+                scaler=Tier(load_scaling_settings({**_function_env(resources, "Scale"), "IRAAS_HOME": home}),
                             _role_session(resources, "ScaleRole")),
+                sweeper=Tier(load_image_settings({**_function_env(resources, "SweepReplies"), "IRAAS_HOME": home}),
+                             _role_session(resources, "SweepRepliesRole")),
             )
             enforcement.enter_context(enable_iam_authentication())
             return deployed
@@ -206,7 +212,7 @@ def worker(tier: Tier) -> Worker:
     return Worker(tier.settings, TheClassifier(), s3=tier.client("s3"), sqs=tier.client("sqs"), worker_id="i-0rehearsal")
 
 
-def an_upload(settings: Settings) -> Any:
+def an_upload(settings: ImageSettings) -> Any:
     image = io.BytesIO()
     Image.new("RGB", (64, 48), "teal").save(image, "JPEG")
     return parse_upload(image.getvalue(), "image/jpeg", "tench.jpg", settings.limits)
@@ -245,18 +251,19 @@ def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
     web = web_tier(stack.web)
     try:
         try:
-            request = web.submit(an_upload(stack.web.settings), "anonymous", request_id=new_id(), wait=True)
+            # An idempotency key: the web tier also looks for an earlier upload of the same request.
+            submission = web.accept(an_upload(stack.web.settings), "anonymous", new_id(), expect_answer=True)
             consumer = worker(stack.worker)
             heartbeat = consumer.heartbeat()
             heartbeat.beat()
             trace.answered = consumer.poll_once(wait_s=0).answered
             heartbeat.stop()  # publishes the worker's metrics, removes its heartbeat
-            web.wait_for_result(request, timeout_s=1)
-            trace.result = web.results.find(request.id, request.name)
+            web.wait(submission, timeout_s=1)
+            trace.result = web.find("anonymous", submission.request.id)
             trace.stats = web.stats()
             trace.metrics = web.metrics()
             scaler = stack.scaler
-            trace.heartbeats = sorted(heartbeat_module.read_all(scaler.client("s3"), scaler.settings.image_output_bucket))
+            trace.heartbeats = sorted(heartbeat_module.read_all(scaler.client("s3"), scaler.settings.status_bucket))
         except ClientError as error:
             if not trace.refused(str(error)):
                 raise
@@ -348,3 +355,16 @@ def test_each_tier_is_refused_the_other_tiers_calls(deploy, expanded):
         with pytest.raises(ClientError) as error:
             call()
         assert Trace().refused(str(error.value)), what
+
+
+def test_only_the_sweeper_deletes_the_reply_queues_of_web_processes_that_are_gone(deploy, expanded):
+    stack = deploy(expanded)
+    prefix = stack.web.settings.reply_queue_prefix
+    now = time.time()
+    gone = replies.create_reply_queue(stack.web.client("sqs"), prefix, now=now - 3600)  # not refreshed for an hour
+    alive = replies.create_reply_queue(stack.web.client("sqs"), prefix, now=now)
+    with pytest.raises(ClientError) as scaler_refused:  # the scaler has its own schedule and role now
+        replies.sweep_idle(stack.scaler.client("sqs"), prefix, now=now)
+    assert Trace().refused(str(scaler_refused.value))
+    assert replies.sweep_idle(stack.sweeper.client("sqs"), prefix, now=now) == [gone]
+    assert stack.sweeper.client("sqs").list_queues(QueueNamePrefix=prefix)["QueueUrls"] == [alive]

@@ -21,7 +21,7 @@ def test_importing_the_web_tier_loads_no_heavy_engine():
         "import json, sys\n"
         "from tests.support.web import load_app_module\n"
         "load_app_module()\n"
-        "import iraas.images.worker, iraas.images.service, iraas.images.results, iraas.images.classify\n"
+        "import iraas.images.worker, iraas.images.service, iraas.images.results, iraas.images.model\n"
         "import iraas.classroom.service, iraas.classroom.settings, iraas.classroom.enrolments, iraas.scaling.scaler\n"
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
@@ -85,7 +85,7 @@ def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_p
         size = sum(info.file_size for info in zf.infolist())
     assert "app.py" in names and "chalicelib/classroom.py" in names
     assert "iraas/images/service.py" in names and "iraas/images/jobs.py" in names
-    assert "iraas/images/classify/imagenet_class_index.json" in names
+    assert "iraas/images/model/imagenet_class_index.json" in names
     # Benchmarks and test helpers live outside the package, so they never ship.
     assert not [n for n in names if n.split("/")[0] in ("bench", "tests") or "bench" in n.split("/")[-1]]
     assert not [n for n in names if n.split("/")[0] in HEAVY or n.endswith((".onnx", ".pth"))]
@@ -119,3 +119,8 @@ def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_p
     scale = resources["Scale"]["Properties"]
     assert scale["Role"] == {"Fn::GetAtt": ["ScaleRole", "Arn"]} and scale["ReservedConcurrentExecutions"] == 1
     assert resources["ScaleRole"]["Properties"]["Policies"][0]["PolicyName"] == "ScaleRolePolicy"
+    # So does the sweeper of idle reply queues, every 5 minutes.
+    sweep = resources["SweepReplies"]["Properties"]
+    assert sweep["Role"] == {"Fn::GetAtt": ["SweepRepliesRole", "Arn"]} and sweep["ReservedConcurrentExecutions"] == 1
+    assert sweep["Events"]["SweepRepliesEvent"]["Properties"]["Schedule"] == "rate(5 minutes)"
+    assert resources["SweepRepliesRole"]["Properties"]["Policies"][0]["PolicyName"] == "SweepRepliesRolePolicy"

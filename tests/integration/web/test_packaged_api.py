@@ -1,4 +1,4 @@
-"""What `sam deploy` creates for the API: chalice's package, finished by iraas/apigateway.py and
+"""What `sam deploy` creates for the API: chalice's package, finished by iraas/cli/package.py and
 expanded by SAM's own translator. Keys on every route but the health check and the page, a usage
 plan that throttles each key, a throttled stage, and reserved concurrency on the functions."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cfnlint.api import lint
 
+from iraas.config import REPO_ROOT
 from iraas.local.template import load_template
-from iraas.paths import REPO_ROOT
 
 OPEN = {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get")}
 KEY = [{"api_key": []}]

@@ -7,7 +7,7 @@ import re
 import pytest
 from chalice.test import Client
 
-from iraas.paths import CHALICE_PROJECT
+from iraas.config import CHALICE_PROJECT
 
 STATIC = CHALICE_PROJECT / "chalicelib" / "static"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from iraas.cli import main
-from iraas.hybrid import command
+from iraas.cli import openstack as command
+from iraas.cli.main import main
 from iraas.hybrid.cloudinit import FIRST_BOOT, FIRST_BOOT_PATH, UNIT, UserData, UserDataError, render_user_data
 from iraas.hybrid.deploy import read_console
 from iraas.hybrid.plan import (

@@ -13,7 +13,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from chalice import Chalice, Response
 
-from iraas.hybrid.wsgi import WSGIAdapter
+from iraas.web.wsgi import WSGIAdapter
 from tests.support.web import load_app_module
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

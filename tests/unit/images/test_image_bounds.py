@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 from PIL import EpsImagePlugin, Image
 
-from iraas.config import Limits
-from iraas.errors import ApiError
-from iraas.images.uploads import parse_upload
-from iraas.images.validation import (
+from iraas.errors import ServiceError
+from iraas.media.uploads import UploadLimits, parse_upload
+from iraas.media.validation import (
     BYTES_PER_PIXEL,
     FORMATS,
     ImageError,
@@ -30,6 +29,7 @@ from iraas.images.validation import (
     decode_rgb,
     inspect_image,
 )
+from iraas.web.errors import http_error
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 MIB = 1024 * 1024
@@ -70,16 +70,17 @@ def photo_like(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
 MEASURE = r"""
 import json, os, resource, sys
 from PIL import Image
-from iraas.config import Limits
-from iraas.errors import ApiError
-from iraas.images.uploads import parse_upload
-from iraas.images.validation import ImageError, decode_rgb, inspect_image
+from iraas.media.uploads import UploadLimits
+from iraas.errors import ServiceError
+from iraas.web.errors import http_error
+from iraas.media.uploads import parse_upload
+from iraas.media.validation import ImageError, decode_rgb, inspect_image
 
 Image.init()
 
 def run(case, data):
     if case["call"] == "upload":
-        return parse_upload(data, "image/png", "bomb.png", Limits())
+        return parse_upload(data, "image/png", "bomb.png", UploadLimits())
     if case["call"] == "inspect":
         return inspect_image(data, case["max_pixels"])
     return decode_rgb(data, case["max_pixels"], min_side=case.get("min_side"))
@@ -97,8 +98,8 @@ for case in json.load(sys.stdin):
             outcome = "ok"
         except ImageError as exc:
             outcome = exc.code
-        except ApiError as exc:
-            outcome = f"{exc.status} {exc.code}"
+        except ServiceError as exc:
+            outcome = f"{http_error(exc).status} {exc.code}"
         peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024  # KiB on Linux
         os.write(write, json.dumps({"outcome": outcome, "peak": peak}).encode())
         os._exit(0)
@@ -121,18 +122,18 @@ def peaks(cases: list[dict]) -> list[dict]:
 def test_a_7000_by_7000_png_is_refused_from_its_header_by_the_web_tier_and_the_worker(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_bomb(7000, 7000))
-    assert bomb.stat().st_size < 200_000 and Limits().max_image_pixels < 7000 * 7000
+    assert bomb.stat().st_size < 200_000 and UploadLimits().max_image_pixels < 7000 * 7000
 
-    with pytest.raises(ApiError) as refused:
-        parse_upload(bomb.read_bytes(), "image/png", "bomb.png", Limits())
-    assert (refused.value.status, refused.value.code) == (413, "too_many_pixels")
+    with pytest.raises(ServiceError) as refused:
+        parse_upload(bomb.read_bytes(), "image/png", "bomb.png", UploadLimits())
+    assert (http_error(refused.value).status, refused.value.code) == (413, "too_many_pixels")
     with pytest.raises(ImageError) as worker:
-        decode_rgb(bomb.read_bytes(), Limits().max_image_pixels, min_side=WORKER_MIN_SIDE)
+        decode_rgb(bomb.read_bytes(), UploadLimits().max_image_pixels, min_side=WORKER_MIN_SIDE)
     assert worker.value.code == "too_many_pixels"
 
     web, work = peaks([
         {"path": str(bomb), "call": "upload"},
-        {"path": str(bomb), "call": "decode", "max_pixels": Limits().max_image_pixels, "min_side": WORKER_MIN_SIDE},
+        {"path": str(bomb), "call": "decode", "max_pixels": UploadLimits().max_image_pixels, "min_side": WORKER_MIN_SIDE},
     ])
     assert web == {"outcome": "413 too_many_pixels", "peak": web["peak"]} and web["peak"] < SLACK
     assert work == {"outcome": "too_many_pixels", "peak": work["peak"]} and work["peak"] < SLACK
@@ -140,11 +141,11 @@ def test_a_7000_by_7000_png_is_refused_from_its_header_by_the_web_tier_and_the_w
 
 def test_the_web_tier_checks_a_png_at_the_limit_without_holding_its_pixels(tmp_path: Path) -> None:
     # 25 MP is 100 MB of Pillow image; the web tier inflates the rows a slice at a time instead.
-    side = int(Limits().max_image_pixels**0.5)
+    side = int(UploadLimits().max_image_pixels**0.5)
     png = tmp_path / "at-the-limit.png"
     png.write_bytes(png_bomb(side, side))
 
-    (checked,) = peaks([{"path": str(png), "call": "inspect", "max_pixels": Limits().max_image_pixels}])
+    (checked,) = peaks([{"path": str(png), "call": "inspect", "max_pixels": UploadLimits().max_image_pixels}])
 
     assert checked["outcome"] == "ok" and checked["peak"] < SLACK
 
@@ -246,9 +247,9 @@ def test_an_eps_file_is_not_an_image_and_ghostscript_is_never_started(monkeypatc
         with pytest.raises(ImageError) as refused:
             check(EPS, LIMIT)
         assert refused.value.code == "not_an_image"
-    with pytest.raises(ApiError) as upload:
-        parse_upload(EPS, "image/x-eps", "drawing.eps", Limits())
-    assert (upload.value.status, upload.value.code) == (400, "not_an_image")
+    with pytest.raises(ServiceError) as upload:
+        parse_upload(EPS, "image/x-eps", "drawing.eps", UploadLimits())
+    assert (http_error(upload.value).status, upload.value.code) == (400, "not_an_image")
     assert started == []
 
 
@@ -325,7 +326,7 @@ def test_only_the_validation_module_opens_images() -> None:
         str(path.relative_to(REPO_ROOT)) for path in sources
         if any(call in path.read_text() for call in ("Image.open(", "imread(", "imdecode("))
     )
-    assert openers == ["iraas/images/validation.py"]
+    assert openers == ["iraas/media/validation.py"]
 
 
 def test_an_rle_bmp_is_not_read() -> None:

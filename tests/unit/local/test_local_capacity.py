@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from iraas.config import load_settings
 from iraas.local.capacity import FAST_TICK_S, IDLE_TICK_S, local_scaling
 from iraas.scaling.policy import ScalingConfig
-
-RESOURCES = {
-    "IRAAS_IMAGE_INPUT_BUCKET": "in",
-    "IRAAS_IMAGE_OUTPUT_BUCKET": "out",
-    "IRAAS_REQUEST_QUEUE_URL": "http://127.0.0.1:1/q",
-    "IRAAS_RESPONSE_QUEUE_URL": "http://127.0.0.1:1/r",
-}
+from iraas.scaling.settings import load_scaling_config
 
 
 def scaling_for(env: dict[str, str], cores: int, fixed: int | None = None):
     """What `iraas up` runs with these settings on a machine with ``cores``."""
-    config = load_settings({**RESOURCES, **env}).scaling
+    config = load_scaling_config(env)
     return local_scaling(config, fixed, env, cores)
 
 

@@ -19,10 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from iraas.config import Limits
-from iraas.errors import ApiError
-from iraas.images.uploads import parse_upload
-from iraas.images.validation import (
+from iraas.errors import ServiceError
+from iraas.media.uploads import UploadLimits, parse_upload
+from iraas.media.validation import (
     FORMATS,
     NOT_AN_IMAGE,
     TOO_MANY_PIXELS,
@@ -31,6 +30,7 @@ from iraas.images.validation import (
     decode_rgb,
     inspect_image,
 )
+from iraas.web.errors import http_error
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -216,12 +216,12 @@ def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(kind: str,
 @FUZZ
 @given(data=mutated_images(), content_type=st.sampled_from(["image/png", "image/jpeg", "application/octet-stream"]))
 def test_a_raw_upload_of_any_bytes_is_an_upload_or_a_4xx(data: bytes, content_type: str) -> None:
-    """What POST /v1/images answers for a raw body: an Upload within the limits, or a 400/413 ApiError."""
-    limits = Limits(max_image_bytes=64 * 1024, max_image_pixels=MAX_PIXELS)
+    """What POST /v1/images answers for a raw body: an Upload within the limits, or a 400/413 ServiceError."""
+    limits = UploadLimits(max_image_bytes=64 * 1024, max_image_pixels=MAX_PIXELS)
     try:
         upload = parse_upload(data, content_type, "fuzz.img", limits)
-    except ApiError as exc:
-        assert exc.status in (400, 413), exc
+    except ServiceError as exc:
+        assert http_error(exc).status in (400, 413), exc
         assert exc.code in {"no_file", "too_large", *CODES}, exc
     else:
         assert upload.data == data

@@ -1,7 +1,7 @@
 """Fuzzing the upload parser: any body, multipart or not, is an Upload or the project's own 4xx.
 
 ``parse_upload`` is what ``POST /`` and ``POST /v1/images`` run on a body before anything is queued:
-whatever the bytes, it answers an :class:`Upload` or raises :class:`ApiError` with a 4xx status
+whatever the bytes, it answers an :class:`Upload` or raises :class:`ServiceError` with a 4xx status
 (never another exception, never a hang), and a well-formed multipart form round-trips: the file
 part's bytes come back unchanged and its name comes back through ``safe_name``.
 """
@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from iraas.config import Limits
-from iraas.errors import ApiError
-from iraas.images.uploads import _file_from_multipart, parse_upload
+from iraas.errors import ServiceError
+from iraas.media.uploads import UploadLimits, _file_from_multipart, parse_upload
 from iraas.names import MAX_NAME_CHARS, safe_name
+from iraas.web.errors import http_error
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,7 +30,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-LIMITS = Limits(max_image_bytes=64 * 1024, max_image_pixels=4096)
+LIMITS = UploadLimits(max_image_bytes=64 * 1024, max_image_pixels=4096)
 # What parse_upload may answer: the 400s, 413s and the 415 of the README's error table.
 UPLOAD_ERRORS = {
     "no_file", "bad_multipart", "not_an_image", "undecodable", "too_large", "too_many_pixels",
@@ -82,8 +82,8 @@ def content_type(boundary: str) -> str:
 def _upload_or_4xx(body: bytes, ctype: str | None, name: str | None = None) -> None:
     try:
         upload = parse_upload(body, ctype, name, LIMITS)
-    except ApiError as exc:
-        assert 400 <= exc.status < 500, exc
+    except ServiceError as exc:
+        assert 400 <= http_error(exc).status < 500, exc
         assert exc.code in UPLOAD_ERRORS, exc
     else:
         assert upload.data
@@ -177,6 +177,6 @@ def test_an_image_posted_as_a_form_is_the_upload_with_a_safe_name(boundary: str,
 @given(extra=st.integers(1, 4096), boundary=boundaries)
 def test_a_body_over_the_limit_is_too_large_before_it_is_parsed(extra: int, boundary: str) -> None:
     body = b"\0" * (LIMITS.max_body_bytes + extra)
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(ServiceError) as caught:
         parse_upload(body, content_type(boundary), None, LIMITS)
-    assert (caught.value.status, caught.value.code) == (413, "too_large")
+    assert (http_error(caught.value).status, caught.value.code) == (413, "too_large")

@@ -31,7 +31,7 @@ user_text = st.one_of(
     st.lists(st.sampled_from(["..", ".", "", "a", "cat.jpg", "\\", "C:", "\0", "\n", "é", "%2e%2e"]), max_size=8).map("/".join),
 )
 request_ids = st.text("0123456789abcdef", min_size=32, max_size=32)
-owners = st.from_regex(r"[A-Za-z0-9]{1,65}", fullmatch=True)  # what iraas.auth.caller_identity answers
+owners = st.from_regex(r"[A-Za-z0-9]{1,65}", fullmatch=True)  # what iraas.web.auth.caller_identity answers
 
 
 def assert_contained(key: str, prefix: str) -> None:

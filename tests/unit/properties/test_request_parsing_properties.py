@@ -5,8 +5,9 @@
 - A reply (a web process's reply queue) is an :class:`ImageResult` or dropped (None); a result
   round-trips.
 - ``IRAAS_API_KEY`` is the keys it lists or a ConfigError that never quotes a key.
-- A student import is records or :class:`InvalidStudents`; records round-trip through JSON, and
-  the attendance CSV never holds a cell a spreadsheet would run as a formula.
+- A student import is records or :class:`InvalidStudents` (:class:`TooManyStudents` past the
+  bounds); records round-trip through JSON, and the attendance CSV never holds a cell a spreadsheet
+  would run as a formula.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from iraas.auth import MAX_KEY_CHARS, MIN_KEY_CHARS, parse_keys
 from iraas.classroom.students import (
     FORMULA_STARTS,
     MAX_NAME_CHARS,
     InvalidStudents,
     StudentRecord,
+    TooManyStudents,
     csv_text,
     parse_students,
     parse_students_json,
@@ -35,6 +36,7 @@ from iraas.errors import ConfigError
 from iraas.images import jobs
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
 from iraas.images.replies import _parse as parse_reply
+from iraas.web.auth import MAX_KEY_CHARS, MIN_KEY_CHARS, parse_keys
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -201,7 +203,7 @@ unique_records = st.lists(records, min_size=1, max_size=8, unique_by=lambda r: r
 def test_any_students_body_is_records_or_invalid(text: str | bytes) -> None:
     try:
         got = parse_students_json(text)
-    except InvalidStudents:
+    except (InvalidStudents, TooManyStudents):
         return
     assert got and all(isinstance(r, StudentRecord) for r in got)
     assert len({r.name for r in got}) == len(got)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from iraas import aws
-from iraas.config import Settings
 from iraas.scaling import heartbeat
 from iraas.scaling.fleet import Member
 from iraas.scaling.policy import ScalingConfig
 from iraas.scaling.scaler import STALE_AFTER_S, Scaler
+from iraas.scaling.settings import ScalingSettings
 
 NOW = 1_000_000.0
 IDLE_FOR_A_MINUTE = NOW - 60.0
@@ -40,14 +40,14 @@ class FakeFleet:
 
 
 def _beat(
-    settings: Settings, worker_id: str, *, busy: bool, updated_at: float, idle_since: float = IDLE_FOR_A_MINUTE
+    settings: ScalingSettings, worker_id: str, *, busy: bool, updated_at: float, idle_since: float = IDLE_FOR_A_MINUTE
 ) -> None:
     # By default each worker last finished a batch a minute ago; a busy one has started another since.
     beat = heartbeat.Heartbeat(worker_id, busy, idle_since, updated_at)
-    heartbeat.publish(aws.client(settings, "s3"), settings.image_output_bucket, beat)
+    heartbeat.publish(aws.client(settings, "s3"), settings.status_bucket, beat)
 
 
-def _scale_in(settings: Settings, fleet: FakeFleet, ticks: int = 3) -> list[str]:
+def _scale_in(settings: ScalingSettings, fleet: FakeFleet, ticks: int = 3) -> list[str]:
     """Tick the scaler on an empty queue, one second apart; the ids the fleet was told to stop."""
     times = iter(NOW + i for i in range(ticks))
     scaler = Scaler(settings, fleet, CONFIG, s3=aws.client(settings, "s3"), clock=lambda: next(times))
@@ -57,22 +57,22 @@ def _scale_in(settings: Settings, fleet: FakeFleet, ticks: int = 3) -> list[str]
     return fleet.stopped
 
 
-def test_a_worker_whose_idle_heartbeat_is_stale_is_not_stopped(stack: Settings) -> None:
-    _beat(stack, "i-fresh", busy=False, updated_at=NOW)
-    _beat(stack, "i-stale", busy=False, updated_at=NOW - STALE_AFTER_S - 5)
+def test_a_worker_whose_idle_heartbeat_is_stale_is_not_stopped(scaling: ScalingSettings) -> None:
+    _beat(scaling, "i-fresh", busy=False, updated_at=NOW)
+    _beat(scaling, "i-stale", busy=False, updated_at=NOW - STALE_AFTER_S - 5)
 
-    assert _scale_in(stack, FakeFleet(["i-stale", "i-fresh"])) == ["i-fresh"]
-
-
-def test_a_worker_whose_fresh_heartbeat_says_busy_is_never_stopped(stack: Settings) -> None:
-    _beat(stack, "i-busy", busy=True, updated_at=NOW)
-    _beat(stack, "i-idle", busy=False, updated_at=NOW)
-
-    assert _scale_in(stack, FakeFleet(["i-busy", "i-idle"])) == ["i-idle"]
+    assert _scale_in(scaling, FakeFleet(["i-stale", "i-fresh"])) == ["i-fresh"]
 
 
-def test_a_worker_idle_for_less_than_idle_s_is_kept(stack: Settings) -> None:
-    _beat(stack, "i-just-idle", busy=False, updated_at=NOW, idle_since=NOW)
-    _beat(stack, "i-idle", busy=False, updated_at=NOW)
+def test_a_worker_whose_fresh_heartbeat_says_busy_is_never_stopped(scaling: ScalingSettings) -> None:
+    _beat(scaling, "i-busy", busy=True, updated_at=NOW)
+    _beat(scaling, "i-idle", busy=False, updated_at=NOW)
 
-    assert _scale_in(stack, FakeFleet(["i-just-idle", "i-idle"])) == ["i-idle"]
+    assert _scale_in(scaling, FakeFleet(["i-busy", "i-idle"])) == ["i-idle"]
+
+
+def test_a_worker_idle_for_less_than_idle_s_is_kept(scaling: ScalingSettings) -> None:
+    _beat(scaling, "i-just-idle", busy=False, updated_at=NOW, idle_since=NOW)
+    _beat(scaling, "i-idle", busy=False, updated_at=NOW)
+
+    assert _scale_in(scaling, FakeFleet(["i-just-idle", "i-idle"])) == ["i-idle"]

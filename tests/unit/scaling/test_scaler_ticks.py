@@ -22,7 +22,7 @@ from iraas.scaling.status import FLEET_STATUS_KEY
 
 FAST, IDLE = 0.25, 2.0
 CONFIG = ScalingConfig(max_workers=2, tick_s=IDLE, scale_in_after_s=1.0, idle_s=0.0)
-SETTINGS = SimpleNamespace(request_queue_url="q", image_output_bucket="out")
+SETTINGS = SimpleNamespace(request_queue_url="q", status_bucket="out")
 
 
 @pytest.mark.parametrize(

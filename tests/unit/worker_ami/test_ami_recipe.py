@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from iraas.config import load_settings
+from iraas.images.settings import load_image_settings
 from iraas.local.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -33,7 +33,7 @@ def test_the_unit_runs_the_same_entry_point_as_the_local_workers():
     command = shlex.split(unit_value("ExecStart"))
     assert Path(command[0]).name == "iraas" and command[1:] == ["worker"]
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["iraas"] == "iraas.cli:main"  # what `python -m iraas.cli worker` runs locally
+    assert scripts["iraas"] == "iraas.cli.main:main"  # what `python -m iraas.cli worker` runs locally
     assert unit_value("Restart") == "on-failure"
     assert unit_value("EnvironmentFile") == "/etc/iraas/worker.env"
 
@@ -44,7 +44,7 @@ def test_the_user_data_writes_every_setting_the_worker_needs_and_starts_the_unit
     names = [line.split("=", 1)[0] for line in body.splitlines()]
     env = {name: "1048576" if name == "IRAAS_MAX_IMAGE_BYTES" else "x" for name in names}
     env["IRAAS_HOME"] = "/nonexistent"
-    settings = load_settings(env)  # raises if the worker would be missing a resource
+    settings = load_image_settings(env)  # raises if the worker would be missing a resource
     assert settings.request_queue_url == "x"
     assert "IRAAS_WORKER_ID" in names  # heartbeats name the instance the scaler may terminate
     assert "systemctl enable --now iraas-worker.service" in script

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iraas.paths import REPO_ROOT
+from iraas.config import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +118,7 @@ def test_a_terminal_shows_a_progress_bar_and_a_pipe_does_not(imagenet_sample, tm
 def test_batches_classified_side_by_side_keep_the_input_order(imagenet_sample, model_path: Path, tmp_path: Path) -> None:
     import io
 
-    from iraas.images.classify import command
+    from iraas.cli.classify import command
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"this is not a JPEG")

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iraas.config import Limits, default_model_dir
-from iraas.images.classify import command
-from iraas.images.classify.export import ensure_model
-from iraas.images.classify.preprocess import batch, preprocess
-from iraas.images.classify.runtime import Classification, Classifier
-from iraas.images.validation import ImageError, decode_rgb
+from iraas.cli.classify import command
+from iraas.images.model.export import ensure_model
+from iraas.images.model.preprocess import batch, preprocess
+from iraas.images.model.runtime import Classification, Classifier
+from iraas.images.settings import default_model_dir
+from iraas.media.uploads import UploadLimits
+from iraas.media.validation import ImageError, decode_rgb
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,7 @@ MIN_TOP5 = 0.96
 # them), lite2 90.4% / 98.8%. The floors leave a few photos of slack for other onnxruntime versions.
 FLOORS = {"lite0": (MIN_TOP1, MIN_TOP5), "lite0-int8": (0.87, 0.96), "lite2": (0.89, 0.975)}
 
-MAX_PIXELS = Limits().max_image_pixels
+MAX_PIXELS = UploadLimits().max_image_pixels
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +121,8 @@ def test_large_jpeg_decoded_at_reduced_scale_classifies_the_same(imagenet_sample
 
 def test_onnx_matches_pytorch(imagenet_sample, float_classifier) -> None:
     torch = pytest.importorskip("torch")
-    from iraas.images.classify.export import weights_path
-    from iraas.images.classify.model import load_lite0
+    from iraas.images.model.files import weights_path
+    from iraas.images.model.network import load_lite0
 
     weights = weights_path()
     if weights is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iraas.images.classify.labels import imagenet_labels
+from iraas.images.model.labels import imagenet_labels
 
 
 def test_every_sample_wnid_and_index_matches_the_class_index(imagenet_sample) -> None:

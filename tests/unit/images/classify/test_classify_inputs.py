@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from iraas.cli.classify.inputs import expand_paths
 from iraas.errors import UsageError
-from iraas.images.classify.inputs import expand_paths
 
 
 def touch(root: Path, *names: str) -> None:

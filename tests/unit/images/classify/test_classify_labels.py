@@ -1,4 +1,4 @@
-"""iraas.images.classify.labels: the ImageNet-1k class list."""
+"""iraas.images.model.labels: the ImageNet-1k class list."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import hashlib
 import re
 from importlib import resources
 
-from iraas.images.classify.labels import Label, imagenet_labels
+from iraas.images.model.labels import Label, imagenet_labels
 
 # The MD5 Keras pins for imagenet_class_index.json: our copy is that file, byte for byte.
 KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 
 
 def test_the_file_is_kerass_class_index() -> None:
-    data = resources.files("iraas.images.classify").joinpath("imagenet_class_index.json").read_bytes()
+    data = resources.files("iraas.images.model").joinpath("imagenet_class_index.json").read_bytes()
     assert hashlib.md5(data).hexdigest() == KERAS_CLASS_INDEX_MD5
 
 

@@ -11,19 +11,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from iraas.config import RESOURCE_ENV, Settings, default_model, load_settings
+from iraas.config import RESOURCE_ENV
 from iraas.errors import ConfigError
-from iraas.images.classify import export, quantize
-from iraas.images.classify.export import (
+from iraas.images.model import export, files, quantize
+from iraas.images.model.export import ensure_model
+from iraas.images.model.files import (
     INT8_BUILDER_VERSION,
-    ensure_model,
     find_model,
     int8_filename,
     model_filename,
     model_spec,
 )
-from iraas.images.classify.models import DEFAULT_MODEL, MODELS, get_model
-from iraas.images.validation import decode_rgb
+from iraas.images.model.models import DEFAULT_MODEL, MODELS, default_model, get_model
+from iraas.images.settings import ImageSettings, load_image_settings
+from iraas.media.validation import decode_rgb
 
 LIMIT = 50_000_000
 
@@ -54,11 +55,11 @@ def test_default_model_reads_iraas_model() -> None:
 
 def test_settings_carry_the_checked_model(tmp_path: Path) -> None:
     env = {"IRAAS_HOME": str(tmp_path), **{var: f"x-{i}" for i, var in enumerate(RESOURCE_ENV.values())}}
-    assert load_settings(env).model == "lite0-int8"
-    assert load_settings({**env, "IRAAS_MODEL": "lite0"}).model == "lite0"
+    assert load_image_settings(env).model == "lite0-int8"
+    assert load_image_settings({**env, "IRAAS_MODEL": "lite0"}).model == "lite0"
     with pytest.raises(ConfigError, match="IRAAS_MODEL='lite9'"):
-        load_settings({**env, "IRAAS_MODEL": "lite9"})
-    assert Settings.model == DEFAULT_MODEL
+        load_image_settings({**env, "IRAAS_MODEL": "lite9"})
+    assert ImageSettings.model == DEFAULT_MODEL
 
 
 def test_none_means_the_configured_model(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,7 +123,7 @@ def test_int8_is_built_once_from_the_calibration_photos(
     monkeypatch.setattr(quantize, "build_int8", fake_build)
     first = ensure_model(models, progress=lambda line: None, model="lite0-int8")
     again = ensure_model(models, progress=lambda line: None, model="lite0-int8")
-    assert first == again == models / model_filename(export.weights_path(), "lite0-int8")
+    assert first == again == models / model_filename(files.weights_path(), "lite0-int8")
     assert built == [(find_model(models, "lite0"), first, 3)]
 
 

@@ -1,4 +1,4 @@
-"""iraas.images.classify.preprocess: resize, centre crop and normalisation geometry."""
+"""iraas.images.model.preprocess: resize, centre crop and normalisation geometry."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iraas.images.classify.preprocess import batch, crop_box, preprocess, resized_size
+from iraas.images.model.preprocess import batch, crop_box, preprocess, resized_size
 
 
 def test_output_shape_dtype_and_range() -> None:

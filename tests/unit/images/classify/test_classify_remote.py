@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness.embedded import free_port
+from iraas.cli.classify import remote
+from iraas.cli.classify.report import JsonLines
 from iraas.errors import UsageError
-from iraas.images.classify import remote
-from iraas.images.classify.report import JsonLines
-from tests.support.embedded import free_port
 
 
 class FakeApi(BaseHTTPRequestHandler):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from iraas.images.classify.report import (
+from iraas.cli.classify.report import (
     FileResult,
     Messages,
     Progress,

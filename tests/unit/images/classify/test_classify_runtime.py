@@ -1,4 +1,4 @@
-"""iraas.images.classify.runtime and .command on a tiny synthetic ONNX model (no real weights needed).
+"""iraas.images.model.runtime and .command on a tiny synthetic ONNX model (no real weights needed).
 
 The fake network averages each input channel and maps red to class 100, green to class 200 and
 blue to class 300, so the expected answer for a flat-coloured image is known.
@@ -18,11 +18,12 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
 
-from iraas.images.classify import command, runtime  # noqa: E402
-from iraas.images.classify.export import ModelUnavailableError  # noqa: E402
-from iraas.images.classify.labels import imagenet_labels  # noqa: E402
-from iraas.images.classify.runtime import Classification, Classifier, Prediction  # noqa: E402
-from iraas.images.validation import ImageError  # noqa: E402
+from iraas.cli.classify import command  # noqa: E402
+from iraas.images.model import runtime  # noqa: E402
+from iraas.images.model.files import ModelUnavailableError  # noqa: E402
+from iraas.images.model.labels import imagenet_labels  # noqa: E402
+from iraas.images.model.runtime import Classification, Classifier, Prediction  # noqa: E402
+from iraas.media.validation import ImageError  # noqa: E402
 
 RED, GREEN, BLUE = 100, 200, 300
 
@@ -242,7 +243,7 @@ def test_inference_threads_sleep_between_runs(fake_model: Path) -> None:
 def test_iraas_classify_starts_only_a_few_batches_ahead_of_its_reader(tmp_path: Path) -> None:
     import threading
 
-    from iraas.images.classify.command import BATCH_SIZE, classify_files
+    from iraas.cli.classify.command import BATCH_SIZE, classify_files
 
     class CountingClassifier:
         def __init__(self) -> None:

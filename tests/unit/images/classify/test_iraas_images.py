@@ -1,4 +1,4 @@
-"""iraas.images.validation: validation and decoding of untrusted bytes (images generated in memory)."""
+"""iraas.media.validation: validation and decoding of untrusted bytes (images generated in memory)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageFile
 
-from iraas.images.validation import ImageError, ImageInfo, decode_rgb, inspect_image
+from iraas.media.validation import ImageError, ImageInfo, decode_rgb, inspect_image
 
 LIMIT = 10_000_000
 

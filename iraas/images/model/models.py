@@ -1,0 +1,67 @@
+"""The classifier models one can choose with ``IRAAS_MODEL`` (stdlib only: the settings import it).
+
+==============  =====================================================  =====  ================
+name            what                                                   input  ImageNet sample*
+==============  =====================================================  =====  ================
+``lite0-int8``  EfficientNet-Lite0, int8 (static QDQ, per-channel);    224    88.0% / 97.2%
+                the default: ~1.6-2x the inference images/s of float
+``lite0``       EfficientNet-Lite0, float32                            224    88.2% / 97.0%
+``lite2``       EfficientNet-Lite2, float32 (2.2x the FLOPs, +2 pts)   260    90.4% / 98.8%
+==============  =====================================================  =====  ================
+
+\\* top-1 / top-5 on the 500 photos of ``../shared/data/imagenet-sample`` (the accuracy tests in
+``tests/integration/images/classify``); the int8 model is calibrated on 100 of them (see
+:mod:`.quantize`). ``python -m bench.classifier`` measures the speeds.
+
+Every model is built once from the packaged weights and cached in the model folder; see
+:mod:`.export` (float) and :mod:`.quantize` (int8).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from iraas.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # the IRAAS_MODEL value
+    network: str  # the packaged weights and PyTorch network it is built from: "lite0" or "lite2"
+    stem: str  # cache file name stem: <stem>-<weights sha8>-v<builder version>.onnx
+    image_size: int  # the network's square input side
+    int8: bool = False  # quantized from the float model of the same network
+
+    @property
+    def float_name(self) -> str:
+        """The float model this one is built from (itself when it is float)."""
+        return self.network
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("lite0-int8", "lite0", "efficientnet_lite0_int8", 224, int8=True),
+        ModelSpec("lite0", "lite0", "efficientnet_lite0", 224),
+        ModelSpec("lite2", "lite2", "efficientnet_lite2", 260),
+    )
+}
+DEFAULT_MODEL = "lite0-int8"
+
+
+def get_model(name: str) -> ModelSpec:
+    """The model called ``name``; :class:`ConfigError` listing the choices if there is none."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ConfigError(
+            f"IRAAS_MODEL={name!r} is not a model; choose one of {', '.join(MODELS)} (default {DEFAULT_MODEL})"
+        ) from None
+
+
+def default_model(env: Mapping[str, str] | None = None) -> str:
+    """The classifier to run: ``$IRAAS_MODEL`` (checked), else ``lite0-int8``."""
+    env = os.environ if env is None else env
+    return get_model(env.get("IRAAS_MODEL") or DEFAULT_MODEL).name
