@@ -121,7 +121,7 @@ def per_video(data: Path, repeats: int) -> dict:
     from iraas.classroom.engines import warm_engine
     from iraas.classroom.enrol import enrol_photos
     from iraas.classroom.settings import load_face_settings
-    from iraas.classroom.students import student_store
+    from iraas.classroom.student_store import student_store
     from iraas.config import RESOURCE_ENV
     from iraas.local.lambda_runner import LocalContext, load_handler
     from iraas.local.provision import provision

@@ -95,14 +95,6 @@ def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
-def scaling(stack):
-    """The scaler's settings for the same moto stack."""
-    from iraas.scaling.settings import load_scaling_settings
-
-    return load_scaling_settings()
-
-
-@pytest.fixture
 def web_app(stack):
     """chalice_web/app.py loaded fresh (it is a Chalice project, not a package), on the moto stack."""
     module = load_app_module()

@@ -21,7 +21,8 @@ from iraas.classroom.enrolments import ENROLLED, FAILED, EnrolmentOutcome, stude
 from iraas.classroom.gallery import to_bytes
 from iraas.classroom.keys import enrolment_id_of
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import StudentStore, UnknownStudent, student_store
+from iraas.classroom.student_store import StudentStore, student_store
+from iraas.classroom.students import UnknownStudent
 from iraas.media.uploads import UploadLimits
 from iraas.media.validation import ImageError, decode_rgb
 

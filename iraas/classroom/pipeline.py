@@ -22,7 +22,8 @@ from iraas.classroom.frames import UnreadableVideo, first_frame
 from iraas.classroom.gallery import Gallery
 from iraas.classroom.keys import csv_key, is_video_key
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import StudentRecord, StudentStore, csv_text, student_store
+from iraas.classroom.student_store import StudentStore, student_store
+from iraas.classroom.students import StudentRecord, csv_text
 from iraas.classroom.videos import name_metadata_of
 
 log = logging.getLogger(__name__)

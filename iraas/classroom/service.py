@@ -14,7 +14,8 @@ from iraas import aws
 from iraas.classroom import enrolments, videos
 from iraas.classroom.keys import is_enrolment_id, is_video_id, video_extension
 from iraas.classroom.settings import FaceSettings
-from iraas.classroom.students import MAX_LISTED_STUDENTS, parse_students_json, student_store
+from iraas.classroom.student_store import StudentStore, student_store
+from iraas.classroom.students import MAX_LISTED_STUDENTS, parse_students_json
 from iraas.errors import ConfigError, InvalidRequest, NotConfigured, NotFound, TooLarge
 from iraas.media.uploads import parse_upload
 
@@ -24,8 +25,13 @@ MAX_HTTP_VIDEO_BYTES = 10 * 1024 * 1024
 
 
 class ClassroomService:
-    def __init__(self, settings: FaceSettings) -> None:
+    def __init__(self, settings: FaceSettings, students: StudentStore | None = None) -> None:
         self.settings = settings
+        self._students = students  # None: the configured StudentsTable
+
+    def _store(self) -> StudentStore:
+        self._need("students_table")
+        return self._students or student_store(self.settings)
 
     def _need(self, *fields: str) -> FaceSettings:
         try:
@@ -36,26 +42,24 @@ class ClassroomService:
     def import_students(self, body: bytes | str | None) -> int:
         """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept.
         InvalidStudents, or TooManyStudents (checked before the records are), if the body is not one."""
-        self._need("students_table")
-        return student_store(self.settings).put_students(parse_students_json(body or b""))
+        store = self._store()
+        return store.put_students(parse_students_json(body or b""))
 
     def list_students(self) -> dict[str, Any]:
         """Up to MAX_LISTED_STUDENTS students by name, each with its count of enrolled faces."""
-        self._need("students_table")
-        students, truncated = student_store(self.settings).summaries(MAX_LISTED_STUDENTS)
+        students, truncated = self._store().summaries(MAX_LISTED_STUDENTS)
         return {"students": [asdict(s) for s in students], "truncated": truncated}
 
     def delete_student(self, name: str) -> None:
         """Remove a student's record and enrolled faces."""
-        self._need("students_table")
-        if not student_store(self.settings).delete(name):
+        if not self._store().delete(name):
             raise NotFound("not_found", f"no student named {name!r}")
 
     def submit_photo(self, name: str, body: bytes | None, content_type: str | None) -> dict[str, Any]:
         """Store a photo of ``name`` for the face function to enrol; the outcome is read by its id."""
         self._need("students_table", "video_input_bucket")
         upload = parse_upload(body, content_type, None, self.settings.photo_limits)  # checked as image uploads are
-        if not student_store(self.settings).exists(name):
+        if not self._store().exists(name):
             raise NotFound("not_found", f"no student named {name!r}")
         assert self.settings.video_input_bucket is not None  # _need() checked it
         enrolment_id = enrolments.store_photo(

@@ -14,7 +14,7 @@ from typing import Any
 
 from iraas import aws
 from iraas.classroom.settings import load_face_settings
-from iraas.classroom.students import student_store
+from iraas.classroom.student_store import student_store
 from iraas.cli.arguments import positive_seconds
 from iraas.errors import UsageError
 

@@ -21,9 +21,7 @@ from iraas.errors import UsageError
 from iraas.images.metrics import recent_metrics
 from iraas.images.settings import ImageSettings
 from iraas.queues import QueueDepth, queue_depth
-from iraas.scaling import heartbeat
-from iraas.scaling import status as fleet_status
-from iraas.scaling.status import FleetStatus
+from iraas.scaling.status import FleetStatus, S3StatusStore
 
 LABEL_WIDTH = 13
 
@@ -68,12 +66,13 @@ def gather(settings: ImageSettings, env: Mapping[str, str], now: float | None = 
     resources = {lid: value for lid in RESOURCE_ENV if (value := resource(env, stack_resources, lid))}
     stack = read_stack_file(settings.stack_file)
     sqs, s3 = aws.client(settings, "sqs"), aws.client(settings, "s3")
-    beats = heartbeat.read_all(s3, settings.image_output_bucket)
+    published = S3StatusStore(s3, settings.image_output_bucket)
+    beats = published.heartbeats()
     return StackStatus(
         where="embedded stack (iraas up)" if aws.is_local_endpoint(settings.endpoint_url) else "AWS",
         queue=queue_depth(sqs, settings.request_queue_url),
         dead_letter=queue_depth(sqs, settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
-        fleet=fleet_status.read(s3, settings.image_output_bucket),
+        fleet=published.fleet(),
         endpoint_url=settings.endpoint_url,
         region=settings.region,
         web_url=stack.get("web_url"),

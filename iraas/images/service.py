@@ -26,11 +26,11 @@ from iraas.images.jobs import (
 )
 from iraas.images.metrics import recent_metrics
 from iraas.images.replies import Replies, replies_for_this_process
-from iraas.images.results import ResultStore
+from iraas.images.results import ResultStore, S3ResultStore
 from iraas.images.settings import ImageSettings
 from iraas.media.uploads import Upload
 from iraas.queues import BatchSender, queue_depth
-from iraas.scaling import status
+from iraas.scaling.status import S3StatusStore
 
 # How long a send waits for concurrent requests' sends to share its SendMessageBatch call.
 SEND_LINGER_S = 0.005
@@ -47,12 +47,13 @@ class Submission:
 
 class ImageService:
     def __init__(
-        self, settings: ImageSettings, s3: Any = None, sqs: Any = None, replies: Replies | None = None
+        self, settings: ImageSettings, s3: Any = None, sqs: Any = None, replies: Replies | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.settings = settings
         self.s3 = s3 or aws.client(settings, "s3")
         self.sqs = sqs or aws.client(settings, "sqs")
-        self.results = ResultStore(self.s3, settings.image_output_bucket)
+        self.results = results or S3ResultStore(self.s3, settings.image_output_bucket)
         self.replies = replies or replies_for_this_process(self.sqs, settings.reply_queue_prefix)
         # One request at a time on Lambda: nothing to gather there.
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
@@ -132,7 +133,7 @@ class ImageService:
         stats: dict[str, Any] = {"queue": asdict(queue_depth(self.sqs, self.settings.request_queue_url))}
         if self.settings.dead_letter_queue_url:
             stats["dead_letter"] = asdict(queue_depth(self.sqs, self.settings.dead_letter_queue_url))
-        stats["workers"] = asdict(status.read(self.s3, self.settings.image_output_bucket))
+        stats["workers"] = asdict(S3StatusStore(self.s3, self.settings.image_output_bucket).fleet())
         return stats
 
     def metrics(self, now: float | None = None) -> dict[str, Any]:

@@ -42,10 +42,11 @@ from iraas.aws import Backoff
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
 from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
-from iraas.images.results import ResultStore
+from iraas.images.results import ResultStore, S3ResultStore
 from iraas.images.settings import ImageSettings
 from iraas.queues import entry_batches, send_batches
 from iraas.scaling.heartbeat import HeartbeatPublisher
+from iraas.scaling.status import S3StatusStore
 
 log = logging.getLogger(__name__)
 
@@ -160,12 +161,13 @@ class Worker:
         s3: Any = None,
         sqs: Any = None,
         worker_id: str | None = None,
+        results: ResultStore | None = None,
     ) -> None:
         self.settings = settings
         self.classifier = classifier
         self.s3 = s3 or aws.client(settings, "s3")
         self.sqs = sqs or aws.client(settings, "sqs")
-        self.results = ResultStore(self.s3, settings.image_output_bucket)
+        self.results = results or S3ResultStore(self.s3, settings.image_output_bucket)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.max_receives = self._max_receives()
         self.busy = threading.Event()  # set while a batch is being worked on
@@ -240,7 +242,9 @@ class Worker:
         changed; stopping it publishes them once more and leaves them in place."""
         bucket = self.settings.image_output_bucket
         metrics = MetricsPublisher(self.s3, bucket, self.worker_id, self.metrics)
-        return HeartbeatPublisher(self.s3, bucket, self.worker_id, self.state, interval_s, also=metrics.publish_if_changed)
+        return HeartbeatPublisher(
+            S3StatusStore(self.s3, bucket), self.worker_id, self.state, interval_s, also=metrics.publish_if_changed
+        )
 
     # ---- one batch -----------------------------------------------------------------------
 

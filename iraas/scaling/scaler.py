@@ -6,14 +6,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from iraas import aws
 from iraas.queues import queue_depth
-from iraas.scaling import heartbeat, status
 from iraas.scaling.fleet import Fleet, Member
 from iraas.scaling.policy import Decision, ScalerState, ScalingConfig, WorkerView, decide
 from iraas.scaling.settings import ScalingSettings
+from iraas.scaling.status import FleetStatus, Heartbeat, S3StatusStore, StatusStore
 
 log = logging.getLogger("iraas.scaler")
 STALE_AFTER_S = 10.0  # a heartbeat older than this says nothing about idleness
@@ -32,17 +31,20 @@ def tick_interval(queued: int, running: int, desired: int, tick_s: float, fast_t
 
 
 class Scaler:
-    """Each tick: the queue's depth (one SQS call); the workers' heartbeats (an S3 LIST and a GET
+    """Each tick: the queue's depth (one SQS call); the workers' heartbeats (on S3, a LIST and a GET
     each) only when the fleet is larger than desired, since only scale-in asks who is idle; and the
-    fleet status (an S3 PUT) only when it changed or every ``STATUS_REFRESH_S``."""
+    fleet status (an S3 PUT) only when it changed or every ``STATUS_REFRESH_S``.
+
+    ``queued`` (how many requests wait, visible or in flight) and ``store`` default to the stack's
+    request queue and output bucket."""
 
     def __init__(
         self,
         settings: ScalingSettings,
         fleet: Fleet,
         config: ScalingConfig,
-        s3: Any = None,
-        sqs: Any = None,
+        store: StatusStore | None = None,
+        queued: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.time,
         capped_by: str = "setting",
         fast_tick_s: float | None = None,
@@ -50,8 +52,8 @@ class Scaler:
         self.settings = settings
         self.fleet = fleet
         self.config = config
-        self.s3 = s3 or aws.client(settings, "s3")
-        self.sqs = sqs or aws.client(settings, "sqs")
+        self.store = store or S3StatusStore(aws.client(settings, "s3"), settings.status_bucket)
+        self.queued = queued or self._queue_depth
         self.clock = clock
         self.capped_by = capped_by  # where config.max_workers comes from, as GET /v1/stats says
         self.fast_tick_s = fast_tick_s  # tick this often during a burst (None: always tick_s)
@@ -59,13 +61,13 @@ class Scaler:
         self.last: Decision | None = None
         self.ticks = 0
         self.interval = config.tick_s  # until the next tick, as the last tick decided
-        self._beats: dict[str, heartbeat.Heartbeat] = {}
+        self._beats: dict[str, Heartbeat] = {}
         self._beats_read_at: float | None = None
-        self._published: status.FleetStatus | None = None
+        self._published: FleetStatus | None = None
         self._published_at: float | None = None
 
-    def queued(self) -> int:
-        return queue_depth(self.sqs, self.settings.request_queue_url).queued
+    def _queue_depth(self) -> int:
+        return queue_depth(aws.client(self.settings, "sqs"), self.settings.request_queue_url).queued
 
     def tick(self) -> Decision:
         now = self.clock()
@@ -91,7 +93,7 @@ class Scaler:
         self.last = decision
         self.ticks += 1
         self._publish(
-            status.FleetStatus(
+            FleetStatus(
                 running=running, desired=decision.desired, fleet=self.fleet.name,
                 max=self.config.max_workers, capped_by=self.capped_by,
             ),
@@ -100,7 +102,7 @@ class Scaler:
         self.interval = tick_interval(queued, running, decision.desired, self.config.tick_s, self.fast_tick_s)
         return decision
 
-    def _views(self, members: list[Member], beats: dict[str, heartbeat.Heartbeat], now: float) -> list[WorkerView]:
+    def _views(self, members: list[Member], beats: dict[str, Heartbeat], now: float) -> list[WorkerView]:
         views = []
         for member in members:
             beat = beats.get(member.id)
@@ -116,17 +118,17 @@ class Scaler:
             )
         return views
 
-    def _heartbeats(self, now: float) -> dict[str, heartbeat.Heartbeat]:
+    def _heartbeats(self, now: float) -> dict[str, Heartbeat]:
         if self._beats_read_at is None or not 0 <= now - self._beats_read_at < HEARTBEATS_FRESH_S:
-            self._beats = heartbeat.read_all(self.s3, self.settings.status_bucket)
+            self._beats = self.store.heartbeats()
             self._beats_read_at = now
         return self._beats
 
-    def _publish(self, fleet_status: status.FleetStatus, now: float) -> None:
+    def _publish(self, fleet_status: FleetStatus, now: float) -> None:
         fresh = self._published_at is not None and 0 <= now - self._published_at < STATUS_REFRESH_S
         if fresh and fleet_status.same_as(self._published):
             return  # GET /v1/stats would read the same
-        status.publish(self.s3, self.settings.status_bucket, fleet_status)
+        self.store.publish(fleet_status)
         self._published, self._published_at = fleet_status, now
 
     def run(self, stop: threading.Event, seconds: float | None = None) -> None:

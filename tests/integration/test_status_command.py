@@ -6,9 +6,7 @@ import time
 
 from iraas import aws
 from iraas.cli.main import main
-from iraas.scaling import heartbeat
-from iraas.scaling import status as fleet_status
-from iraas.scaling.status import FleetStatus
+from iraas.scaling.status import FleetStatus, Heartbeat, S3StatusStore
 
 
 def test_status_shows_resources_queue_depths_workers_and_throughput(stack, capsys) -> None:
@@ -18,9 +16,10 @@ def test_status_shows_resources_queue_depths_workers_and_throughput(stack, capsy
     sqs.receive_message(QueueUrl=stack.request_queue_url, MaxNumberOfMessages=1, VisibilityTimeout=60)
     sqs.send_message(QueueUrl=stack.dead_letter_queue_url, MessageBody="gave up")
     now = time.time()
-    fleet_status.publish(s3, stack.image_output_bucket, FleetStatus(2, 3, "local", now - 5, max=4, capped_by="cpu"))
+    published = S3StatusStore(s3, stack.image_output_bucket)
+    published.publish(FleetStatus(2, 3, "local", now - 5, max=4, capped_by="cpu"))
     for worker_id, busy in (("local-1", True), ("local-2", False)):
-        heartbeat.publish(s3, stack.image_output_bucket, heartbeat.Heartbeat(worker_id, busy, None if busy else now, now))
+        published.beat(Heartbeat(worker_id, busy, None if busy else now, now))
 
     assert main(["status"]) == 0
     out, err = capsys.readouterr()

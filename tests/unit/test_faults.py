@@ -257,7 +257,8 @@ def test_a_call_that_fails_the_first_three_times_succeeds_on_its_fourth_attempt(
 
 def test_a_student_import_under_dynamodb_throttling_writes_each_student_once(stack, env, delays, unsent):
     from iraas.classroom.settings import load_face_settings
-    from iraas.classroom.students import StudentRecord, student_store
+    from iraas.classroom.student_store import student_store
+    from iraas.classroom.students import StudentRecord
 
     # At most 3 faults a rule: each call gets through within its 4 attempts, whatever the draws.
     env("dynamodb:BatchWriteItem=ProvisionedThroughputExceededExceptionx3,"

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from iraas.classroom.students import StudentRecord, StudentStore
+from iraas.classroom.student_store import DynamoStudentStore
+from iraas.classroom.students import StudentRecord
 from iraas.errors import NotFound
 from iraas.images.jobs import ImageResult, new_id
-from iraas.images.results import ResultStore
+from iraas.images.results import S3ResultStore
 from iraas.images.service import ImageService
 from iraas.local.template import load_template, references
 from tests.support.iam import allows, resolved_statements
@@ -184,9 +185,9 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     service = ImageService(where, s3=s3, sqs=Recorder(), replies=SimpleNamespace())  # type: ignore[arg-type]
     with pytest.raises(NotFound):  # the recorder lists nothing: an id the caller never made
         service.find("k0123456789abcdef", new_id())
-    ResultStore(s3, "out").put_first(ImageResult.failed(new_id(), "cat.jpg", "bad", "not an image"), "{}")
-    StudentStore(dynamodb, "students").put_students([StudentRecord("1", "Ada", "CS", "2")])
-    StudentStore(dynamodb, "students").add_faces("Ada", [b"\0" * 512])
+    S3ResultStore(s3, "out").put_first(ImageResult.failed(new_id(), "cat.jpg", "bad", "not an image"), "{}")
+    DynamoStudentStore(dynamodb, "students").put_students([StudentRecord("1", "Ada", "CS", "2")])
+    DynamoStudentStore(dynamodb, "students").add_faces("Ada", [b"\0" * 512])
 
     (_, listing), (_, answer) = s3.calls
     assert allows(web, "s3:ListBucket", "<ImageInputBucket.Arn>",

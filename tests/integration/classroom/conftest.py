@@ -27,7 +27,7 @@ def face_settings(stack):
 
 @pytest.fixture
 def store(face_settings):
-    from iraas.classroom.students import student_store
+    from iraas.classroom.student_store import student_store
 
     return student_store(face_settings)
 

@@ -19,7 +19,7 @@ from iraas.images.metrics import METRICS_PREFIX, metrics_key
 from iraas.images.service import ImageService
 from iraas.images.settings import load_image_settings
 from iraas.images.worker import Worker
-from iraas.scaling.heartbeat import heartbeat_key
+from iraas.scaling.status import heartbeat_key
 
 pytestmark = pytest.mark.slow
 

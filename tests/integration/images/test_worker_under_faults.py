@@ -21,7 +21,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from iraas import aws, queues
 from iraas.aws import faults
 from iraas.images.jobs import ImageRequest, id_for_idempotency_key, input_key, new_id, result_key
-from iraas.images.results import ResultStore
+from iraas.images.results import S3ResultStore
 from iraas.images.service import ImageService
 from iraas.images.settings import load_image_settings
 from iraas.images.worker import AWS_TROUBLE_PAUSE_BASE_S, POLL_ERROR_BACKOFF_S, Worker
@@ -235,7 +235,7 @@ def test_an_input_that_can_never_be_read_is_dead_lettered_with_its_reason_after_
     [dead] = drain_queue(sqs, settings.dead_letter_queue_url)
     dead_request = ImageRequest.from_message(dead["Body"])
     assert dead_request.id == request.id
-    result = ResultStore(s3, settings.image_output_bucket).find(dead_request.id, dead_request.name)
+    result = S3ResultStore(s3, settings.image_output_bucket).find(dead_request.id, dead_request.name)
     assert result is not None and result.status == "failed" and result.error is not None
     assert result.error.code == "fetch_failed" and "SlowDown" in result.error.message and "GetObject" in result.error.message
     assert [json.loads(m["Body"])["status"] for m in drain_queue(sqs, settings.response_queue_url)] == ["failed"]
@@ -345,5 +345,5 @@ def test_a_worker_that_s3_keeps_failing_pauses_longer_after_each_failed_batch(
     assert sqs.receive_message(QueueUrl=settings.request_queue_url).get("Messages", []) == []  # (SQS moves them now)
     dead = [ImageRequest.from_message(m["Body"]).id for m in drain_queue(sqs, settings.dead_letter_queue_url)]
     assert sorted(dead) == sorted(r.id for r in requests)
-    results = [ResultStore(s3, settings.image_output_bucket).find(r.id, r.name) for r in requests]
+    results = [S3ResultStore(s3, settings.image_output_bucket).find(r.id, r.name) for r in requests]
     assert [r.error.code if r and r.error else None for r in results] == ["fetch_failed"] * len(requests)

@@ -27,7 +27,7 @@ from iraas.local.provision import provision
 from iraas.local.stackfile import write_stack_file
 from iraas.local.template import load_template
 from iraas.local.zygote import ForkedWorker, Zygote
-from iraas.scaling.heartbeat import heartbeat_key
+from iraas.scaling.status import heartbeat_key
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow

@@ -51,8 +51,8 @@ from iraas.images.service import ImageService
 from iraas.images.settings import ImageSettings, load_image_settings
 from iraas.images.worker import Worker
 from iraas.media.uploads import parse_upload
-from iraas.scaling import heartbeat as heartbeat_module
 from iraas.scaling.settings import load_scaling_settings
+from iraas.scaling.status import S3StatusStore
 from tests.support import moto_iam
 
 STACK = "iraas"
@@ -263,7 +263,7 @@ def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
             trace.stats = web.stats()
             trace.metrics = web.metrics()
             scaler = stack.scaler
-            trace.heartbeats = sorted(heartbeat_module.read_all(scaler.client("s3"), scaler.settings.status_bucket))
+            trace.heartbeats = sorted(S3StatusStore(scaler.client("s3"), scaler.settings.status_bucket).heartbeats())
         except ClientError as error:
             if not trace.refused(str(error)):
                 raise

@@ -18,13 +18,13 @@ from typing import Any
 
 import pytest
 
+from iraas.classroom.student_store import MAX_UNPROCESSED_RETRIES
+from iraas.classroom.student_store import DynamoStudentStore as StudentStore
 from iraas.classroom.students import (
     MAX_STUDENTS,
     MAX_STUDENTS_BYTES,
-    MAX_UNPROCESSED_RETRIES,
     InvalidStudents,
     StudentRecord,
-    StudentStore,
     TooManyStudents,
     csv_text,
     parse_students,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from iraas.classroom.students import StudentStore
+from iraas.classroom.student_store import DynamoStudentStore as StudentStore
 
 
 class PagedScan:

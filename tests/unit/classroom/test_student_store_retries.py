@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from iraas.classroom.students import MAX_UNPROCESSED_RETRIES, StudentRecord, StudentStore
+from iraas.classroom.student_store import MAX_UNPROCESSED_RETRIES
+from iraas.classroom.student_store import DynamoStudentStore as StudentStore
+from iraas.classroom.students import StudentRecord
 
 TABLE = "Students"
 

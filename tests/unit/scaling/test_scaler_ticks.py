@@ -1,28 +1,26 @@
-"""How often the scaler ticks, and what each tick costs in calls to the AWS endpoint.
+"""How often the scaler ticks, and what each tick costs: queue depths read, heartbeats read and
+statuses published (on AWS each is one SQS call, an S3 LIST and a GET per worker, one S3 PUT).
 
-The fast-tick rule is pure; the Scaler runs on an injected clock against fakes of SQS and S3 that
-count the calls, so the counts per tick are exact.
+The fast-tick rule is pure; the Scaler runs on an injected clock, with a queue depth that counts
+its reads and the status store's in-memory twin, which counts its calls, so the counts per tick
+are exact.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from iraas.scaling import heartbeat
 from iraas.scaling.fleet import Member
 from iraas.scaling.policy import ScalingConfig
 from iraas.scaling.scaler import HEARTBEATS_FRESH_S, STATUS_REFRESH_S, Scaler, tick_interval
-from iraas.scaling.status import FLEET_STATUS_KEY
+from iraas.scaling.status import Heartbeat, InMemoryStatusStore
 
 FAST, IDLE = 0.25, 2.0
 CONFIG = ScalingConfig(max_workers=2, tick_s=IDLE, scale_in_after_s=1.0, idle_s=0.0)
-SETTINGS = SimpleNamespace(request_queue_url="q", status_bucket="out")
 
 
 @pytest.mark.parametrize(
@@ -44,34 +42,15 @@ def test_without_a_fast_tick_it_always_ticks_at_tick_s() -> None:
 
 
 @dataclass
-class FakeSqs:
+class Queue:
+    """The request queue's depth, and how often the scaler read it."""
+
     depth: int = 0
-    calls: Counter = field(default_factory=Counter)
+    reads: int = 0
 
-    def get_queue_attributes(self, **_: Any) -> dict:
-        self.calls["GetQueueAttributes"] += 1
-        return {"Attributes": {"ApproximateNumberOfMessages": str(self.depth), "ApproximateNumberOfMessagesNotVisible": "0"}}
-
-
-@dataclass
-class FakeS3:
-    objects: dict[str, bytes] = field(default_factory=dict)
-    calls: Counter = field(default_factory=Counter)
-
-    def put_object(self, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
-        self.calls["PutObject"] += 1
-        self.objects[Key] = Body
-
-    def get_object(self, Key: str, **_: Any) -> dict:  # noqa: N803
-        self.calls["GetObject"] += 1
-        return {"Body": SimpleNamespace(read=lambda: self.objects[Key])}
-
-    def get_paginator(self, _name: str) -> Any:
-        def paginate(Prefix: str, **_: Any) -> list[dict]:  # noqa: N803
-            self.calls["ListObjectsV2"] += 1
-            return [{"Contents": [{"Key": k} for k in self.objects if k.startswith(Prefix)]}]
-
-        return SimpleNamespace(paginate=paginate)
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.depth
 
 
 @dataclass
@@ -100,10 +79,13 @@ class Clock:
         return self.now
 
 
-def scaler_on_fakes() -> tuple[Scaler, FakeSqs, FakeS3, FakeFleet, Clock]:
-    sqs, s3, fleet, clock = FakeSqs(), FakeS3(), FakeFleet(), Clock()
-    scaler = Scaler(SETTINGS, fleet, CONFIG, s3=s3, sqs=sqs, clock=clock, capped_by="cpu", fast_tick_s=FAST)  # type: ignore[arg-type]
-    return scaler, sqs, s3, fleet, clock
+def scaler_on_fakes() -> tuple[Scaler, Queue, InMemoryStatusStore, FakeFleet, Clock]:
+    queue, store, fleet, clock = Queue(), InMemoryStatusStore(), FakeFleet(), Clock()
+    scaler = Scaler(
+        SimpleNamespace(), fleet, CONFIG, store=store, queued=queue, clock=clock,  # type: ignore[arg-type]
+        capped_by="cpu", fast_tick_s=FAST,
+    )
+    return scaler, queue, store, fleet, clock
 
 
 def run_for(scaler: Scaler, clock: Clock, seconds: float) -> int:
@@ -117,72 +99,72 @@ def run_for(scaler: Scaler, clock: Clock, seconds: float) -> int:
 
 
 def test_idle_it_ticks_at_tick_s_with_one_call_a_tick_and_publishes_once() -> None:
-    scaler, sqs, s3, _, clock = scaler_on_fakes()
+    scaler, queue, store, _, clock = scaler_on_fakes()
 
     ticks = run_for(scaler, clock, 20)
 
     assert ticks == 10  # every 2 s
-    assert sqs.calls["GetQueueAttributes"] == ticks
+    assert queue.reads == ticks
     # The fleet status is published once: nothing changed since, and 20 s is within the refresh.
-    assert s3.calls == Counter(PutObject=1)
-    status = json.loads(s3.objects[FLEET_STATUS_KEY])
-    assert (status["running"], status["desired"], status["max"], status["capped_by"]) == (0, 0, 2, "cpu")
+    assert store.calls == Counter(publish=1)
+    status = store.fleet()
+    assert (status.running, status.desired, status.max, status.capped_by) == (0, 0, 2, "cpu")
 
 
 def test_an_unchanged_status_is_published_again_after_the_refresh_period() -> None:
-    scaler, _, s3, _, clock = scaler_on_fakes()
+    scaler, _, store, _, clock = scaler_on_fakes()
 
     run_for(scaler, clock, STATUS_REFRESH_S + 1)
 
-    assert s3.calls["PutObject"] == 2
+    assert store.calls["publish"] == 2
 
 
 def test_a_burst_makes_it_tick_fast_and_launch_at_once_and_reading_no_heartbeats() -> None:
-    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
+    scaler, queue, store, fleet, clock = scaler_on_fakes()
     scaler.tick()
     assert scaler.interval == IDLE
 
-    sqs.depth = 100  # a burst arrives
+    queue.depth = 100  # a burst arrives
     decision = scaler.tick()
     assert decision.launch == 2 and len(fleet.ids) == 2  # capped at max_workers
     assert scaler.interval == FAST
 
-    before = Counter(s3.calls)
+    before = Counter(store.calls)
     ticks = run_for(scaler, clock, 2.0)
     assert ticks == 8  # every 0.25 s
-    assert sqs.calls["GetQueueAttributes"] == 2 + ticks
+    assert queue.reads == 2 + ticks
     # The fleet is what is desired: nobody to stop, so no heartbeats are read; nothing changed.
-    assert s3.calls - before == Counter()
+    assert store.calls - before == Counter()
 
 
 def test_heartbeats_are_read_only_when_a_worker_might_be_stopped() -> None:
-    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
-    sqs.depth = 8
+    scaler, queue, store, fleet, clock = scaler_on_fakes()
+    queue.depth = 8
     scaler.tick()
     for worker_id in fleet.ids:
-        heartbeat.publish(s3, "out", heartbeat.Heartbeat(worker_id, False, clock.now - 60, clock.now))
-    s3.calls.clear()
+        store.beat(Heartbeat(worker_id, False, clock.now - 60, clock.now))
+    store.calls.clear()
 
-    sqs.depth = 0  # drained: after scale_in_after_s the target drops and idle workers go
+    queue.depth = 0  # drained: after scale_in_after_s the target drops and idle workers go
     run_for(scaler, clock, 2 * IDLE)
 
     assert fleet.stopped == ["local-1", "local-2"]
-    assert s3.calls["ListObjectsV2"] == 1 and s3.calls["GetObject"] == 2  # one read, one GET per worker
+    assert store.calls["heartbeats"] == 1  # read once, when a worker might be stopped
     assert scaler.interval == IDLE
 
 
 def test_heartbeats_read_moments_ago_are_not_read_again() -> None:
-    scaler, sqs, s3, fleet, clock = scaler_on_fakes()
-    sqs.depth = 8
+    scaler, queue, store, fleet, clock = scaler_on_fakes()
+    queue.depth = 8
     scaler.tick()
     for worker_id in fleet.ids:  # both busy: a surplus that cannot be stopped yet
-        heartbeat.publish(s3, "out", heartbeat.Heartbeat(worker_id, True, None, clock.now))
-    sqs.depth = 1  # one queued: fast ticks, a target of 1, two workers
+        store.beat(Heartbeat(worker_id, True, None, clock.now))
+    queue.depth = 1  # one queued: fast ticks, a target of 1, two workers
     clock.now += CONFIG.scale_in_after_s + 1
-    s3.calls.clear()
+    store.calls.clear()
 
     ticks = run_for(scaler, clock, 2.0)
 
     assert scaler.interval == FAST and fleet.stopped == []
     # Eight fast ticks in 2 s, and the heartbeats read once per HEARTBEATS_FRESH_S of them.
-    assert (ticks, s3.calls["ListObjectsV2"]) == (8, 2.0 / HEARTBEATS_FRESH_S)
+    assert (ticks, store.calls["heartbeats"]) == (8, 2.0 / HEARTBEATS_FRESH_S)
