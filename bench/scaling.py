@@ -1,7 +1,7 @@
 """A burst through the embedded stack: queue depth and workers over time, as a CSV and a plot.
 
 ``python -m bench.scaling`` (part of ``make bench``) writes ``bench/out/scaling.csv`` and
-``bench/out/scaling.png``; the README shows a copy of the plot.
+``bench/out/scaling.png``; make bench copies it to docs/scaling-burst.png for the benchmarks page.
 """
 
 from __future__ import annotations

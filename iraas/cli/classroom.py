@@ -1,6 +1,6 @@
 """``iraas students|faces|videos ...``: enrolment and video submission for the face pipeline.
 
-Registered by iraas/cli.py. Heavy modules (numpy, OpenCV, dlib) load only inside the commands
+Registered by iraas/cli/main.py. Heavy modules (numpy, OpenCV, dlib) load only inside the commands
 that need them.
 """
 

@@ -172,7 +172,7 @@ def _credentials_line(mode: str) -> str:
         return f"IN THE USER DATA, from this shell's AWS_* variables, into {AWS_ENV_PATH} (see the warning)"
     if mode == "ssh":
         return f"this shell's AWS_* variables, sent over SSH into {AWS_ENV_PATH}"
-    return f"none; provide {AWS_ENV_PATH} on the server yourself (see the README)"
+    return f"none; provide {AWS_ENV_PATH} on the server yourself (see docs/openstack.md)"
 
 
 def _api_key_line(source: str) -> str:

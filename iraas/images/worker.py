@@ -16,7 +16,7 @@ A worker that dies between storing and announcing leaves the stored result as th
 web tier and ``GET /v1/images/{id}`` read S3); its announcement on the response queue is lost, never
 doubled.
 
-AWS trouble (S3 throttling with SlowDown, a 503) is retried by boto3 first (``iraas/aws.py``: a few
+AWS trouble (S3 throttling with SlowDown, a 503) is retried by boto3 first (``iraas/aws/__init__.py``: a few
 attempts, jittered backoff, a retry quota per client). A batch that still failed more for AWS's
 reasons than it answered makes the worker pause before its next receive, longer each time (up to
 ``AWS_TROUBLE_PAUSE_CAP_S``): once a client's retry quota is spent its calls fail at once, and a
@@ -54,7 +54,7 @@ DEFAULT_MAX_RECEIVES = 3  # used only if the queue has no redrive policy
 HEARTBEAT_INTERVAL_S = 2.0
 POLL_ERROR_BACKOFF_S = 2.0
 # After a batch that AWS failed (see the module's docstring): a jittered pause of up to
-# BASE * 2^(such batches in a row - 1), at most CAP (iraas/aws.py).
+# BASE * 2^(such batches in a row - 1), at most CAP (iraas.aws.Backoff).
 AWS_TROUBLE_PAUSE_BASE_S = 0.5
 AWS_TROUBLE_PAUSE_CAP_S = 30.0
 # How long received messages stay hidden before the lease extends them (see _Lease).

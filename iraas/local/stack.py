@@ -44,7 +44,7 @@ from iraas.scaling.settings import load_scaling_config, load_scaling_settings
 from iraas.web.auth import API_KEY_ENV, load_auth_settings
 
 ENDPOINT_START_S = 120.0  # provisioning and restoring a large state folder before it listens
-# An orderly stop, all within the 10 s the README promises: the web tier first (its waiting
+# An orderly stop, all within the 10 s docs/embedded-stack.md promises: the web tier first (its waiting
 # requests still get answers from the workers meanwhile), then the workers finish their batches,
 # the endpoint last.
 STOP_BUDGET_S = 9.0

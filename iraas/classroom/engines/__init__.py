@@ -41,7 +41,7 @@ class EngineSpec:
 
 
 ENGINES: dict[str, EngineSpec] = {
-    # Measured (`make bench-faces`, README "Tolerance."): faces found in classroom video frames are at
+    # Measured (`make bench-faces`, docs/classroom.md "Tolerance"): faces found in classroom video frames are at
     # most 0.53 from their own person's other photos, nearest wrong person at least 0.68, strangers
     # at least 0.65; a real course's encodings matched at up to 0.562 (wrong person 0.63+). 0.6 is
     # dlib's published threshold and leaves that headroom. Margin: own / second-nearest person at

@@ -10,7 +10,7 @@ name            what                                                   input  Im
 ==============  =====================================================  =====  ================
 
 \\* top-1 / top-5 on the 500 photos of ``../shared/data/imagenet-sample`` (the accuracy tests in
-``tests/integration/images/classify``); the int8 model is calibrated on 100 of them (see
+``tests/integration/images/model``); the int8 model is calibrated on 100 of them (see
 :mod:`.quantize`). ``python -m bench.classifier`` measures the speeds.
 
 Every model is built once from the packaged weights and cached in the model folder; see
