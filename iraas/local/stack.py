@@ -283,10 +283,10 @@ class EmbeddedStack:
             if time.monotonic() >= expire_at:
                 expire_at = time.monotonic() + lifecycle.EXPIRE_EVERY_S
                 self._expire_objects(settings)
-            if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the scheduled scaler does in AWS
+            if time.monotonic() - swept_at >= replies.TOUCH_EVERY_S:  # as the sweep_replies schedule does in AWS
                 swept_at = time.monotonic()
                 try:
-                    replies.sweep_idle(aws.client(settings, "sqs"), settings.reply_queue_prefix)
+                    replies.sweep_idle_reply_queues(settings)
                 except Exception as exc:  # noqa: BLE001 - housekeeping: the next minute tries again
                     self.say(f"could not sweep reply queues: {exc}")
 
