@@ -62,6 +62,14 @@ def classifier(model_path: Path):
 
 
 @pytest.fixture
+def public_key(tmp_path: Path) -> Path:
+    """An OpenStack operator's SSH public key, as a file (the deploy's tests)."""
+    from tests.support.openstack import write_public_key
+
+    return write_public_key(tmp_path)
+
+
+@pytest.fixture
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     from iraas.aws import local_credentials_env
 

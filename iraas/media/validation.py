@@ -15,7 +15,8 @@ Two entry points:
 
 Both raise :class:`ImageError` with a stable ``code`` that callers can pass on to clients.
 
-Bounds (measured by tests/unit/images/test_image_bounds.py):
+Bounds (checked by tests/unit/media/test_validation.py; the memory per decode measured by
+tests/integration/media/test_validation.py):
 
 * Only :data:`FORMATS` are read: ``Image.open`` tries no other plugin, so a file that another
   one would claim (EPS through Ghostscript, PDF, PSD, ...) is ``not_an_image`` and never reaches

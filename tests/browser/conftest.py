@@ -51,7 +51,7 @@ def open_page(browser, url: str) -> Iterator:  # noqa: ANN001 - a Playwright Bro
 
 @pytest.fixture
 def screenshot(request: pytest.FixtureRequest):
-    """screenshot(page_or_locator, "name"): a PNG under build/screenshots (the README shows them)."""
+    """screenshot(page_or_locator, "name"): a PNG under build/screenshots (docs/api.md shows copies from docs/screenshots/)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(target, name: str) -> Path:  # noqa: ANN001 - a Playwright Page or Locator

@@ -1,6 +1,6 @@
 """The web page in headless Chromium against `iraas up`: what a user sees, state by state.
 
-Each test writes a screenshot of the state it checks to build/screenshots/ (the README shows them).
+Each test writes a screenshot of the state it checks to build/screenshots/ (docs/api.md shows them, from docs/screenshots/).
 """
 
 from __future__ import annotations

@@ -1,43 +1,16 @@
-"""Settings are read once and checked: a wrong value fails at start-up, naming the variable."""
+"""iraas/config.py: where the embedded stack's state is found, and the cores this process may use.
+
+(Each part's settings, which read these, are tested with the part: tests/unit/images/test_settings.py,
+tests/unit/classroom/test_settings.py, tests/unit/local/test_capacity.py.)"""
 
 from __future__ import annotations
 
-import json
+import os
+from pathlib import Path
 
 import pytest
 
-from iraas.config import RESOURCE_ENV, default_home
-from iraas.errors import ConfigError
-from iraas.images.settings import load_image_settings
-
-RESOURCES = {
-    "ImageInputBucket": "in-bucket",
-    "ImageOutputBucket": "out-bucket",
-    "RequestQueue": "http://127.0.0.1:5000/123/requests",
-    "ResponseQueue": "http://127.0.0.1:5000/123/responses",
-    "RequestDeadLetterQueue": "http://127.0.0.1:5000/123/dlq",
-}
-
-
-def env_for(tmp_path, **extra):
-    env = {RESOURCE_ENV[k]: v for k, v in RESOURCES.items()}
-    return {"IRAAS_HOME": str(tmp_path), **env, **extra}
-
-
-def test_resources_come_from_the_environment(tmp_path):
-    settings = load_image_settings(env_for(tmp_path))
-    assert settings.image_input_bucket == "in-bucket"
-    assert settings.endpoint_url is None  # real AWS unless told otherwise
-    assert settings.limits.max_image_bytes == 10 * 1024 * 1024
-
-
-def test_a_running_stack_fills_what_the_environment_lacks(tmp_path):
-    (tmp_path / "stack.json").write_text(
-        json.dumps({"endpoint_url": "http://127.0.0.1:5000", "region": "eu-west-1", "resources": RESOURCES})
-    )
-    settings = load_image_settings({"IRAAS_HOME": str(tmp_path)})
-    assert (settings.endpoint_url, settings.region) == ("http://127.0.0.1:5000", "eu-west-1")
-    assert settings.request_queue_url == RESOURCES["RequestQueue"]
+from iraas.config import default_home, usable_cores
 
 
 def test_the_stack_is_found_from_a_subfolder(tmp_path):
@@ -47,20 +20,39 @@ def test_the_stack_is_found_from_a_subfolder(tmp_path):
     assert default_home({}, cwd=tmp_path / "chalice_web") == tmp_path / ".iraas"
 
 
-def test_a_missing_resource_says_what_to_do(tmp_path):
-    with pytest.raises(ConfigError, match="IRAAS_IMAGE_INPUT_BUCKET.*iraas up"):
-        load_image_settings({"IRAAS_HOME": str(tmp_path)})
+# ---- usable cores: the affinity, lowered by a cgroup quota rounded up, at least 1 ---------------
+
+
+@pytest.fixture
+def eight_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process may run on 8 CPUs, whatever the machine running the test has."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("IRAAS_MAX_IMAGE_BYTES", "lots"), ("IRAAS_WORKER_BATCH", "11"), ("IRAAS_MAX_WAIT_S", "-1"), ("IRAAS_WORKER_BATCH", "2.5")],
+    ("quota", "cores"),
+    [
+        ("150000 100000", 2),  # 1.5 CPUs: two processes can still use it
+        ("50000 100000", 1),
+        ("200000 100000", 2),
+        ("201000 100000", 3),  # a little over 2 CPUs keeps a third core busy part of the time
+        ("1000000 100000", 8),  # 10 CPUs of quota, 8 of affinity
+        ("0 100000", 1),  # never fewer than one
+    ],
 )
-def test_bad_limits_fail_at_start_up(tmp_path, name, value):
-    with pytest.raises(ConfigError, match=name):
-        load_image_settings(env_for(tmp_path, **{name: value}))
+def test_usable_cores_honours_a_cgroup_quota(tmp_path: Path, eight_cpus: None, quota: str, cores: int) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text(f"{quota}\n")
+    assert usable_cores(cpu_max) == cores
 
 
-def test_waits_longer_than_the_limit_are_capped(tmp_path):
-    settings = load_image_settings(env_for(tmp_path, IRAAS_MAX_WAIT_S="25"))
-    assert settings.limits.max_wait_s == 25 and settings.limits.default_wait_s == 25
+@pytest.mark.parametrize(
+    "text",
+    [None, "max 100000\n", "", "garbled\n", "lots 100000\n", "150000 none\n"],
+    ids=["no-file", "max", "empty", "one-word", "quota-not-a-number", "period-not-a-number"],
+)
+def test_without_a_quota_to_honour_the_affinity_decides(tmp_path: Path, eight_cpus: None, text: str | None) -> None:
+    cpu_max = tmp_path / "cpu.max"  # None: no cgroup v2 file at all
+    if text is not None:
+        cpu_max.write_text(text)
+    assert usable_cores(cpu_max) == 8

@@ -1,4 +1,4 @@
-"""Log lines carry their fields as key=value, so a request can be traced with grep."""
+"""iraas/logs.py: log lines carry their fields as key=value, so a request can be traced with grep."""
 
 from __future__ import annotations
 

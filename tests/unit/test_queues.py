@@ -1,58 +1,42 @@
-"""Concurrent sends share SendMessageBatch calls, and each sender learns its own outcome."""
+"""iraas/queues.py's BatchSender when SQS refuses one entry of a batch: only that entry's sender
+learns it, the others' sends succeed.
+
+moto never refuses an entry of a SendMessageBatch, so SQS here is botocore's Stubber on a real client:
+it answers the call with a response of the API's own shape and sends nothing. The rest of the
+sender's behaviour (batches of a burst, a message sent alone, an unreachable queue) is tested
+against moto and a closed port in tests/integration/test_queues.py.
+"""
 
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
+import boto3
+from botocore.stub import ANY, Stubber
 
 from iraas.queues import BATCH_LIMIT, BatchSender, SendError
 
-
-class FakeSQS:
-    """Records batch calls; refuses bodies that start with "bad"."""
-
-    def __init__(self) -> None:
-        self.batches: list[list[str]] = []
-        self.singles: list[str] = []
-        self._lock = threading.Lock()
-
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
-        assert 1 <= len(Entries) <= BATCH_LIMIT
-        with self._lock:
-            self.batches.append([e["MessageBody"] for e in Entries])
-        failed = [{"Id": e["Id"], "Code": "InvalidMessageContents", "Message": "no"}
-                  for e in Entries if e["MessageBody"].startswith("bad")]
-        return {"Failed": failed} if failed else {}
-
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict:  # noqa: N803
-        self.singles.append(MessageBody)
-        return {}
-
-
-def test_a_burst_of_sends_goes_out_in_full_batches_each_body_once():
-    sqs = FakeSQS()
-    sender = BatchSender(sqs, "q", linger_s=0.05)
-    bodies = [f"m{i}" for i in range(35)]
-    barrier = threading.Barrier(len(bodies))
-
-    def send(body: str) -> None:
-        barrier.wait()
-        sender.send(body)
-
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        list(pool.map(send, bodies))
-
-    assert sorted(b for batch in sqs.batches for b in batch) == sorted(bodies)
-    assert len(sqs.batches) <= 6  # 35 in batches of up to 10, not 35 calls
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/requests"
 
 
 def test_a_refused_message_fails_only_its_own_sender():
-    sqs = FakeSQS()
-    sender = BatchSender(sqs, "q", linger_s=0.05)
+    sqs = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+    sent: list[list[str]] = []  # each SendMessageBatch call's bodies, in its entries' order
+    sqs.meta.events.register(
+        "provide-client-params.sqs.SendMessageBatch", lambda params, **_: sent.append([e["MessageBody"] for e in params["Entries"]])
+    )
+    stub = Stubber(sqs)
+    stub.add_response(
+        "send_message_batch",
+        {"Successful": [], "Failed": [{"Id": "1", "SenderFault": True, "Code": "InvalidMessageContents", "Message": "no"}]},
+        {"QueueUrl": QUEUE_URL, "Entries": ANY},
+    )
+    # A full batch goes at once; a long linger would only hold a partial one.
+    sender = BatchSender(sqs, QUEUE_URL, linger_s=30)
+    bodies = [f"m{i}" for i in range(BATCH_LIMIT)]
     outcomes: dict[str, str] = {}
-    barrier = threading.Barrier(3)
+    barrier = threading.Barrier(len(bodies))
 
     def send(body: str) -> None:
         barrier.wait()
@@ -60,25 +44,14 @@ def test_a_refused_message_fails_only_its_own_sender():
             sender.send(body)
             outcomes[body] = "sent"
         except SendError as exc:
-            outcomes[body] = str(exc)
+            outcomes[body] = f"{exc} (unavailable: {exc.unavailable})"
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(send, ["ok1", "bad", "ok2"]))
+    with stub, ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        list(pool.map(send, bodies))
+        stub.assert_no_pending_responses()
 
-    assert outcomes["ok1"] == outcomes["ok2"] == "sent"
-    assert "InvalidMessageContents" in outcomes["bad"]
-
-
-def test_without_linger_each_message_is_sent_alone_with_no_thread():
-    sqs = FakeSQS()
-    BatchSender(sqs, "q", linger_s=0).send("one")
-    assert sqs.singles == ["one"] and sqs.batches == []
-
-
-def test_an_unreachable_queue_is_an_error_for_every_sender_of_the_batch():
-    class Down(FakeSQS):
-        def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
-            raise ConnectionError("endpoint down")
-
-    with pytest.raises(SendError, match="endpoint down"):
-        BatchSender(Down(), "q", linger_s=0.01).send("x")
+    [batch] = sent
+    assert sorted(batch) == bodies  # one call, each body once
+    refused = outcomes.pop(batch[1])  # the entry SQS named
+    assert "InvalidMessageContents" in refused and "(unavailable: False)" in refused  # its own fault: not to retry
+    assert outcomes == dict.fromkeys([b for b in bodies if b != batch[1]], "sent")

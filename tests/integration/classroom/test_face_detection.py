@@ -71,7 +71,7 @@ def test_the_people_named_in_group_photos_are_recognised(engine, faces_dir, phot
 
 
 def test_the_tolerance_separates_same_and_different_people(engine, faces_dir):
-    """Prints the measurement the README quotes; fails if the tolerance leaves the gap."""
+    """Prints the measurement docs/classroom.md quotes; fails if the tolerance leaves the gap."""
     descriptors = []
     for photo in sorted((faces_dir / "people").glob("*/*")):
         (face,) = engine.faces(read_photo(photo))

@@ -1,4 +1,5 @@
-"""The web tier stays light: no ML engines in its imports or its Lambda package."""
+"""The web tier stays light: no ML engines in its imports (nor in those of the face pipeline's web
+side and its CLI) or its Lambda package."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ def test_importing_the_web_tier_loads_no_heavy_engine():
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert json.loads(out.stdout) == []
+
+
+def test_the_web_side_of_the_face_pipeline_imports_no_heavy_engine():
+    code = (
+        "import json, sys\n"
+        "import iraas.classroom.service, iraas.classroom.students, iraas.classroom.keys, iraas.cli.classroom, iraas.cli\n"
+        "import iraas.classroom.enrolments\n"
+        "print(json.dumps(sorted(m for m in ('numpy', 'cv2', 'dlib', 'torch') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
 
 

@@ -1,4 +1,4 @@
-"""The classroom's web use cases over the student store's in-memory twin: what each answers, and
+"""iraas/classroom/service.py: the classroom's web use cases over the student store's in-memory twin: what each answers, and
 the domain error (never an HTTP status) each raises for a caller's mistake."""
 
 from __future__ import annotations

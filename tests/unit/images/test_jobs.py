@@ -1,4 +1,4 @@
-"""Keys, names and the message schema: user input never steers a key outside its prefix."""
+"""iraas/images/jobs.py, keys, names and the message schema: user input never steers a key outside its prefix."""
 
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
-"""Recent throughput and latency: a worker's rolling window, and the fleet's merge of them.
+"""iraas/images/metrics.py: a worker's rolling window of recent throughput and latency, on given
+clocks, and the histogram behind the fleet's percentiles.
 
-The window runs on given clocks; the fleet's objects sit in a fake S3 that stamps each PUT with a
-chosen LastModified and counts the calls, so staleness and costs are exact.
-"""
+(Publishing the window to S3 and merging the fleet's windows on read, with each call counted, are
+in tests/integration/images/test_metrics.py, on moto.)"""
 
 from __future__ import annotations
-
-import json
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -19,58 +13,12 @@ from iraas.images.metrics import (
     LATENCY_BOUNDS_S,
     METRICS_PREFIX,
     LatencyWindow,
-    MetricsPublisher,
-    format_metrics,
     latency_bin,
     metrics_key,
     percentile,
-    recent_metrics,
 )
 
 T0 = 1_800_000_000.0  # a bucket boundary (a multiple of 10 s)
-
-
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def read(self) -> bytes:
-        return self._data
-
-
-@dataclass
-class FakeS3:
-    """Objects with the LastModified of the fake clock ``now``; counts calls by name."""
-
-    now: float = T0
-    objects: dict[str, tuple[bytes, float]] = field(default_factory=dict)
-    calls: Counter = field(default_factory=Counter)
-
-    def put_object(self, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803 - boto3's names
-        self.calls["PutObject"] += 1
-        self.objects[Key] = (Body, self.now)
-
-    def get_object(self, Key: str, **_: Any) -> dict:  # noqa: N803
-        self.calls["GetObject"] += 1
-        return {"Body": _Body(self.objects[Key][0])}
-
-    def get_paginator(self, _name: str) -> FakeS3:
-        return self
-
-    def paginate(self, Prefix: str, **_: Any) -> list[dict]:  # noqa: N803
-        self.calls["ListObjectsV2"] += 1
-        return [{"Contents": [
-            {"Key": key, "LastModified": datetime.fromtimestamp(modified, UTC)}
-            for key, (_, modified) in sorted(self.objects.items()) if key.startswith(Prefix)
-        ]}]
-
-
-def publish(s3: FakeS3, worker_id: str, window: LatencyWindow, at: float) -> None:
-    s3.now = at
-    assert MetricsPublisher(s3, "out", worker_id, window).publish_if_changed(now=at)
-
-
-# ---- the window ----------------------------------------------------------------------------
 
 
 def test_answers_fall_into_ten_second_buckets_by_when_they_were_sent() -> None:
@@ -130,125 +78,6 @@ def test_percentiles_of_a_histogram_land_in_the_bin_of_the_exact_value() -> None
     assert percentile(overflow, 0.5, 300.0) == pytest.approx(210.0)  # bounded by the maximum
 
 
-def test_a_worker_publishes_only_when_it_answered_something_new() -> None:
-    s3 = FakeS3()
-    window = LatencyWindow()
-    publisher = MetricsPublisher(s3, "out", "i-0abc", window)
-    assert not publisher.publish_if_changed(now=T0)  # idle since it started: no call at all
-    window.record(0.3, now=T0)
-    assert publisher.publish_if_changed(now=T0 + 1)
-    assert not publisher.publish_if_changed(now=T0 + 2)
-    window.record(0.3, now=T0 + 3)
-    assert publisher.publish_if_changed(now=T0 + 4)
-    assert s3.calls == {"PutObject": 2}
-    body = json.loads(s3.objects[metrics_key("i-0abc")][0])
-    assert body["worker_id"] == "i-0abc" and body["bucket_s"] == 10
-    assert [(b["t"], b["answered"]) for b in body["buckets"]] == [(T0, 2)]
-
-
 def test_a_worker_id_cannot_steer_the_key_outside_its_prefix() -> None:
     assert metrics_key("../../results/x") == f"{METRICS_PREFIX}.._.._results_x.json"
     assert metrics_key("local-3") == "status/metrics/local-3.json"
-
-
-# ---- the fleet's view ----------------------------------------------------------------------
-
-
-def test_percentiles_are_merged_across_workers_from_their_histograms() -> None:
-    s3 = FakeS3()
-    fast, slow = LatencyWindow(), LatencyWindow()
-    for _ in range(60):
-        fast.record(0.05, now=T0 + 1)
-    for _ in range(40):
-        slow.record(2.0, now=T0 + 2)
-    slow.record(7.5, failed=True, now=T0 + 3)
-    publish(s3, "fast", fast, T0 + 4)
-    publish(s3, "slow", slow, T0 + 4)
-
-    metrics = recent_metrics(s3, "out", now=T0 + 15)
-    bucket = next(b for b in metrics["series"] if b["t"] == T0)
-    assert (bucket["answered"], bucket["failed"]) == (101, 1)
-    assert bucket["images_per_s"] == pytest.approx(10.1)
-    # Of 101 answers, rank 51 is the 50 ms group and rank 91 the 2 s group: each lands in its bin.
-    assert latency_bin(bucket["latency_p50_s"]) == latency_bin(0.05)
-    assert latency_bin(bucket["latency_p90_s"]) == latency_bin(2.0)
-    assert bucket["latency_max_s"] == 7.5
-    assert bucket["latency_mean_s"] == pytest.approx((60 * 0.05 + 40 * 2.0 + 7.5) / 101, abs=1e-4)
-    assert metrics["workers_reporting"] == 2
-    assert s3.calls == {"PutObject": 2, "ListObjectsV2": 1, "GetObject": 2}
-
-
-def test_the_series_has_every_bucket_of_the_window_and_the_last_is_in_progress() -> None:
-    s3 = FakeS3()
-    window = LatencyWindow()
-    for k in range(5):
-        window.record(0.2, now=T0 + 20 + k)
-    window.record(0.2, now=T0 + 304)
-    window.record(0.2, now=T0 + 305)
-    publish(s3, "w", window, T0 + 305)
-
-    metrics = recent_metrics(s3, "out", now=T0 + 305)
-    series = metrics["series"]
-    assert len(series) == 60 and metrics["bucket_s"] == 10 and metrics["window_s"] == 600
-    assert [b["t"] for b in series] == [T0 + 300 - 590 + 10 * i for i in range(60)]
-    assert sum(b["answered"] for b in series) == 7
-    empty = next(b for b in series if b["t"] == T0 + 10)
-    assert empty == {"t": T0 + 10, "answered": 0, "failed": 0, "images_per_s": 0.0, "latency_mean_s": None,
-                     "latency_p50_s": None, "latency_p90_s": None, "latency_max_s": None}
-    assert next(b for b in series if b["t"] == T0 + 20)["images_per_s"] == 0.5  # 5 in 10 s
-    assert series[-1]["t"] == T0 + 300
-    assert series[-1]["images_per_s"] == 0.4  # 2 in the 5 s it has run
-    # The last minute: the buckets that began within it (T0+250 .. T0+300), 55 s of them.
-    assert metrics["last_minute"]["answered"] == 2
-    assert metrics["last_minute"]["images_per_s"] == pytest.approx(2 / 55, abs=1e-3)
-    assert latency_bin(metrics["last_minute"]["latency_p50_s"]) == latency_bin(0.2)
-
-
-def test_an_object_not_modified_within_the_window_is_not_even_read() -> None:
-    s3 = FakeS3()
-    old, fresh = LatencyWindow(), LatencyWindow()
-    old.record(0.1, now=T0 + 1000)  # claims a recent bucket, but its object is old
-    fresh.record(0.1, now=T0 + 1000)
-    publish(s3, "old", old, T0)
-    publish(s3, "fresh", fresh, T0 + 1000)
-    s3.objects[f"{METRICS_PREFIX}notes.txt"] = (b"not ours", T0 + 1000)
-    s3.objects[f"{METRICS_PREFIX}broken.json"] = (b"{", T0 + 1000)
-    s3.objects[f"{METRICS_PREFIX}other.json"] = (json.dumps({"v": 99}).encode(), T0 + 1000)
-    s3.calls.clear()
-
-    metrics = recent_metrics(s3, "out", now=T0 + 1001)
-    assert metrics["last_minute"]["answered"] == 1
-    assert metrics["workers_reporting"] == 1
-    assert s3.calls == {"ListObjectsV2": 1, "GetObject": 3}  # fresh, broken and other: never old
-
-
-def test_buckets_from_before_the_window_are_left_out() -> None:
-    s3 = FakeS3()
-    window = LatencyWindow()
-    window.record(0.1, now=T0)
-    window.record(0.1, now=T0 + 500)
-    publish(s3, "w", window, T0 + 500)
-    metrics = recent_metrics(s3, "out", now=T0 + 650)
-    assert sum(b["answered"] for b in metrics["series"]) == 1
-    assert metrics["last_minute"]["answered"] == 0
-    assert metrics["last_minute"]["latency_p50_s"] is None
-
-
-def test_nothing_published_yet_reads_as_zeros() -> None:
-    metrics = recent_metrics(FakeS3(), "out", now=T0)
-    assert metrics["workers_reporting"] == 0
-    assert len(metrics["series"]) == 60
-    assert metrics["last_minute"]["answered"] == 0
-    assert format_metrics(metrics).startswith("last minute: 0 answered (0 failed), 0.00 images/s")
-
-
-def test_the_text_report_has_the_last_minute_and_each_busy_bucket() -> None:
-    s3 = FakeS3()
-    window = LatencyWindow()
-    window.record(0.25, now=T0 + 1)
-    window.record(0.5, failed=True, now=T0 + 2)
-    publish(s3, "w", window, T0 + 3)
-    text = format_metrics(recent_metrics(s3, "out", now=T0 + 5))
-    first, *rest = text.splitlines()
-    assert "2 answered (1 failed)" in first and "1 workers reporting" in first and "max 500 ms" in first
-    assert len(rest) == 1 and "2 answered" in rest[0]

@@ -1,0 +1,74 @@
+"""iraas/local/lambda_runner.py retries a failing event as Lambda does, then drops it, against moto.
+
+``serve`` runs for real, in the main thread (it installs signal handlers), with a handler file
+written here and its function's event queue on moto in-process. A failed event becomes visible again
+after the runner's 2 s, so this takes a few seconds. When both events are deleted, the test sends
+SIGTERM, as ``iraas up`` does when it stops, and ``serve`` returns. Every SQS call is counted with
+botocore's event hooks.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from iraas import aws
+from iraas.classroom.settings import load_face_settings
+from iraas.local import lambda_runner
+from iraas.queues import queue_depth
+
+HANDLER = """
+import pathlib
+
+def lambda_handler(event, context):
+    key = event["Records"][0]["s3"]["object"]["key"]
+    with pathlib.Path({calls!r}).open("a") as f:
+        f.write(key + "\\n")
+    if key == "broken.jpg":
+        raise RuntimeError("cannot read broken.jpg")
+"""
+MAX_RECEIVES = 30  # a regression stops the runner, not the test suite
+
+
+def _s3_event(key: str) -> str:
+    return json.dumps({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": "in"}, "object": {"key": key}}}]})
+
+
+@pytest.fixture
+def restore_signal_handlers():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
+
+
+def test_a_failing_event_is_tried_three_times_then_dropped_and_a_good_one_once(
+    stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_signal_handlers: None
+) -> None:
+    calls = tmp_path / "calls.txt"
+    handler = tmp_path / "handler.py"
+    handler.write_text(HANDLER.format(calls=str(calls)))
+    monkeypatch.delenv("IRAAS_FACE_ENGINE", raising=False)
+    sqs = aws.client(load_face_settings(), "sqs")  # the client serve uses
+    queue = sqs.create_queue(QueueName="resize-events")["QueueUrl"]
+    for key in ("broken.jpg", "good.jpg"):
+        sqs.send_message(QueueUrl=queue, MessageBody=_s3_event(key))
+    seen: Counter[str] = Counter()
+
+    def count(event_name: str, **_: object) -> None:
+        seen[event_name.rsplit(".", 1)[1]] += 1
+        if seen["DeleteMessage"] == 2 or seen["ReceiveMessage"] > MAX_RECEIVES:
+            signal.raise_signal(signal.SIGTERM)  # both events done (or a runner that never stops): stop it
+
+    sqs.meta.events.register("after-call.sqs", count)
+
+    lambda_runner.serve(queue, f"{handler}:lambda_handler", "resize", timeout_s=30, ready_file=None)
+
+    # Lambda's asynchronous invocation: the first try and two retries, then the event is dropped.
+    assert Counter(calls.read_text().split()) == {"broken.jpg": 3, "good.jpg": 1}
+    assert seen["DeleteMessage"] == 2 and seen["ReceiveMessage"] <= MAX_RECEIVES
+    assert queue_depth(sqs, queue).queued == 0  # both deleted: nothing is retried forever or left in flight

@@ -1,0 +1,93 @@
+"""iraas/images/model/preprocess.py: resize, centre crop and normalisation geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from iraas.images.model.preprocess import batch, crop_box, preprocess, resized_size
+
+
+def test_output_shape_dtype_and_range() -> None:
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    x = preprocess(img)
+    assert x.shape == (3, 224, 224)
+    assert x.dtype == np.float32
+    assert x.flags["C_CONTIGUOUS"]
+    assert x.min() >= -1.0 and x.max() <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("colour", "expected"),
+    [((0, 0, 0), (-1, -1, -1)), ((255, 255, 255), (1, 1, 1)), ((255, 0, 0), (1, -1, -1))],
+)
+def test_normalisation_is_mean_half_std_half_channels_first(colour, expected) -> None:
+    x = preprocess(Image.new("RGB", (300, 260), colour))
+    for channel, value in enumerate(expected):
+        np.testing.assert_allclose(x[channel], value, atol=1e-6)
+
+
+def test_mid_grey_maps_to_about_zero() -> None:
+    x = preprocess(Image.new("RGB", (256, 256), (128, 128, 128)))
+    np.testing.assert_allclose(x, 128 / 127.5 - 1, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((500, 375), (341, 256)),
+        ((375, 500), (256, 341)),
+        ((256, 256), (256, 256)),
+        ((100, 50), (512, 256)),  # small images are scaled up
+        ((1000, 999), (256, 256)),  # int() truncation, like torchvision
+    ],
+)
+def test_shorter_side_becomes_256(size, expected) -> None:
+    assert resized_size(*size) == expected
+
+
+def test_crop_box_is_centred() -> None:
+    assert crop_box(256, 256) == (16, 16, 240, 240)
+    assert crop_box(341, 256) == (58, 16, 282, 240)  # (341 - 224) / 2 = 58.5 rounds to even
+
+
+def test_crop_takes_the_centre_without_resampling() -> None:
+    # Shorter side already 256, so no resize: the crop is pure geometry. R encodes x, G encodes y.
+    xs, ys = np.meshgrid(np.arange(512), np.arange(256))
+    pixels = np.stack([xs % 256, ys, np.zeros_like(xs)], axis=-1).astype(np.uint8)
+    x = preprocess(Image.fromarray(pixels))
+    left, top = (512 - 224) // 2, (256 - 224) // 2
+    expected_r = ((np.arange(224) + left) % 256) / 127.5 - 1
+    expected_g = (np.arange(224) + top) / 127.5 - 1
+    np.testing.assert_allclose(x[0, 0, :], expected_r, atol=1e-6)
+    np.testing.assert_allclose(x[1, :, 0], expected_g, atol=1e-6)
+
+
+def test_resize_then_crop_geometry_on_a_pattern() -> None:
+    # 600x300, red for x < 200 and green beyond. Scaled to 512x256 the edge sits at x = 170.7;
+    # the crop starts at 144, so in the output the edge is at column ~26.7.
+    img = Image.new("RGB", (600, 300), (0, 255, 0))
+    img.paste((255, 0, 0), (0, 0, 200, 300))
+    x = preprocess(img)
+    red = x[0, 112, :] > 0
+    assert red[:25].all()
+    assert not red[29:].any()
+    # Vertically nothing changes: a uniform column stays uniform after resize and crop.
+    np.testing.assert_allclose(x[1, :, 100], 1.0, atol=1e-6)
+
+
+def test_non_rgb_input_is_converted() -> None:
+    x = preprocess(Image.new("L", (256, 300), 255))
+    assert x.shape == (3, 224, 224)
+    np.testing.assert_allclose(x, 1.0, atol=1e-6)
+
+
+def test_batch_stacks_and_handles_empty() -> None:
+    arrays = [preprocess(Image.new("RGB", (256, 256), (i, i, i))) for i in (0, 255, 7)]
+    b = batch(arrays)
+    assert b.shape == (3, 3, 224, 224)
+    assert b.dtype == np.float32
+    np.testing.assert_array_equal(b[1], arrays[1])
+    assert batch([]).shape == (0, 3, 224, 224)

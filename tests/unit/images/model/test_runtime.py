@@ -1,0 +1,103 @@
+"""iraas/images/model/runtime.py on a tiny synthetic ONNX model (no real weights needed; the fake
+model's answers are in conftest.py): top 5, bad images isolated, one run per batch, parallel decoding."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from iraas.images.model.labels import imagenet_labels  # noqa: E402
+from iraas.images.model.runtime import Classification, Classifier, Prediction  # noqa: E402
+from iraas.media.validation import ImageError  # noqa: E402
+from tests.unit.images.model.conftest import BLUE, GREEN, RED, png  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def classifier(fake_model: Path) -> Classifier:
+    return Classifier(fake_model, threads=1)
+
+
+class CountingSession:
+    """Wraps an InferenceSession to count run() calls."""
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.calls: list[int] = []
+
+    def run(self, outputs, feeds):
+        self.calls.append(len(next(iter(feeds.values()))))
+        return self.session.run(outputs, feeds)
+
+
+def test_classify_images_returns_sorted_top5(classifier: Classifier) -> None:
+    images = [Image.new("RGB", (256, 256), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    results = classifier.classify_images(images)
+    assert [r.best.index for r in results] == [RED, GREEN, BLUE]
+    labels = imagenet_labels()
+    for r in results:
+        assert len(r.top5) == 5
+        confidences = [p.confidence for p in r.top5]
+        assert confidences == sorted(confidences, reverse=True)
+        assert 0.9 < r.best.confidence <= 1.0
+        assert sum(confidences) <= 1.0 + 1e-6
+        assert all(p.label == labels[p.index].name and p.wnid == labels[p.index].wnid for p in r.top5)
+
+
+def test_classify_images_empty(classifier: Classifier) -> None:
+    assert classifier.classify_images([]) == []
+    assert classifier.classify_bytes([]) == []
+
+
+def test_classify_bytes_isolates_bad_images_and_runs_one_batch(classifier: Classifier) -> None:
+    counting = CountingSession(classifier._session)
+    classifier._session = counting  # type: ignore[assignment]
+    try:
+        blobs = [png((255, 0, 0)), b"not an image", png((0, 0, 255)), png((0, 255, 0))[:100]]
+        results = classifier.classify_bytes(blobs)
+    finally:
+        classifier._session = counting.session
+    assert counting.calls == [2]  # one session.run for the two good images
+    assert isinstance(results[0], Classification) and results[0].best.index == RED
+    assert isinstance(results[1], ImageError) and results[1].code == "not_an_image"
+    assert isinstance(results[2], Classification) and results[2].best.index == BLUE
+    assert isinstance(results[3], ImageError) and results[3].code == "undecodable"
+
+
+def test_classify_bytes_enforces_max_pixels(fake_model: Path) -> None:
+    small = Classifier(fake_model, threads=1, max_pixels=1000)
+    (result,) = small.classify_bytes([png((255, 0, 0))])
+    assert isinstance(result, ImageError) and result.code == "too_many_pixels"
+
+
+def test_to_dict_shapes() -> None:
+    preds = tuple(Prediction(f"label {i}", f"n{i:08d}", 0.123456 / (i + 1), i) for i in range(5))
+    c = Classification(top5=preds)
+    assert c.best is preds[0]
+    assert preds[0].to_dict() == {"label": "label 0", "wnid": "n00000000", "confidence": 0.1235}
+    d = c.to_dict()
+    assert (d["label"], d["wnid"], d["confidence"]) == ("label 0", "n00000000", 0.1235)
+    assert d["top5"] == [p.to_dict() for p in preds]
+    json.dumps(d)  # plain JSON types only
+
+
+def test_parallel_decoding_keeps_order_and_isolates_bad_images(fake_model: Path) -> None:
+    two_threads = Classifier(fake_model, threads=2)
+    assert two_threads.decode_threads == 2
+    blobs = [png((255, 0, 0)), b"not an image", png((0, 0, 255)), png((0, 255, 0))] * 3
+    results = two_threads.classify_bytes(blobs)
+    assert [r.best.index if isinstance(r, Classification) else r.code for r in results] == [
+        RED, "not_an_image", BLUE, GREEN
+    ] * 3
+
+
+def test_inference_threads_sleep_between_runs(fake_model: Path) -> None:
+    # Spinning threads would take the cores that decoding the next batch (and, in a worker, the
+    # other processes) need; bench.classifier measures the difference.
+    options = Classifier(fake_model, threads=2)._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -1,0 +1,63 @@
+"""template.yaml (not a module: the stack itself), its face pipeline: S3-triggered image function with least-privilege access."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from iraas.local.template import load_template, references
+
+TEMPLATE = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+RESOURCES = TEMPLATE["Resources"]
+
+
+def test_the_function_is_a_python312_image_triggered_by_video_uploads():
+    function = RESOURCES["FaceRecognitionFunction"]
+    assert function["Properties"]["PackageType"] == "Image"
+    assert function["Metadata"]["Dockerfile"] == "functions/face_recognition/Dockerfile"
+    dockerfile = Path(__file__).resolve().parents[3] / "functions" / "face_recognition" / "Dockerfile"
+    assert "FROM public.ecr.aws/lambda/python:3.12" in dockerfile.read_text()
+    assert function["Properties"]["Events"]["VideoUploaded"] == {
+        "Type": "S3", "Properties": {"Bucket": {"Ref": "VideoInputBucket"}, "Events": "s3:ObjectCreated:*"}
+    }
+
+
+def test_the_function_may_touch_only_the_two_video_buckets_the_table_its_logs_and_failed_events():
+    role = RESOURCES["FaceRecognitionRole"]["Properties"]
+    assert "ManagedPolicyArns" not in role
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    touched = set().union(*(references(s["Resource"]) for s in statements)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+    assert touched == {"VideoOutputBucket", "StudentsTable", "FaceRecognitionLogGroup", "FaceRecognitionFailedEvents"}
+    assert {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
+        "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
+    }
+    # Enrolling a photo adds descriptors to an item; the records themselves stay read-only to it.
+    [update] = [s for s in statements if s["Action"] == "dynamodb:UpdateItem"]
+    assert update["Condition"]["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["name", "faces"]}
+    # Reading videos: granted by the input bucket's policy, and by nothing else.
+    grants = [
+        (name, s) for name, r in RESOURCES.items() if r["Type"] == "AWS::S3::BucketPolicy"
+        for s in r["Properties"]["PolicyDocument"]["Statement"] if "FaceRecognitionRole" in json.dumps(s)
+    ]
+    assert [(name, s["Action"], s["Resource"]) for name, s in grants] == [
+        ("VideoInputBucketPolicy", "s3:GetObject", {"Fn::Sub": "${VideoInputBucket.Arn}/*"})
+    ]
+
+
+def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_the_video_bucket():
+    role = RESOURCES["ApiHandlerRole"]["Properties"]
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+    def actions_on(resource: dict) -> set[str]:
+        return {a for s in statements if s["Resource"] == resource
+                for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+
+    assert actions_on({"Fn::GetAtt": ["StudentsTable", "Arn"]}) == {
+        "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DeleteItem",
+        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",  # an import: which names exist, then the new ones
+    }
+    # enrolments/<id>.<ext> in, enrolments/<id>.json out: the grants the videos already have.
+    assert actions_on({"Fn::Sub": "${VideoInputBucket.Arn}/*"}) == {"s3:PutObject"}
+    assert actions_on({"Fn::Sub": "${VideoOutputBucket.Arn}/*"}) == {"s3:GetObject"}
+    assert actions_on({"Fn::GetAtt": ["VideoOutputBucket", "Arn"]}) == {"s3:ListBucket"}  # pending, not 403
