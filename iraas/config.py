@@ -39,6 +39,9 @@ RESOURCE_ENV: dict[str, str] = {
     "VideoInputBucket": "IRAAS_VIDEO_INPUT_BUCKET",
     "VideoOutputBucket": "IRAAS_VIDEO_OUTPUT_BUCKET",
     "StudentsTable": "IRAAS_STUDENTS_TABLE",
+    # Attendance across a whole lecture: its segments' queue and the table that tells the last one.
+    "VideoSegmentQueue": "IRAAS_SEGMENT_QUEUE_URL",
+    "AttendanceRunsTable": "IRAAS_ATTENDANCE_RUNS_TABLE",
 }
 
 MIB = 1024 * 1024

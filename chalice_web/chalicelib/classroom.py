@@ -11,6 +11,7 @@ from chalicelib.responses import api_errors, json_response, query_param, raw_byt
 from iraas.classroom.service import ClassroomService
 from iraas.classroom.settings import load_face_settings
 from iraas.classroom.videos import content_disposition
+from iraas.errors import NotFound
 
 routes = Blueprint(__name__)
 
@@ -72,6 +73,7 @@ def submit_video() -> Response:
     answer = classroom().submit_video(
         caller(request), query_param(request, "name"), raw_bytes(request), request.headers.get("content-type")
     )
+    answer["attendance"] = f"/v1/videos/{answer['video']}/attendance"
     return json_response(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
 
 
@@ -84,3 +86,22 @@ def video_csv(video_id: str) -> Response:
         "Content-Type": "text/csv; charset=utf-8", "Content-Disposition": content_disposition(found.file_name),
     }
     return Response(body=found.text, status_code=200, headers=headers)
+
+
+@routes.route("/v1/videos/{video_id}/attendance", methods=["GET"])
+@api_errors
+def video_attendance(video_id: str) -> Response:
+    """The whole lecture's attendance (who was there, from when to when, for how long; who never came;
+    how many unknown people), for the caller who uploaded the video only (anyone else: 404)."""
+    return json_response(200, classroom().find_attendance(caller(routes.current_request), video_id))
+
+
+@routes.route("/v1/videos/{video_id}/unknown/{index}", methods=["GET"])
+@api_errors
+def unknown_face(video_id: str, index: str) -> Response:
+    """A small JPEG of the ``index``-th unknown person of the report (its ``unknown[n].crop``)."""
+    if not index.isdigit():
+        raise NotFound("not_found", f"no unknown face {index!r} in video {video_id!r}")
+    crop = classroom().find_unknown_face(caller(routes.current_request), video_id, int(index))
+    headers: dict[str, str | list[str]] = {"Content-Type": "image/jpeg", "Cache-Control": "private, max-age=3600"}
+    return Response(body=crop, status_code=200, headers=headers)

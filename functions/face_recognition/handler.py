@@ -1,23 +1,27 @@
-"""FaceRecognitionFunction: an S3 ObjectCreated event in, one attendance CSV per video out, and one
-enrolment outcome per photo the web tier stored under ``enrolments/``.
+"""FaceRecognitionFunction: an S3 ObjectCreated event in, one first-frame CSV per video out (then its
+whole lecture's attendance started), and one enrolment outcome per photo the web tier stored under
+``enrolments/``; a VideoSegmentQueue event in, one segment of a lecture observed (and the report
+merged by the segment that completes it).
 
-Thin on purpose: parse the event (Powertools' S3Event), send each record by its key's folder to
-``iraas.classroom.enrol.enrol_upload`` (``enrolments/``) or ``iraas.classroom.pipeline.process_video``
-(anything else), count and log the outcome. The same function runs in Lambda (container image,
-see Dockerfile) and under ``iraas up``'s local runner, which hands it the S3 event unchanged.
+Thin on purpose: parse the event (Powertools' S3Event or SQSEvent), send each record on to
+``iraas.classroom.enrol.enrol_upload`` (``enrolments/``), ``iraas.classroom.pipeline.process_video``
+(any other object) or ``iraas.classroom.lecture.process_segment`` (a segment), count and log the
+outcome. The same function runs in Lambda (container image, see Dockerfile) and under ``iraas up``'s
+local runners, which hand it the events as Lambda would.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from iraas.classroom import pipeline
+from iraas.classroom import lecture, pipeline
 from iraas.classroom.engines import engine_for
 from iraas.classroom.enrol import enrol_upload
 from iraas.classroom.enrolments import ENROLLED
@@ -42,8 +46,14 @@ _REASON_METRICS = {
 
 @metrics.log_metrics(capture_cold_start_metric=True)
 @logger.inject_lambda_context
-@event_source(data_class=S3Event)
-def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records") or [{}]
+    if records[0].get("eventSource") == "aws:sqs":
+        return {"segments": [_segment(record) for record in SQSEvent(event).records]}
+    return _objects(S3Event(event))
+
+
+def _objects(event: S3Event) -> dict[str, Any]:
     videos, enrolments = [], []
     for record in event.records:
         # S3 event keys are URL-encoded with '+' for spaces: "Class+1.mp4" is "Class 1.mp4".
@@ -65,6 +75,26 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
             metrics.add_metric(name="FirstFrameToCsv", unit=MetricUnit.Milliseconds, value=outcome.latency_ms)
         videos.append(outcome.to_dict())
     return {"videos": videos, "enrolments": enrolments}
+
+
+def _segment(record: Any) -> dict[str, Any]:
+    """One segment of a lecture; an error is raised for the queue to retry (SQS batches of one)."""
+    try:
+        task = lecture.SegmentTask.from_message(record.body)
+    except lecture.MalformedSegment as exc:  # nothing to retry: recorded in the log and dropped
+        metrics.add_metric(name="MalformedSegments", unit=MetricUnit.Count, value=1)
+        logger.error("dropped a segment message that is not one", extra={"error": str(exc)})
+        return {"error": str(exc)}
+    receives = int(record.attributes.approximate_receive_count)
+    outcome = lecture.process_segment(SETTINGS, task, receives, ENGINE)
+    metrics.add_metric(name="SegmentsObserved", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="SegmentMilliseconds", unit=MetricUnit.Milliseconds, value=outcome.ms)
+    if outcome.missing:
+        metrics.add_metric(name="SegmentsMissing", unit=MetricUnit.Count, value=1)
+    if outcome.merged:
+        metrics.add_metric(name="AttendanceReports", unit=MetricUnit.Count, value=1)
+    logger.info("segment observed", extra=asdict(outcome))
+    return asdict(outcome)
 
 
 def _enrol(bucket: str, key: str) -> dict[str, Any]:

@@ -15,10 +15,17 @@ identity (``iraas.web.auth.caller_identity``), the id and the extension chosen b
 is ``videos/<owner>/<id>.csv`` and only the same caller's ``GET /v1/videos/<id>/csv`` builds that key.
 The user's file name travels in the video's metadata (and the face function copies it onto the CSV).
 A video an operator drops into the bucket by hand keeps the key it was given, as before.
+
+Attendance across the whole lecture is written beside the CSV: ``<stem>.attendance.json``,
+``<stem>.attendance.csv`` and one small crop per unknown person, ``<stem>.unknown-<n>.jpg``. While
+a long lecture's segments are observed, each one's result is ``attendance-runs/<run>/<n>.json`` in the
+output bucket (``run``: a hash of the video's bucket, key and ETag, so a new upload under the same
+key is a new run); like ``enrolments/``, that folder holds no video.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import uuid
@@ -27,6 +34,7 @@ from iraas.names import safe_name
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi")
 ENROLMENT_PREFIX = "enrolments/"
+RUNS_PREFIX = "attendance-runs/"
 _ENROLMENT_ID = re.compile(r"[0-9a-f]{32}")
 _ENROLMENT_PHOTO = re.compile(r"enrolments/([0-9a-f]{32})\.([a-z0-9]{1,8})")
 # Pillow's format name -> the extension a photo is stored under (the rest: the name in lower case).
@@ -39,7 +47,10 @@ def is_enrolment_key(key: str) -> bool:
 
 
 def is_video_key(key: str) -> bool:
-    return key.lower().endswith(VIDEO_EXTENSIONS) and not is_enrolment_key(key)
+    return (
+        key.lower().endswith(VIDEO_EXTENSIONS) and not is_enrolment_key(key)
+        and not normalise_key(key).startswith(RUNS_PREFIX)
+    )
 
 
 def normalise_key(key: str) -> str:
@@ -55,6 +66,41 @@ def csv_key(video_key: str) -> str:
         raise ValueError(f"not a video key: {video_key!r}")
     root, _ext = posixpath.splitext(key)
     return f"{root}.csv"
+
+
+def _root(video_key: str) -> str:
+    key = normalise_key(video_key)
+    if not key:
+        raise ValueError(f"not a video key: {video_key!r}")
+    return posixpath.splitext(key)[0]
+
+
+def attendance_json_key(video_key: str) -> str:
+    """``<folder>/<stem>.attendance.json`` for ``<folder>/<stem>.<ext>``."""
+    return f"{_root(video_key)}.attendance.json"
+
+
+def attendance_csv_key(video_key: str) -> str:
+    return f"{_root(video_key)}.attendance.csv"
+
+
+def unknown_crop_key(video_key: str, index: int) -> str:
+    """The crop of the ``index``-th unknown person of a video's attendance report."""
+    if not 0 <= index < 10_000:
+        raise ValueError(f"not an unknown face's index: {index!r}")
+    return f"{_root(video_key)}.unknown-{index}.jpg"
+
+
+def run_id(bucket: str, key: str, etag: str) -> str:
+    """One attendance run of one upload: 32 hex digits from the video's bucket, key and ETag."""
+    return hashlib.sha256(f"{bucket}\0{key}\0{etag}".encode()).hexdigest()[:32]
+
+
+def segment_key(run: str, index: int) -> str:
+    """``attendance-runs/<run>/<index>.json``: one segment's result, until the report is merged."""
+    if not _ENROLMENT_ID.fullmatch(run) or not 0 <= index < 100_000:
+        raise ValueError(f"not a segment: {run!r} {index!r}")
+    return f"{RUNS_PREFIX}{run}/{index:05d}.json"
 
 
 def upload_key(filename: str) -> str:
@@ -116,6 +162,16 @@ def owned_video_key(owner: str, video_id: str, extension: str) -> str:
 def owned_csv_key(owner: str, video_id: str) -> str:
     """``videos/<owner>/<id>.csv`` in the video output bucket: ``csv_key`` of the owned video's key."""
     return _owner_folder(owner, video_id) + ".csv"
+
+
+def owned_attendance_key(owner: str, video_id: str) -> str:
+    """``videos/<owner>/<id>.attendance.json``: ``attendance_json_key`` of the owned video's key."""
+    return _owner_folder(owner, video_id) + ".attendance.json"
+
+
+def owned_crop_key(owner: str, video_id: str, index: int) -> str:
+    """``unknown_crop_key`` of the owned video's key."""
+    return unknown_crop_key(_owner_folder(owner, video_id) + ".mp4", index)
 
 
 def new_enrolment_id() -> str:

@@ -48,6 +48,7 @@ class VideoOutcome:
     reason: str | None = None  # set when the CSV has no rows
     detail: str | None = None
     latency_ms: float = 0.0  # first frame to CSV written
+    attendance_segments: int = 0  # the whole lecture's segments queued (0: no attendance started)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,10 +89,12 @@ def recognise(
 
 
 def process_video(
-    settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None
+    settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None, attendance: bool = True,
 ) -> VideoOutcome:
     """Read the video's first frame, recognise the students, write ``<stem>.csv`` (with the user's
-    file name of an HTTP upload in its metadata, as the video had it)."""
+    file name of an HTTP upload in its metadata, as the video had it); then, with ``attendance``
+    and the stack's segment queue, start the whole lecture's attendance (``iraas.classroom.lecture``:
+    the CSV is written first, so the seed's answer comes as fast as without it)."""
     settings.require("video_output_bucket", "students_table")
     outcome = VideoOutcome(bucket=bucket, key=key)
     if not is_video_key(key):  # nothing in enrolments/ is a video: the photos there are enrol.py's
@@ -104,10 +107,11 @@ def process_video(
     size = head["ContentLength"]
     rows: list[StudentRecord] = []
     started = time.perf_counter()
-    if size > settings.max_video_bytes:  # bounded before anything is downloaded
-        outcome.reason, outcome.detail = TOO_LARGE, f"{size} bytes > {settings.max_video_bytes}"
-    else:
-        with tempfile.TemporaryDirectory(prefix="iraas-video-") as folder:
+    with tempfile.TemporaryDirectory(prefix="iraas-video-") as folder:
+        path: Path | None = None
+        if size > settings.max_video_bytes:  # bounded before anything is downloaded
+            outcome.reason, outcome.detail = TOO_LARGE, f"{size} bytes > {settings.max_video_bytes}"
+        else:
             # OpenCV reads files, and an MP4's index may sit at its end: fetch the whole video.
             path = Path(folder) / ("video" + Path(key).suffix.lower())
             s3.download_file(bucket, key, str(path))
@@ -117,15 +121,23 @@ def process_video(
             except UnreadableVideo as exc:
                 outcome.reason, outcome.detail = UNREADABLE, str(exc)
                 frame = None
-        if frame is not None:
-            engine = engine or engine_for(settings)
-            rows = recognise(frame, engine, store, settings.tolerance, outcome, settings.margin)
-    s3.put_object(
-        Bucket=settings.video_output_bucket,
-        Key=outcome.csv_key,
-        Body=csv_text(rows).encode(),
-        ContentType="text/csv; charset=utf-8",
-        Metadata=name_metadata_of(head.get("Metadata") or {}),  # the user's file name, for the web tier
-    )
-    outcome.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            if frame is not None:
+                engine = engine or engine_for(settings)
+                rows = recognise(frame, engine, store, settings.tolerance, outcome, settings.margin)
+        s3.put_object(
+            Bucket=settings.video_output_bucket,
+            Key=outcome.csv_key,
+            Body=csv_text(rows).encode(),
+            ContentType="text/csv; charset=utf-8",
+            Metadata=name_metadata_of(head.get("Metadata") or {}),  # the user's file name, for the web tier
+        )
+        outcome.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        if attendance and settings.segment_queue_url and settings.runs_table:
+            from iraas.classroom import lecture
+
+            if path is None:
+                lecture.refuse(settings, bucket, key, f"the video is too large: {outcome.detail}")
+            else:
+                started_run = lecture.start(settings, bucket, key, path, str(head.get("ETag", "")))
+                outcome.attendance_segments = started_run.segments
     return outcome

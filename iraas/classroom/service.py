@@ -22,6 +22,7 @@ from iraas.media.uploads import parse_upload
 # API Gateway's 10 MB payload (about 4.5 MiB through Lambda's base64): longer videos go straight
 # to the bucket (`iraas videos submit`, `aws s3 cp`).
 MAX_HTTP_VIDEO_BYTES = 10 * 1024 * 1024
+MAX_UNKNOWN_FACES = 10_000  # an unknown face's index in a report (iraas.classroom.keys.unknown_crop_key)
 
 
 class ClassroomService:
@@ -98,15 +99,40 @@ class ClassroomService:
         )
         return {"video": video_id, "name": name or None, "csv": videos.csv_file_name(name, video_id), "status": "queued"}
 
+    def find_attendance(self, owner: str, video_id: str) -> dict[str, Any]:
+        """The whole lecture's attendance report of ``owner``'s video; NotFound for an id we never
+        make, another caller's, and while the report is not written yet."""
+        report = videos.find_attendance(aws.client(self.settings, "s3"), self._output_bucket(video_id), owner, video_id)
+        if report is None:
+            raise NotFound("not_found", f"no attendance for video {video_id!r} yet")
+        return report
+
+    def find_unknown_face(self, owner: str, video_id: str, index: int) -> bytes:
+        """The crop (JPEG) of the ``index``-th unknown person in ``owner``'s video's report."""
+        self._need("video_output_bucket")
+        if not is_video_id(video_id) or not 0 <= index < MAX_UNKNOWN_FACES:
+            raise NotFound("not_found", f"no unknown face {index!r} in video {video_id!r}")
+        assert self.settings.video_output_bucket is not None
+        crop = videos.find_unknown_face(
+            aws.client(self.settings, "s3"), self.settings.video_output_bucket, owner, video_id, index
+        )
+        if crop is None:
+            raise NotFound("not_found", f"no unknown face {index} in video {video_id!r}")
+        return crop
+
+    def _output_bucket(self, video_id: str) -> str:
+        """The output bucket, once ``video_id`` is an id we could have made (NotFound otherwise)."""
+        self._need("video_output_bucket")
+        if not is_video_id(video_id):
+            raise NotFound("not_found", f"no video with id {video_id!r}")
+        assert self.settings.video_output_bucket is not None  # _need() checked it
+        return self.settings.video_output_bucket
+
     def find_csv(self, owner: str, video_id: str) -> videos.FoundCsv:
         """The CSV of ``owner``'s video (by the id ``submit_video`` answered); NotFound for an id we
         never make and while there is none yet. Another caller's id is looked for under ``owner``:
         never found."""
-        self._need("video_output_bucket")
-        if not is_video_id(video_id):
-            raise NotFound("not_found", f"no video with id {video_id!r}")
-        assert self.settings.video_output_bucket is not None
-        found = videos.find_csv(aws.client(self.settings, "s3"), self.settings.video_output_bucket, owner, video_id)
+        found = videos.find_csv(aws.client(self.settings, "s3"), self._output_bucket(video_id), owner, video_id)
         if found is None:
             raise NotFound("not_found", f"no CSV for video {video_id!r} yet")
         return found

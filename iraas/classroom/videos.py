@@ -13,6 +13,7 @@ Only boto3 here: the web tier imports this module.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import urllib.parse
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iraas import aws
-from iraas.classroom.keys import new_video_id, owned_csv_key, owned_video_key
+from iraas.classroom.keys import new_video_id, owned_attendance_key, owned_crop_key, owned_csv_key, owned_video_key
 from iraas.names import from_metadata, to_metadata
 
 NAME_METADATA = "name"  # x-amz-meta-name: base64url(UTF-8 of the user's file name)
@@ -87,3 +88,28 @@ def find_csv(s3: Any, bucket: str, owner: str, video_id: str) -> FoundCsv | None
         raise
     text: str = found["Body"].read().decode()
     return FoundCsv(text, csv_file_name(name_of(found.get("Metadata") or {}), video_id))
+
+
+def find_attendance(s3: Any, bucket: str, owner: str, video_id: str) -> dict[str, Any] | None:
+    """The attendance report of ``owner``'s video ``video_id``, None while there is none (or it is another's)."""
+    found = _get(s3, bucket, owned_attendance_key(owner, video_id))
+    if found is None:
+        return None
+    report: dict[str, Any] = json.loads(found["Body"].read())
+    return report
+
+
+def find_unknown_face(s3: Any, bucket: str, owner: str, video_id: str, index: int) -> bytes | None:
+    """The crop of the ``index``-th unknown person of ``owner``'s video (JPEG), None if there is none."""
+    found = _get(s3, bucket, owned_crop_key(owner, video_id, index))
+    return None if found is None else bytes(found["Body"].read())
+
+
+def _get(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = s3.get_object(Bucket=bucket, Key=key)
+    except Exception as exc:
+        if aws.is_not_found(exc):
+            return None
+        raise
+    return found

@@ -14,6 +14,9 @@ ones are reclaimed later. Locally each environment is a runner process
   every runner run at a lower priority (``nice``), so that neither the models' loading at start
   nor a video takes the cores from a burst of images. Should the zygote keep failing, runners
   start as fresh processes (``python -m iraas.local.lambda_runner``, each with its own cold start);
+- **second in line**: a pool that ``yields_to`` another queue (a lecture's attendance segments yield
+  to the first-frame events of new videos, so that a CSV comes as fast as without attendance) adds
+  no runner while that queue has events, and its runners run at a lower priority still;
 - **down when idle**: once the backlog has stayed below the runners for ``idle_s``
   (``IRAAS_LOCAL_FUNCTION_IDLE_S``, 10 s), the extra runners get SIGTERM (each finishes the event it
   is on); one stays warm, so a lone video never pays a cold start;
@@ -85,16 +88,18 @@ class FunctionPool:
         niceness: int = 0,
         use_zygote: bool = True,
         warm: int = WARM_RUNNERS,
+        yields_to: Depth | None = None,
     ) -> None:
         self.function, self.home, self.env, self.cwd = function, home, env, cwd
         self.depth, self.cap, self.idle_s, self.say = depth, max(1, cap), idle_s, say
         self.niceness, self.warm = niceness, warm
+        self.yields_to = yields_to  # another queue whose events go first: add no runner while it has any
         self.runners: list[Runner] = []
         self.started: list[Runner] = []  # every runner seen ready, for the figures (bounded)
         self.failure: CrashLoop | None = None
         self.zygote: Zygote | None = None
         if use_zygote:
-            name = function.logical_id
+            name = function.name
             self.zygote = Zygote(
                 home / "ready" / f"{name}-zygote", home / "logs" / f"{name}-zygote.log",
                 entry=PREFORKED, options=function.zygote_options(), niceness=niceness,
@@ -113,7 +118,7 @@ class FunctionPool:
         """Start the zygote (it preloads in the background) and the pool's thread."""
         if self.zygote is not None:
             self.zygote.start(self.env, self.cwd)
-        self._thread = threading.Thread(target=self._run, name=f"{self.function.logical_id}-pool", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{self.function.name}-pool", daemon=True)
         self._thread.start()
 
     def check(self) -> None:
@@ -160,7 +165,7 @@ class FunctionPool:
                 self.failure = exc  # iraas up stops with it at its next check
                 return
             except Exception:  # noqa: BLE001 - the next tick tries again
-                log.exception("%s: a tick of the pool failed", self.function.logical_id)
+                log.exception("%s: a tick of the pool failed", self.function.name)
                 busy = False
 
     def tick(self, now: float | None = None) -> bool:
@@ -184,6 +189,10 @@ class FunctionPool:
         visible = depth.visible
         desired = desired_runners(depth.visible, depth.in_flight, self.cap, self.warm)
         active = [r for r in self.runners if not r.retiring]
+        if self.yields_to is not None:
+            first = self.yields_to()
+            if first.visible + first.in_flight > 0:  # those events go first: start no more runners now
+                desired = min(desired, max(self.warm, len(active)))
         if desired > len(active):
             self._low_since = None
             for _ in range(desired - len(active)):
@@ -206,7 +215,7 @@ class FunctionPool:
     def _spawn(self, now: float) -> None:
         used = {r.slot for r in self.runners}
         slot = next(n for n in range(len(used) + 1) if n not in used)
-        name = f"{self.function.logical_id}-{slot}"
+        name = f"{self.function.name}-{slot}"
         ready = self.home / "ready" / name
         ready.unlink(missing_ok=True)
         log_path = self.home / "logs" / f"{name}.log"

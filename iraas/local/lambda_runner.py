@@ -8,6 +8,13 @@ backlog asks for, up to a cap (:mod:`iraas.local.functions`). Like Lambda's asyn
 a failing event is retried twice, then dropped with a log line. moto's ``s3:TestEvent`` (sent when
 the notification is set up) is acknowledged and skipped.
 
+With ``--source sqs`` the runner stands in for Lambda's SQS trigger instead (batches of one): each
+message of the function's queue becomes an SQS event of one record, with its receive count; a failure
+leaves the message to the queue (retried two seconds later, moved to the dead-letter queue by the
+queue's own redrive policy). While the handler works, the message is kept hidden ``HOLD_S`` at a
+time and extended, so that a runner killed mid-segment gives its segment back within seconds, not
+after the queue's visibility timeout.
+
 Under ``iraas up`` the runners are forked from a zygote (:mod:`iraas.local.zygote`) whose entry is
 :func:`preforked`: the handler (its settings, the face models and their warm-up) and the AWS
 clients are loaded once there, so a new runner is ready in milliseconds, not a second. The handler
@@ -23,6 +30,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -37,6 +45,8 @@ from iraas.classroom.settings import FaceSettings, load_face_settings
 log = logging.getLogger("iraas.lambda_runner")
 MAX_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
 RECEIVE_VISIBILITY_S = 5  # how long a received event stays hidden before its runner claims it
+HOLD_S = 15  # an SQS event's message, while its handler works: hidden this long, extended every third of it
+RETRY_DELAY_S = 2  # a failed event is visible again after this long
 
 
 @dataclass
@@ -84,14 +94,16 @@ def handle_message(body: str, handler: Callable[[dict, Any], Any], context: Loca
     return True
 
 
-def serve(queue_url: str, handler_spec: str, function_name: str, timeout_s: int, ready_file: Path | None) -> None:
+def serve(
+    queue_url: str, handler_spec: str, function_name: str, timeout_s: int, ready_file: Path | None, source: str = "s3",
+) -> None:
     """A runner from a fresh interpreter: load the handler (the cold start), then poll."""
     stopping = _stop_on_signals()
     started = time.perf_counter()
     sqs, handler = _load(handler_spec)
     cold_ms = (time.perf_counter() - started) * 1000
     log.info("%s cold start: %.0f ms", function_name, cold_ms)
-    _poll(sqs, queue_url, handler, function_name, timeout_s, ready_file, cold_ms, stopping)
+    _poll(sqs, queue_url, handler, function_name, timeout_s, ready_file, cold_ms, stopping, source)
 
 
 def preforked(options: dict[str, Any]) -> Callable[[dict[str, Any]], int]:
@@ -116,7 +128,7 @@ def preforked(options: dict[str, Any]) -> Callable[[dict[str, Any]], int]:
         log.info("%s forked (warm from the zygote), ready in %.1f ms", request["id"], ready_ms)
         _poll(
             sqs, str(options["queue_url"]), handler, function_name, int(options.get("timeout_s", 300)),
-            Path(request["ready_file"]), ready_ms, stopping,
+            Path(request["ready_file"]), ready_ms, stopping, str(options.get("source", "s3")),
         )
         return 0
 
@@ -149,11 +161,14 @@ def _poll(
     ready_file: Path | None,
     ready_ms: float,
     stopping: Callable[[], bool],
+    source: str = "s3",
 ) -> None:
     """Take the queue's events one at a time until told to stop."""
     if ready_file:
         ready_file.parent.mkdir(parents=True, exist_ok=True)
         ready_file.write_text(str(round(ready_ms)))
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"] \
+        if source == "sqs" else ""
     backoff = Backoff()
     while not stopping():
         # Received hidden for a few seconds only: a runner killed while its receive is pending
@@ -161,7 +176,7 @@ def _poll(
         try:
             messages = sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
-                VisibilityTimeout=RECEIVE_VISIBILITY_S, AttributeNames=["ApproximateReceiveCount"],
+                VisibilityTimeout=RECEIVE_VISIBILITY_S, AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             ).get("Messages", [])
         except Exception as exc:  # noqa: BLE001 - the endpoint is away (restarting): wait, then resume
             log.warning("%s could not receive events: %s; trying again in %.1f s", function_name, exc, backoff.next_s)
@@ -169,26 +184,84 @@ def _poll(
             continue
         backoff.reset()
         for message in messages:
-            attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-            try:
-                # Now it is ours: hidden for as long as the function may run, as Lambda holds it.
+            if source == "sqs":
+                _invoke_sqs(sqs, queue_url, arn, message, handler, function_name, timeout_s)
+            else:
+                _invoke_s3(sqs, queue_url, message, handler, function_name, timeout_s)
+
+
+def _invoke_s3(
+    sqs: Any, queue_url: str, message: dict[str, Any], handler: Callable[[dict, Any], Any], function_name: str,
+    timeout_s: int,
+) -> None:
+    """One S3 event, as Lambda's asynchronous invocation runs it: two retries, then dropped."""
+    attempt = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+    try:
+        # Now it is ours: hidden for as long as the function may run, as Lambda holds it.
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=timeout_s
+        )
+        handle_message(message["Body"], handler, LocalContext(function_name, timeout_s))
+    except Exception:  # noqa: BLE001 - the function failed: retry as Lambda would
+        log.exception("%s failed on attempt %d of %d", function_name, attempt, MAX_ATTEMPTS)
+        if attempt < MAX_ATTEMPTS:
+            with contextlib.suppress(Exception):  # else it comes back after the function timeout
                 sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=timeout_s
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=RETRY_DELAY_S
                 )
-                handle_message(message["Body"], handler, LocalContext(function_name, timeout_s))
-            except Exception:  # noqa: BLE001 - the function failed: retry as Lambda would
-                log.exception("%s failed on attempt %d of %d", function_name, attempt, MAX_ATTEMPTS)
-                if attempt < MAX_ATTEMPTS:
-                    with contextlib.suppress(Exception):  # else it comes back after the function timeout
-                        sqs.change_message_visibility(
-                            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=2
-                        )
-                    continue
-                log.error("%s dropped the event after %d attempts: %s", function_name, attempt, message["Body"][:500])
-            try:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            except Exception as exc:  # noqa: BLE001 - it comes back; the function's output is idempotent
-                log.warning("%s could not delete a handled event (it will be handled again): %s", function_name, exc)
+            return
+        log.error("%s dropped the event after %d attempts: %s", function_name, attempt, message["Body"][:500])
+    _delete(sqs, queue_url, message, function_name)
+
+
+def sqs_event(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS trigger makes of one message (a batch of one)."""
+    region = arn.split(":")[3] if arn.count(":") >= 5 else "us-east-1"
+    return {"Records": [{
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})), "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": arn, "awsRegion": region,
+    }]}
+
+
+def _invoke_sqs(
+    sqs: Any, queue_url: str, arn: str, message: dict[str, Any], handler: Callable[[dict, Any], Any],
+    function_name: str, timeout_s: int,
+) -> None:
+    """One message of the function's own queue, as Lambda's SQS trigger runs it: deleted when the
+    handler returns, left to the queue (and its redrive policy) when it fails."""
+    receipt = message["ReceiptHandle"]
+    held = threading.Event()
+
+    def hold() -> None:  # keep it hidden while the handler works, HOLD_S at a time
+        while True:
+            with contextlib.suppress(Exception):
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=HOLD_S)
+            if held.wait(HOLD_S / 3):
+                return
+
+    holder = threading.Thread(target=hold, name="hold", daemon=True)
+    holder.start()
+    try:
+        handler(sqs_event(message, arn), LocalContext(function_name, timeout_s))
+    except Exception:  # noqa: BLE001 - the function failed: the queue retries it
+        attempt = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+        log.exception("%s failed on receive %s of a message; the queue retries it", function_name, attempt)
+        held.set()
+        holder.join()
+        with contextlib.suppress(Exception):
+            sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=RETRY_DELAY_S)
+        return
+    held.set()
+    holder.join()
+    _delete(sqs, queue_url, message, function_name)
+
+
+def _delete(sqs: Any, queue_url: str, message: dict[str, Any], function_name: str) -> None:
+    try:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    except Exception as exc:  # noqa: BLE001 - it comes back; the function's output is idempotent
+        log.warning("%s could not delete a handled event (it will be handled again): %s", function_name, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-name", default="function")
     parser.add_argument("--timeout", type=int, default=300)
     parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--source", choices=["s3", "sqs"], default="s3", help="what the queue's messages are")
     args = parser.parse_args(argv)
     logs.configure()
-    serve(args.queue_url, args.handler, args.function_name, args.timeout, args.ready_file)
+    serve(args.queue_url, args.handler, args.function_name, args.timeout, args.ready_file, args.source)
     return 0
 
 

@@ -1,9 +1,9 @@
-"""Which local runners ``iraas up`` starts: one set per template function with S3 events.
+"""Which local runners ``iraas up`` starts: one set per template function and event source.
 
 The provisioner routes each such function's S3 events to a local queue (``<Function>.EventQueue``
-in stack.json); here the function's handler file is found from the template the way SAM builds it
-(an image function: the Dockerfile's folder plus ``ImageConfig.Command``; a zip function:
-``CodeUri`` plus ``Handler``).
+in stack.json), and names the queue of its SQS event (``<Function>.SqsQueue``); here the function's
+handler file is found from the template the way SAM builds it (an image function: the Dockerfile's
+folder plus ``ImageConfig.Command``; a zip function: ``CodeUri`` plus ``Handler``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iraas.config import integer, number, usable_cores
-from iraas.local.provision import event_queue_id
+from iraas.local.provision import event_queue_id, sqs_source_id
 
 DEFAULT_IDLE_S = 10.0
 
@@ -28,19 +28,25 @@ class LocalFunction:
     handler: str  # "<path to .py>:<function>"
     queue_url: str
     timeout_s: int
+    source: str = "s3"  # "s3": S3 events through a local queue; "sqs": the template's queue of an SQS event
+
+    @property
+    def name(self) -> str:
+        """What its runners, zygote and logs are called: the function, and for an SQS event ``-sqs``."""
+        return self.logical_id if self.source == "s3" else f"{self.logical_id}-{self.source}"
 
     def zygote_options(self) -> dict[str, Any]:
         """What :func:`iraas.local.lambda_runner.preforked` needs (the zygote's ``--options``)."""
         return {
             "queue_url": self.queue_url, "handler": self.handler,
-            "function_name": self.logical_id, "timeout_s": self.timeout_s,
+            "function_name": self.logical_id, "timeout_s": self.timeout_s, "source": self.source,
         }
 
     def command(self, ready_file: Path) -> list[str]:
         return [
             sys.executable, "-m", "iraas.local.lambda_runner", "--queue-url", self.queue_url,
             "--handler", self.handler, "--function-name", self.logical_id,
-            "--timeout", str(self.timeout_s), "--ready-file", str(ready_file),
+            "--timeout", str(self.timeout_s), "--ready-file", str(ready_file), "--source", self.source,
         ]
 
 
@@ -59,13 +65,15 @@ def handler_location(root: Path, resource: dict[str, Any]) -> str:
 
 
 def local_functions(template: dict[str, Any], resources: dict[str, str], root: Path) -> list[LocalFunction]:
-    """The template's functions that the provisioner gave an event queue."""
+    """The template's functions that the provisioner gave an event queue: one entry per queue."""
     found = []
     for logical_id, resource in template["Resources"].items():
-        queue = resources.get(event_queue_id(logical_id))
-        if resource.get("Type") == "AWS::Serverless::Function" and queue:
-            timeout = int(resource.get("Properties", {}).get("Timeout", 3))
-            found.append(LocalFunction(logical_id, handler_location(root, resource), queue, timeout))
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        timeout = int(resource.get("Properties", {}).get("Timeout", 3))
+        for source, queue in (("s3", resources.get(event_queue_id(logical_id))), ("sqs", resources.get(sqs_source_id(logical_id)))):
+            if queue:
+                found.append(LocalFunction(logical_id, handler_location(root, resource), queue, timeout, source))
     return found
 
 

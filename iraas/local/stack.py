@@ -54,6 +54,7 @@ ENDPOINT_STOP_S = 1.0  # left at the end for the endpoint
 SCALER_STOP_S = 1.0  # how long a stop waits for the scaler's current tick
 LOCAL_LONG_POLL_S = 2  # the local workers' SQS long poll
 FUNCTION_NICENESS = 10  # the face runners yield the cores to the web tier and the workers
+SEGMENT_NICENESS = 5  # and a lecture's attendance segments, further, to a new video's first frame
 
 
 class StackError(RuntimeError):
@@ -334,13 +335,19 @@ class EmbeddedStack:
         if self.settings is None:
             raise StackError("the stack has not been started")
         sqs = aws.client(self.settings, "sqs")
-        for function in local_functions(load_template(self.template), resources, REPO_ROOT):
+        functions = local_functions(load_template(self.template), resources, REPO_ROOT)
+        s3_events = {f.logical_id: f.queue_url for f in functions if f.source == "s3"}
+        for function in functions:
+            # A lecture's attendance segments (the function's SQS event) yield to its first-frame
+            # events (its S3 event): a new video's CSV comes as fast as without attendance.
+            first = s3_events.get(function.logical_id) if function.source == "sqs" else None
             pool = FunctionPool(
                 function, self.home, env, REPO_ROOT, functools.partial(queue_depth, sqs, function.queue_url),
                 cap=concurrency(), idle_s=idle_s(), say=self.say,
                 # At a lower priority: the zygote loading the dlib models, or a runner on a video,
-                # yields the cores to a burst of images.
-                niceness=FUNCTION_NICENESS,
+                # yields the cores to a burst of images (and a segment's runner to a first frame's).
+                niceness=FUNCTION_NICENESS + (SEGMENT_NICENESS if first else 0),
+                yields_to=functools.partial(queue_depth, sqs, first) if first else None,
             )
             pool.start()
             self.function_pools.append(pool)

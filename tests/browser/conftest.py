@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.embedded import running_stack
 from iraas.config import REPO_ROOT
 
 SCREENSHOTS = Path(os.environ.get("IRAAS_SCREENSHOTS", REPO_ROOT / "build" / "screenshots"))
@@ -29,6 +30,15 @@ def browser() -> Iterator:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, model_path):
+    """`iraas up` with the default, scaled fleet (no worker runs until work arrives), shared by the
+    page's tests that need no API key: one start for them all. Each test uses names of its own."""
+    home = tmp_path_factory.mktemp("iraas-page")
+    with running_stack(home, {"IRAAS_LOCAL_FUNCTION_CONCURRENCY": "1"}, workers=None) as running:
+        yield running
 
 
 @contextlib.contextmanager

@@ -13,20 +13,12 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from harness.embedded import running_stack
 from tests.browser.conftest import open_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 DONE_S = 90_000  # ms: a cold worker loads its model first; the face function its engine
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, model_path):
-    """`iraas up` with the default, scaled fleet: no worker runs until work arrives."""
-    home = tmp_path_factory.mktemp("iraas-page")
-    with running_stack(home, {"IRAAS_LOCAL_FUNCTION_CONCURRENCY": "1"}, workers=None) as running:
-        yield running
+# `stack`: the session's `iraas up` (tests/browser/conftest.py), shared with test_attendance.py.
 
 
 @pytest.fixture

@@ -80,13 +80,18 @@ const IRaaS = (() => {
     return response.text();
   }
 
-  /** fetch() against the API (relative to the page), resolving to {status, ok, body, headers}. */
-  async function api(path, options = {}) {
+  /**
+   * fetch() against the API (relative to the page), resolving to {status, ok, body, headers}.
+   * options.as "blob": a successful answer's body as a Blob (an image an <img> could not fetch
+   * itself, since it cannot send the key); otherwise JSON or text, by the answer's type.
+   */
+  async function api(path, { as, ...options } = {}) {
     try {
       const headers = { ...(options.headers || {}), ...keyHeaders() };
       const response = await fetch(path, { ...options, headers });
       refused(response.status);
-      return { status: response.status, ok: response.ok, body: await parse(response), headers: response.headers };
+      const body = as === "blob" && response.ok ? await response.blob() : await parse(response);
+      return { status: response.status, ok: response.ok, body, headers: response.headers };
     } catch (error) {
       return { status: 0, ok: false, body: null, headers: new Headers() };
     }

@@ -17,13 +17,13 @@ import boto3
 
 from iraas.local.provision import dynamodb, functions, s3, sqs
 from iraas.local.provision.context import Clients, Context, Handler
-from iraas.local.provision.functions import event_queue_id
+from iraas.local.provision.functions import event_queue_id, sqs_source_id
 from iraas.local.provision.naming import physical_name
 from iraas.local.template import Resolver, TemplateError, resource_order
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HANDLERS", "event_queue_id", "physical_name", "provision"]
+__all__ = ["HANDLERS", "event_queue_id", "physical_name", "provision", "sqs_source_id"]
 
 
 SKIPPED_BECAUSE = {

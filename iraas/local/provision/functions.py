@@ -10,6 +10,7 @@ from iraas.aws import error_code
 from iraas.local.provision.context import Context, log
 from iraas.local.provision.naming import SQS_NAME_MAX, physical_name
 from iraas.local.provision.s3 import queue_notification
+from iraas.local.template import TemplateError
 from iraas.queues import NO_SUCH_QUEUE
 
 
@@ -18,16 +19,31 @@ def event_queue_id(function_logical_id: str) -> str:
     return f"{function_logical_id}.EventQueue"
 
 
+def sqs_source_id(function_logical_id: str) -> str:
+    """The stack.json entry of the queue whose messages invoke a function (its SQS event)."""
+    return f"{function_logical_id}.SqsQueue"
+
+
 def function(ctx: Context, logical_id: str, props: dict[str, Any]) -> tuple[None, dict[str, str]]:
-    """The function itself does not exist locally; its S3 events are routed to a queue instead.
+    """The function itself does not exist locally; its events reach a queue that a runner polls.
 
     SAM turns an S3 event into the bucket's NotificationConfiguration plus a Lambda permission. Here
     the bucket notifies a queue (same events, same filter), and the runner started by ``iraas up``
-    hands each message's S3 event to the handler, as the Lambda service would.
+    hands each message's S3 event to the handler, as the Lambda service would. An SQS event's queue
+    is the template's own: its runners poll it and hand the handler SQS events (one record each).
     """
+    sqs_events = [e.get("Properties", {}) for e in (props.get("Events") or {}).values() if e.get("Type") == "SQS"]
+    if len(sqs_events) > 1:
+        raise TemplateError(f"{logical_id}: one SQS event per function is run locally")
+    for event in sqs_events:
+        arn = str(ctx.resolver.resolve(event["Queue"]))
+        url = ctx.clients.sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[-1])["QueueUrl"]
+        ctx.resolver.physical[sqs_source_id(logical_id)] = url
+        log.info("%s takes the messages of %s", logical_id, url)
     events = [e.get("Properties", {}) for e in (props.get("Events") or {}).values() if e.get("Type") == "S3"]
     if not events:
-        log.debug("skipped %s (AWS::Serverless::Function): without S3 events it is not run locally", logical_id)
+        if not sqs_events:
+            log.debug("skipped %s (AWS::Serverless::Function): without S3 or SQS events it is not run locally", logical_id)
         return None, {}
     sqs, s3 = ctx.clients.sqs, ctx.clients.s3
     name = physical_name(ctx.stack_name, f"{logical_id}Events", SQS_NAME_MAX)

@@ -96,7 +96,8 @@ def test_students_and_videos_over_http(stack, web_app, store, face_settings, cla
         answer = client.http.post("/v1/videos?name=../../Room 7.mp4", headers={"Content-Type": "video/mp4"}, body=video)
         assert answer.status_code == 202
         video_id = answer.json_body["video"]
-        assert answer.json_body == {"video": video_id, "name": "../../Room 7.mp4", "csv": "Room 7.csv", "status": "queued"}
+        assert answer.json_body == {"video": video_id, "name": "../../Room 7.mp4", "csv": "Room 7.csv", "status": "queued",
+                                    "attendance": f"/v1/videos/{video_id}/attendance"}
         assert answer.headers["Location"] == f"/v1/videos/{video_id}/csv"
         key = f"videos/anonymous/{video_id}.mp4"  # no keys configured: the one anonymous caller
         stored = aws.client(face_settings, "s3").get_object(Bucket=face_settings.video_input_bucket, Key=key)

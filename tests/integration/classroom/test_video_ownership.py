@@ -10,6 +10,7 @@ from iraas import aws
 from iraas.local.lambda_runner import LocalContext
 from iraas.web.auth import caller_identity, load_auth_settings
 from tests.support.events import s3_event
+from tests.support.segments import run_segments
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,7 @@ def test_a_video_and_its_csv_are_the_uploaders_alone_named_as_the_user_named_the
         answer = sent.json_body
         video_id = answer["video"]
         assert answer == {"video": video_id, "name": "Room 101/two people.mp4", "csv": "two people.csv",
-                          "status": "queued"}
+                          "status": "queued", "attendance": f"/v1/videos/{video_id}/attendance"}
         assert sent.headers["Location"] == f"/v1/videos/{video_id}/csv"
         key = f"videos/{owner(ALICE)}/{video_id}.mp4"  # of the service's making; the name is metadata
         assert s3.get_object(Bucket=face_settings.video_input_bucket, Key=key)["Body"].read() == video
@@ -61,6 +62,16 @@ def test_a_video_and_its_csv_are_the_uploaders_alone_named_as_the_user_named_the
         assert mine.headers["Content-Disposition"] == 'attachment; filename="two people.csv"'
         theirs = get_csv(client, BOB, video_id)
         assert theirs.status_code == 404 and theirs.json_body["error"]["code"] == "not_found"
+
+        # The whole lecture's attendance, once its segment is observed: the uploader's alone too.
+        path = f"/v1/videos/{video_id}/attendance"
+        assert client.http.get(path, headers={"x-api-key": ALICE}).status_code == 404  # not yet
+        run_segments(face_handler, face_settings)
+        report = client.http.get(path, headers={"x-api-key": ALICE})
+        assert report.status_code == 200 and report.json_body["video"] == "Room 101/two people.mp4"
+        assert {s["name"] for s in report.json_body["students"]} == {"Barack Obama", "Joe Biden"}
+        assert client.http.get(path, headers={"x-api-key": BOB}).status_code == 404
+        assert client.http.get(f"/v1/videos/{video_id}/unknown/0", headers={"x-api-key": ALICE}).status_code == 404
 
         # The same name from another caller is another video; the first one's CSV stays as it was.
         again = post_video(client, BOB, "?name=Room%20101/two%20people.mp4", classroom.videos["one"].read_bytes())

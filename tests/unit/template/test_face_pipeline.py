@@ -27,11 +27,18 @@ def test_the_function_may_touch_only_the_two_video_buckets_the_table_its_logs_an
     assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     touched = set().union(*(references(s["Resource"]) for s in statements)) - {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
-    assert touched == {"VideoOutputBucket", "StudentsTable", "FaceRecognitionLogGroup", "FaceRecognitionFailedEvents"}
+    assert touched == {
+        "VideoOutputBucket", "StudentsTable", "FaceRecognitionLogGroup", "FaceRecognitionFailedEvents",
+        "VideoSegmentQueue", "AttendanceRunsTable",  # a long lecture's segments, and who merges them
+    }
     assert {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage",
         "s3:PutObject", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
+        "s3:GetObject", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "dynamodb:PutItem",
     }
+    # Of the output bucket it reads only the segments' results.
+    [read] = [s for s in statements if s["Action"] == "s3:GetObject"]
+    assert read["Resource"] == {"Fn::Sub": "${VideoOutputBucket.Arn}/attendance-runs/*"}
     # Enrolling a photo adds descriptors to an item; the records themselves stay read-only to it.
     [update] = [s for s in statements if s["Action"] == "dynamodb:UpdateItem"]
     assert update["Condition"]["ForAllValues:StringEquals"] == {"dynamodb:Attributes": ["name", "faces"]}
@@ -61,3 +68,32 @@ def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_t
     assert actions_on({"Fn::Sub": "${VideoInputBucket.Arn}/*"}) == {"s3:PutObject"}
     assert actions_on({"Fn::Sub": "${VideoOutputBucket.Arn}/*"}) == {"s3:GetObject"}
     assert actions_on({"Fn::GetAtt": ["VideoOutputBucket", "Arn"]}) == {"s3:ListBucket"}  # pending, not 403
+
+
+def test_a_long_lectures_segments_are_retried_by_their_queue_then_recorded_as_missing():
+    function = RESOURCES["FaceRecognitionFunction"]["Properties"]
+    assert function["Events"]["Segments"] == {
+        "Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["VideoSegmentQueue", "Arn"]}, "BatchSize": 1}
+    }
+    queue = RESOURCES["VideoSegmentQueue"]["Properties"]
+    # AWS's advice for an SQS trigger: the queue's visibility at least six times the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # The handler records a gap on the segment's last try: it must know which try that is.
+    variables = function["Environment"]["Variables"]
+    assert int(variables["IRAAS_SEGMENT_MAX_RECEIVES"]) == queue["RedrivePolicy"]["maxReceiveCount"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["VideoSegmentDeadLetterQueue", "Arn"]}
+    assert variables["IRAAS_SEGMENT_QUEUE_URL"] == {"Ref": "VideoSegmentQueue"}
+    assert variables["IRAAS_ATTENDANCE_RUNS_TABLE"] == {"Ref": "AttendanceRunsTable"}
+    runs = RESOURCES["AttendanceRunsTable"]["Properties"]
+    assert runs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_the_byte_limit_admits_a_two_hour_1080p_lecture_and_fits_the_functions_storage():
+    from iraas.classroom.settings import FaceSettings
+
+    storage_mib = RESOURCES["FaceRecognitionFunction"]["Properties"]["EphemeralStorage"]["Size"]
+    assert FaceSettings.max_video_bytes <= storage_mib * 1024 * 1024  # downloaded whole for its first frame
+    two_hours_1080p = 2 * 3600 * 8_000_000 // 8  # at 8 Mbit/s, a generous 1080p lecture
+    assert FaceSettings.max_video_seconds == 7200 and FaceSettings.max_video_bytes >= two_hours_1080p
+    rules = RESOURCES["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {"Id": "ExpireAttendanceRuns", "Status": "Enabled", "Prefix": "attendance-runs/", "ExpirationInDays": 1} in rules
