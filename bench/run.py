@@ -13,7 +13,10 @@ step has succeeded:
 - ``cpu_split.json`` (``bench.cpu_split``): with ``perf``, both cores' CPU while 1,000 requests are
   served, by process and library (the classifier's own work against moving requests);
 - ``scaling.csv``/``scaling.png`` (``bench.scaling``), ``faces.json`` (``bench.faces``) and
-  ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV).
+  ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV);
+- ``attendance.json`` (``bench.attendance``): a lecture's attendance: sampling strategies, seconds of
+  lecture per second at 480p/720p/1080p, a 10-minute lecture from upload to report through ``iraas up``,
+  a 60-minute one under simulated fan-out.
 
 It ends by writing the benchmarks page's figures (``bench.table``: ``docs/bench-figures.md``, and
 the scaling plot copied to ``docs/scaling-burst.png``), both committed, unless a step failed.
@@ -48,6 +51,7 @@ STEPS = {
     "scaling": ["bench.scaling"],
     "faces": ["bench.faces"],
     "faces_at_scale": ["bench.faces_at_scale"],
+    "attendance": ["bench.attendance"],
 }
 
 

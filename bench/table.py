@@ -61,13 +61,13 @@ def _cpu_split(cs: dict) -> str:
 def _parts(report: dict) -> tuple[dict, ...]:
     return tuple(
         report.get(k) or {}
-        for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale", "cpu_split")
+        for k in ("classifier", "worker", "service", "faces", "moto_calls", "faces_at_scale", "cpu_split", "attendance")
     )
 
 
 def rows(report: dict) -> list[tuple[str, str]]:
     """The table: (what, figure), one row per figure."""
-    c, w, s, f, m, fs, cs = _parts(report)
+    c, w, s, f, m, fs, cs, a = _parts(report)
     models = c.get("models", {})
 
     def rate(model: str, what: str) -> str:
@@ -126,13 +126,46 @@ def rows(report: dict) -> list[tuple[str, str]]:
         ("face runner start to ready: forked from the preloaded zygote / a fresh interpreter",
          f"{_get(fs, 'runner_start_to_ready', 'forked_ms', 'median')} / "
          f"{_get(fs, 'runner_start_to_ready', 'spawned_ms', 'median')} ms"),
+        *attendance_rows(a),
     ]
     return out
 
 
+def attendance_rows(a: dict) -> list[tuple[str, str]]:
+    """``bench.attendance``'s figures: sampling, one invocation's speed, the 10- and 60-minute lectures."""
+    sizes = ("480p", "720p", "1080p")
+    decode = _get(a, "decode", "lectures", default={})
+    ten, sixty = a.get("upload_to_report") or {}, a.get("fan_out") or {}
+
+    def sampled(spacing: str, strategy: str) -> str:
+        return " / ".join(f"{_get(decode, f'{size}/{spacing}', 'strategies', strategy, 'speed_x')}x" for size in sizes)
+
+    def speed(mode: str) -> str:
+        return " / ".join(f"{_get(a, 'processing', 'sizes', size, mode, 'speed_x')}x" for size in sizes)
+
+    return [
+        ("attendance sampling, one frame a second, seconds of video per second, 480p / 720p / 1080p, x264's default "
+         "keyframes: every frame decoded / non-reference frames skipped (what `auto` picks)",
+         f"{sampled('x264-default', 'all')}  /  {sampled('x264-default', 'nonref')}"),
+        ("... a keyframe a second: every frame decoded / keyframes only (what `auto` picks)",
+         f"{sampled('keyframes-1s', 'all')}  /  {sampled('keyframes-1s', 'keyframes')}"),
+        ("attendance, seconds of lecture per second of one invocation (sampling, detection, descriptors), "
+         "480p / 720p / 1080p: faces followed from sample to sample / described in every sample",
+         f"{speed('followed')}  /  {speed('described_every_sample')}"),
+        ("10-minute 720p lecture with 8 students through `iraas up`: upload to first-frame CSV / to attendance "
+         "report, students in the report",
+         f"{ten.get('upload_to_csv_s', 'n/a')} s / {ten.get('upload_to_report_s', 'n/a')} s, "
+         f"{ten.get('students_in_report', 'n/a')} of {ten.get('students', 'n/a')}"),
+        ("60-minute 720p lecture, simulated fan-out (segments of 60 s timed one by one): S3 event + slowest "
+         "segment + merge = longest path; all one after another",
+         f"{sixty.get('event_s', 'n/a')} + {sixty.get('segment_max_s', 'n/a')} + {sixty.get('merge_s', 'n/a')} = "
+         f"{sixty.get('longest_path_s', 'n/a')} s; {sixty.get('one_after_another_s', 'n/a')} s"),
+    ]
+
+
 def targets(report: dict) -> list[tuple[str, str, bool | None]]:
     """The performance issue's targets: (target, this run's figure, met; None where not measured)."""
-    c, _, s, _, _, _, _ = _parts(report)
+    c, _, s, _, _, _, _, a = _parts(report)
 
     def at_most(value: float | None, limit: float) -> bool | None:
         return None if value is None else value <= limit
@@ -151,6 +184,7 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
     thousand = _number(s, "thousand", "share_of_classifier")
     rate, alone = _number(s, "thousand", "images_per_s"), _number(s, "classifier_images_per_s")
     known_calls = [v for v in calls if v is not None]
+    lecture = _number(a, "upload_to_report", "upload_to_report_s")
     return [
         ("100 concurrent course-style requests answered in under 3 s, fresh stack", shown(cold, " s"),
          None if cold is None else cold < 3),
@@ -161,6 +195,8 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
          at_most(max(known_calls), 5) if len(known_calls) == len(calls) else None),
         ("`iraas classify` (the default model) above 45% of the matmul rate", shown(share), at_least(share, 0.45)),
         ("int8 at least 1.5x float on `iraas classify`'s loop", shown(int8), at_least(int8, 1.5)),
+        ("a 10-minute 720p lecture with 8 students from upload to its attendance report in under 60 s "
+         "(`iraas up`)", shown(lecture, " s"), None if lecture is None else lecture < 60),
         (f"1,000 requests in waves of 100 at {_pct(THOUSAND_TARGET_SHARE)} of the classifier alone or more",
          f"{shown(thousand)} ({shown(rate)} against {shown(alone)} images/s)",
          at_least(thousand, THOUSAND_TARGET_SHARE)),
@@ -170,7 +206,7 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
 def budget(report: dict) -> list[str]:
     """Where the CPU of the 1,000 requests goes, per image, against what the target leaves: one
     line per finding, or one line saying why it could not be worked out."""
-    _, _, s, _, m, _, cs = _parts(report)
+    _, _, s, _, m, _, cs, _ = _parts(report)
     if "skipped" in cs or "role_share" not in cs:
         return [f"Not worked out: `bench.cpu_split` did not measure ({cs.get('skipped', 'no figures')})."]
     cpus = _number(report, "machine", "cpus")

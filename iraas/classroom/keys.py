@@ -17,7 +17,9 @@ The user's file name travels in the video's metadata (and the face function copi
 A video an operator drops into the bucket by hand keeps the key it was given, as before.
 
 Attendance across the whole lecture is written beside the CSV: ``<stem>.attendance.json``,
-``<stem>.attendance.csv`` and one small crop per unknown person, ``<stem>.unknown-<n>.jpg``. While
+``<stem>.attendance.csv``; one small crop per unknown person goes under its own prefix,
+``unknown-faces/<stem>-<n>.jpg``, so that it expires with the video (a face nobody enrolled is kept
+no longer than the video it came from: ``VideoRetentionDays``, not the report's school year). While
 a long lecture's segments are observed, each one's result is ``attendance-runs/<run>/<n>.json`` in the
 output bucket (``run``: a hash of the video's bucket, key and ETag, so a new upload under the same
 key is a new run); like ``enrolments/``, that folder holds no video.
@@ -35,6 +37,7 @@ from iraas.names import safe_name
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi")
 ENROLMENT_PREFIX = "enrolments/"
 RUNS_PREFIX = "attendance-runs/"
+UNKNOWN_FACES_PREFIX = "unknown-faces/"
 _ENROLMENT_ID = re.compile(r"[0-9a-f]{32}")
 _ENROLMENT_PHOTO = re.compile(r"enrolments/([0-9a-f]{32})\.([a-z0-9]{1,8})")
 # Pillow's format name -> the extension a photo is stored under (the rest: the name in lower case).
@@ -88,7 +91,7 @@ def unknown_crop_key(video_key: str, index: int) -> str:
     """The crop of the ``index``-th unknown person of a video's attendance report."""
     if not 0 <= index < 10_000:
         raise ValueError(f"not an unknown face's index: {index!r}")
-    return f"{_root(video_key)}.unknown-{index}.jpg"
+    return f"{UNKNOWN_FACES_PREFIX}{_root(video_key)}-{index}.jpg"
 
 
 def run_id(bucket: str, key: str, etag: str) -> str:

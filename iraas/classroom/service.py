@@ -102,7 +102,8 @@ class ClassroomService:
     def find_attendance(self, owner: str, video_id: str) -> dict[str, Any]:
         """The whole lecture's attendance report of ``owner``'s video; NotFound for an id we never
         make, another caller's, and while the report is not written yet."""
-        report = videos.find_attendance(aws.client(self.settings, "s3"), self._output_bucket(video_id), owner, video_id)
+        bucket = self._output_bucket(video_id)
+        report = videos.find_attendance(aws.client(self.settings, "s3"), bucket, owner, video_id)
         if report is None:
             raise NotFound("not_found", f"no attendance for video {video_id!r} yet")
         return report
@@ -132,7 +133,8 @@ class ClassroomService:
         """The CSV of ``owner``'s video (by the id ``submit_video`` answered); NotFound for an id we
         never make and while there is none yet. Another caller's id is looked for under ``owner``:
         never found."""
-        found = videos.find_csv(aws.client(self.settings, "s3"), self._output_bucket(video_id), owner, video_id)
+        bucket = self._output_bucket(video_id)
+        found = videos.find_csv(aws.client(self.settings, "s3"), bucket, owner, video_id)
         if found is None:
             raise NotFound("not_found", f"no CSV for video {video_id!r} yet")
         return found

@@ -42,7 +42,7 @@ class FaceSettings(AwsSettings):
     sample_every_s: float = 1.0  # attendance samples one frame this often
     min_present_s: float = 300.0  # seen this long: present, else partial (half of a shorter lecture)
     segment_s: float = 60.0  # a segment of a long lecture, observed by one invocation
-    segment_max_receives: int = 3  # the segment queue's maxReceiveCount: the last try records a gap
+    segment_max_receives: int = 5  # the segment queue's maxReceiveCount: the last try records a gap
     # Enrolment photos are bounded like image uploads (the same variables, the same defaults).
     photo_limits: UploadLimits = field(default_factory=UploadLimits)
     facenet_weights: Path | None = None

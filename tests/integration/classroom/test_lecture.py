@@ -175,3 +175,41 @@ def test_every_field_of_the_report_is_right_to_one_sample_at_every_size(
     assert abs(stranger["first_seen_s"] - 5.0) <= 1.0 and abs(stranger["last_seen_s"] - 10.0) <= 1.0
     assert (report["duration_s"], report["sample_every_s"], report["frames_sampled"]) == (12.0, 1.0, 12)
     assert report["video"] == f"{size[1]}p.mp4" and report["missing_spans"] == []
+
+
+def test_the_issue_lecture_finds_all_eight_students_who_come_in_after_an_empty_first_frame(
+    face_handler, face_settings, store, engine, faces_dir, tmp_path
+):
+    """The report that opened the issue: 52 s of 720p, the room empty for 4 s, then eight enrolled
+    students one after another, each for 4 s. The first frame shows nobody (the seed's CSV stays
+    empty); the report has all eight, each within one sample."""
+    from harness.lectures import Appearance, make_lecture, one_photo_each, portraits
+    from iraas.classroom.enrol import enrol_photos
+    from iraas.classroom.students import parse_students
+
+    photos = one_photo_each(faces_dir / "people")[:8]
+    names = [p.parent.name.replace("_", " ").title() for p in photos]
+    store.put_students(parse_students([
+        {"id": str(2001 + n), "name": name, "major": "Physics", "year": "junior"} for n, name in enumerate(names)
+    ]))
+    for name, photo in zip(names, photos, strict=True):
+        enrol_photos(store, engine, name, [photo])  # the video shows a head-and-shoulders crop of it
+    seats = portraits(photos, engine, tmp_path / "portraits")
+    video = make_lecture(tmp_path / "lecture.mp4", [
+        Appearance(seat, 4.0 + 6 * n, 8.0 + 6 * n, slot=n) for n, seat in enumerate(seats)
+    ], 52.0, (1280, 720), fps=30, slots=8)
+    s3 = aws.client(face_settings, "s3")
+    s3.upload_file(str(video), face_settings.video_input_bucket, "lecture.mp4")
+    invoke(face_handler, s3_event(face_settings.video_input_bucket, "lecture.mp4", video.stat().st_size))
+    run_segments(face_handler, face_handler.SETTINGS)
+
+    csv = s3.get_object(Bucket=face_settings.video_output_bucket, Key="lecture.csv")["Body"].read().decode()
+    assert csv == "name,major,year\n"  # an empty room in the first frame, as the seed says
+    report = report_of(face_settings, "lecture.mp4")
+    by_name = {s["name"]: s for s in report["students"]}
+    assert sorted(by_name) == sorted(names) and report["absent"] == [] and report["unknown_faces"] == 0
+    for n, name in enumerate(names):
+        first, last = 4.0 + 6 * n, 7.0 + 6 * n  # on screen 4 s: samples at first .. first + 3
+        assert abs(by_name[name]["first_seen_s"] - first) <= 1.0, name
+        assert abs(by_name[name]["last_seen_s"] - last) <= 1.0, name
+        assert by_name[name]["status"] == "partial"  # 4 s of a 26 s minimum (half of a short lecture)

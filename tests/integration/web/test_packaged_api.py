@@ -84,5 +84,5 @@ def test_the_web_tier_and_the_face_function_have_reserved_concurrency(deployed: 
     assert face["ReservedConcurrentExecutions"] == {"Ref": "FaceReservedConcurrency"}
     assert resources["Scale"]["Properties"]["ReservedConcurrentExecutions"] == 1
     parameters = load_template(REPO_ROOT / "template.yaml")["Parameters"]
-    assert parameters["ApiReservedConcurrency"]["Default"] == 100 and parameters["FaceReservedConcurrency"]["Default"] == 4
+    assert parameters["ApiReservedConcurrency"]["Default"] == 100 and parameters["FaceReservedConcurrency"]["Default"] == 20
     assert parameters["OpenCourseEndpoint"]["Default"] == "false"

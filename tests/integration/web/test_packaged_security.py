@@ -52,4 +52,4 @@ def test_the_packaged_template_keeps_recovery_on(deployed: dict):
     table = deployed["Resources"]["StudentsTable"]["Properties"]
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     rules = deployed["Resources"]["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
-    assert {r["Id"] for r in rules} == {"ExpireAttendance", "ExpireEnrolmentOutcomes"}
+    assert {r["Id"] for r in rules} == {"ExpireAttendance", "ExpireEnrolmentOutcomes", "ExpireAttendanceRuns", "ExpireUnknownFaces"}

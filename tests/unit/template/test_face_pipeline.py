@@ -9,6 +9,7 @@ from iraas.local.template import load_template, references
 
 TEMPLATE = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
+PARAMETERS = TEMPLATE["Parameters"]
 
 
 def test_the_function_is_a_python312_image_triggered_by_video_uploads():
@@ -72,12 +73,14 @@ def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_t
 
 def test_a_long_lectures_segments_are_retried_by_their_queue_then_recorded_as_missing():
     function = RESOURCES["FaceRecognitionFunction"]["Properties"]
-    assert function["Events"]["Segments"] == {
-        "Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": ["VideoSegmentQueue", "Arn"]}, "BatchSize": 1}
-    }
+    segments = function["Events"]["Segments"]
+    assert segments["Type"] == "SQS" and segments["Properties"]["BatchSize"] == 1
+    assert segments["Properties"]["Queue"] == {"Fn::GetAtt": ["VideoSegmentQueue", "Arn"]}
     queue = RESOURCES["VideoSegmentQueue"]["Properties"]
-    # AWS's advice for an SQS trigger: the queue's visibility at least six times the function's timeout.
+    # AWS's advice for an SQS trigger: the queue's visibility at least six times the function's timeout,
+    # and at least 5 receives, since a throttled invocation uses one up.
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
     # The handler records a gap on the segment's last try: it must know which try that is.
     variables = function["Environment"]["Variables"]
     assert int(variables["IRAAS_SEGMENT_MAX_RECEIVES"]) == queue["RedrivePolicy"]["maxReceiveCount"]
@@ -86,6 +89,19 @@ def test_a_long_lectures_segments_are_retried_by_their_queue_then_recorded_as_mi
     assert variables["IRAAS_ATTENDANCE_RUNS_TABLE"] == {"Ref": "AttendanceRunsTable"}
     runs = RESOURCES["AttendanceRunsTable"]["Properties"]
     assert runs["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_segments_never_take_all_of_the_functions_concurrency():
+    """The segment trigger's maximum concurrency stays below the function's reserved concurrency, so a
+    long lecture's segments leave room for new videos' first frames and are not throttled by their own
+    function (a throttled segment goes back to the queue and uses up one of its tries)."""
+    function = RESOURCES["FaceRecognitionFunction"]["Properties"]
+    scaling = function["Events"]["Segments"]["Properties"]["ScalingConfig"]
+    assert scaling == {"MaximumConcurrency": {"Ref": "FaceSegmentConcurrency"}}
+    assert function["ReservedConcurrentExecutions"] == {"Ref": "FaceReservedConcurrency"}
+    reserved, segments = PARAMETERS["FaceReservedConcurrency"], PARAMETERS["FaceSegmentConcurrency"]
+    assert segments["Default"] < reserved["Default"] and segments["MinValue"] >= 2  # Lambda's minimum is 2
+    assert reserved["MinValue"] > segments["MinValue"]
 
 
 def test_the_byte_limit_admits_a_two_hour_1080p_lecture_and_fits_the_functions_storage():
@@ -97,3 +113,14 @@ def test_the_byte_limit_admits_a_two_hour_1080p_lecture_and_fits_the_functions_s
     assert FaceSettings.max_video_seconds == 7200 and FaceSettings.max_video_bytes >= two_hours_1080p
     rules = RESOURCES["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert {"Id": "ExpireAttendanceRuns", "Status": "Enabled", "Prefix": "attendance-runs/", "ExpirationInDays": 1} in rules
+
+
+def test_an_unknown_persons_crop_is_kept_no_longer_than_the_video_it_came_from():
+    from iraas.classroom.keys import unknown_crop_key
+
+    rules = RESOURCES["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r["Id"] == "ExpireUnknownFaces"]
+    assert unknown_crop_key("Room 101/monday.mp4", 3).startswith(rule["Prefix"])
+    (videos,) = [r for r in RESOURCES["VideoInputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+                 if "Prefix" not in r and "Filter" not in r]
+    assert rule["ExpirationInDays"] == videos["ExpirationInDays"] == {"Ref": "VideoRetentionDays"}

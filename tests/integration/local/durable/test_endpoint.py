@@ -206,3 +206,21 @@ def test_receive_counts_survive_so_a_poison_message_still_reaches_the_dead_lette
         endpoint.start()
     assert endpoint.messages("RequestQueue") == []  # one receive too many: moved
     assert [m["Body"] for m in endpoint.messages("RequestDeadLetterQueue")] == ["poison"]
+
+
+def test_an_unknown_persons_crop_goes_with_the_video_and_the_report_stays(endpoint: Endpoint) -> None:
+    """A lecture's video and the crops of the people nobody enrolled expire after VideoRetentionDays (7);
+    its attendance report stays AttendanceRetentionDays (365); the segments' partial results go after a day."""
+    from iraas.classroom import keys
+
+    s3, res = endpoint.s3, endpoint.resources
+    videos, output = res["VideoInputBucket"], res["VideoOutputBucket"]
+    s3.put_object(Bucket=videos, Key="Room 101/monday.mp4", Body=b"video")
+    s3.put_object(Bucket=output, Key=keys.attendance_json_key("Room 101/monday.mp4"), Body=b"{}")
+    s3.put_object(Bucket=output, Key=keys.unknown_crop_key("Room 101/monday.mp4", 0), Body=b"jpeg")
+    s3.put_object(Bucket=output, Key=keys.segment_key(keys.run_id(videos, "Room 101/monday.mp4", "etag"), 0), Body=b"{}")
+    now = datetime.datetime.now(datetime.UTC)
+
+    assert lifecycle.expire_buckets(s3, now + datetime.timedelta(days=2)) == {output: 1}  # the segment's result
+    assert lifecycle.expire_buckets(s3, now + datetime.timedelta(days=8)) == {videos: 1, output: 1}
+    assert endpoint.keys("VideoOutputBucket") == ["Room 101/monday.attendance.json"]
