@@ -15,8 +15,13 @@ ones are reclaimed later. Locally each environment is a runner process
   nor a video takes the cores from a burst of images. Should the zygote keep failing, runners
   start as fresh processes (``python -m iraas.local.lambda_runner``, each with its own cold start);
 - **second in line**: a pool that ``yields_to`` another queue (a lecture's attendance segments yield
-  to the first-frame events of new videos, so that a CSV comes as fast as without attendance) adds
-  no runner while that queue has events, and its runners run at a lower priority still;
+  to the first-frame events of new videos, so that a CSV comes as fast as without attendance) runs
+  nothing while that queue has events and for ``YIELD_SETTLE_S`` after: its runners are retired
+  (each finishes the event it is on), none is started, not even a warm one, and it looks at the
+  queues at the idle pace; its runners run at a lower priority still. Lowering their priority alone
+  was not enough: a segment's runner at ``nice`` 15 still made 100 course-style uploads' CSVs 55%
+  slower (33 s against 21 s, ``bench.faces_at_scale``), through the AWS calls it makes, which the
+  endpoint serves at its own priority;
 - **down when idle**: once the backlog has stayed below the runners for ``idle_s``
   (``IRAAS_LOCAL_FUNCTION_IDLE_S``, 10 s), the extra runners get SIGTERM (each finishes the event it
   is on); one stays warm, so a lone video never pays a cold start;
@@ -49,6 +54,7 @@ WARM_RUNNERS = 1  # kept however idle the queue is
 FAST_TICK_S = 0.1  # while events wait or runners are starting
 IDLE_TICK_S = 0.25  # one GetQueueAttributes call a tick: about 1% of a core for moto
 JOIN_S = 2.0  # how long a stop waits for the pool's current tick
+YIELD_SETTLE_S = 1.0  # a yielding pool waits this long after the other queue's last event (uploads come in bursts)
 PREFORKED = "iraas.local.lambda_runner:preforked"
 
 Depth = Callable[[], QueueDepth]  # the event queue's depth (iraas.queues.queue_depth)
@@ -108,6 +114,7 @@ class FunctionPool:
         self._zygote_failures = 0  # deaths in a row before it was ready
         self._quick_exits = 0  # runner deaths in a row soon after their start
         self._low_since: float | None = None  # since when the backlog is below the runners
+        self._other_busy_at: float | None = None  # when the queue this pool yields to last had events
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -185,14 +192,16 @@ class FunctionPool:
                     starting = True
         if self.zygote is not None and not self.zygote.ready:
             return True  # preloading (or restarting): runners are forked once it is ready
+        active = [r for r in self.runners if not r.retiring]
+        if self._yielding(now):
+            for runner in active:  # each finishes the event it is on; nothing new is taken
+                runner.retiring = True
+                runner.process.terminate()
+            self._low_since = None
+            return starting
         depth = self.depth()
         visible = depth.visible
         desired = desired_runners(depth.visible, depth.in_flight, self.cap, self.warm)
-        active = [r for r in self.runners if not r.retiring]
-        if self.yields_to is not None:
-            first = self.yields_to()
-            if first.visible + first.in_flight > 0:  # those events go first: start no more runners now
-                desired = min(desired, max(self.warm, len(active)))
         if desired > len(active):
             self._low_since = None
             for _ in range(desired - len(active)):
@@ -209,6 +218,15 @@ class FunctionPool:
         else:
             self._low_since = None
         return starting or visible > 0
+
+    def _yielding(self, now: float) -> bool:
+        """Whether the queue this pool yields to has events, or had some within ``YIELD_SETTLE_S``."""
+        if self.yields_to is None:
+            return False
+        other = self.yields_to()
+        if other.visible + other.in_flight > 0:
+            self._other_busy_at = now
+        return self._other_busy_at is not None and now - self._other_busy_at < YIELD_SETTLE_S
 
     # ---- runners ------------------------------------------------------------------------------
 

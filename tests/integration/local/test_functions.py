@@ -49,11 +49,12 @@ class Pooled:
     sqs: object
     queue_url: str
     calls: Path
+    first_url: str  # the queue whose events go first, for a pool that yields to it
 
-    def send(self, keys: list[str]) -> None:
+    def send(self, keys: list[str], queue_url: str | None = None) -> None:
         for start in range(0, len(keys), 10):
             self.sqs.send_message_batch(  # type: ignore[attr-defined]
-                QueueUrl=self.queue_url,
+                QueueUrl=queue_url or self.queue_url,
                 Entries=[{"Id": str(n), "MessageBody": _s3_event(k)} for n, k in enumerate(keys[start:start + 10])],
             )
 
@@ -71,7 +72,9 @@ def _s3_event(key: str) -> str:
 
 
 @pytest.fixture
-def pooled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pooled]:
+def pooled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Pooled]:
+    """A pool of runners on a queue of its own; with the parameter True, second in line to ``first_url``."""
+    yields = getattr(request, "param", False)
     home = tmp_path / "home"
     (home / "ready").mkdir(parents=True)
     (home / "logs").mkdir()
@@ -86,13 +89,15 @@ def pooled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pooled]:
             monkeypatch.setenv(name, value)
         sqs = boto3.client("sqs", endpoint_url=moto.url, region_name="us-east-1", **local_credentials())
         queue_url = sqs.create_queue(QueueName="resize-events", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+        first_url = sqs.create_queue(QueueName="first-frames")["QueueUrl"]
         function = LocalFunction("Resize", f"{handler}:lambda_handler", queue_url, timeout_s=30)
         pool = FunctionPool(
             function, home, env, REPO_ROOT, functools.partial(queue_depth, sqs, queue_url), cap=3, idle_s=1.0, niceness=10,
+            yields_to=functools.partial(queue_depth, sqs, first_url) if yields else None,
         )
         pool.start()
         try:
-            yield Pooled(pool, sqs, queue_url, calls)
+            yield Pooled(pool, sqs, queue_url, calls, first_url)
         finally:
             pool.terminate()
             pool.wait_or_kill(time.monotonic() + 10)
@@ -159,3 +164,21 @@ def test_a_stop_leaves_no_process(pooled: Pooled) -> None:
 def zygote_pid(pool: FunctionPool) -> int | None:
     process = pool.zygote.process if pool.zygote is not None else None
     return process.pid if process is not None and process.poll() is None else None
+
+
+@pytest.mark.parametrize("pooled", [True], indirect=True, ids=["second in line"])
+def test_a_pool_second_in_line_runs_nothing_while_the_other_queue_has_events(pooled: Pooled) -> None:
+    """A lecture's segments wait while new videos' first frames do (iraas up's segment pool): its
+    runners finish the event they are on and stop, none starts, not even a warm one; once the other
+    queue is empty (and has stayed so a moment), it takes its events again."""
+    pool = pooled.pool
+    wait_until(lambda: len(pooled.ready_runners()) == 1, 60, "one warm runner")
+    pooled.send(["a first frame"], pooled.first_url)  # nobody takes it here: it stays visible
+    wait_until(lambda: not pool.runners, 30, "the warm runner retired")
+    pooled.send([f"segment-{n}" for n in range(4)])
+    time.sleep(2.0)  # eight of the pool's ticks
+    assert not pool.runners and pooled.handled() == []
+
+    pooled.sqs.purge_queue(QueueUrl=pooled.first_url)  # type: ignore[attr-defined]
+    wait_until(lambda: len(pooled.handled()) == 4, 60, "the segments handled")
+    assert sorted(k for k, _ in pooled.handled()) == [f"segment-{n}" for n in range(4)]
