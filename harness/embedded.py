@@ -39,6 +39,8 @@ def wait_for_line(process: subprocess.Popen, marker: str, timeout_s: float) -> l
             seen.append(line)
             if marker in line:
                 return seen
+        elif process.poll() is not None:  # exited, while a child it started may hold its output open
+            raise AssertionError(f"exited with {process.returncode} before {marker!r}:\n{''.join(seen)}")
     raise AssertionError(f"no {marker!r} within {timeout_s} s:\n{''.join(seen)}")
 
 

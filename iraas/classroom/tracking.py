@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from iraas.classroom.attendance import CLEAR_FRACTION, CLEAR_MARGIN, SegmentResult, UnknownPerson
-from iraas.classroom.engines.base import Box, FaceEngine
+from iraas.classroom.engines.base import Box, FaceEngine, Scene
 from iraas.classroom.gallery import Gallery, Match
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Observer:
 
     def __init__(
         self, engine: FaceEngine, gallery: Gallery, tolerance: float, margin: float, start_s: float, end_s: float,
-        refresh_every: int = REFRESH_EVERY,
+        refresh_every: int = REFRESH_EVERY, unchanged_reused: bool = True,
     ) -> None:
         self.engine, self.gallery = engine, gallery
         self.tolerance, self.margin = tolerance, margin
@@ -105,12 +105,14 @@ class Observer:
         self.tracks: list[Track] = []
         self.index = -1
         self.described = 0  # descriptors computed: what following faces saves
+        # The samples come in order from one camera: the engine may skip what did not change.
+        self.scene = engine.scene() if unchanged_reused else Scene(engine)
 
     def observe(self, t: float, rgb: np.ndarray) -> None:
         """One sample: detect, follow or describe each face, record who was seen at ``t``."""
         self.index += 1
         self.result.sample_times.append(t)
-        boxes = self.engine.detect(rgb)
+        boxes = self.scene.detect(rgb)
         followed = self._follow(boxes)
         thumbs = [thumbnail(rgb, box) for box in boxes]
         stale = [

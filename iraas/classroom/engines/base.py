@@ -71,6 +71,11 @@ class FaceEngine(ABC):
     def describe(self, rgb: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
         """One descriptor per box."""
 
+    def scene(self) -> Scene:
+        """A detector for the frames of one fixed camera in order (a lecture's samples). This one
+        detects each frame afresh; an engine may reuse what it found where the picture is unchanged."""
+        return Scene(self)
+
     def faces(self, rgb: np.ndarray) -> list[Face]:
         boxes = self.detect(rgb)
         return [Face(box, d) for box, d in zip(boxes, self.describe(rgb, boxes), strict=True)]
@@ -80,3 +85,13 @@ class FaceEngine(ABC):
         import numpy as np
 
         self.faces(np.zeros((160, 160, 3), dtype=np.uint8))
+
+
+class Scene:
+    """Consecutive frames of one camera, detected by ``engine`` (see :meth:`FaceEngine.scene`)."""
+
+    def __init__(self, engine: FaceEngine) -> None:
+        self.engine = engine
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        return self.engine.detect(rgb)

@@ -110,3 +110,40 @@ def test_faces_in_video_frames_match_their_own_person_and_strangers_match_nobody
     print(f"\n{len(found)} video-frame faces, {missed} photos without exactly one face")
     assert missed <= 2 and len(found) >= 2 * len(photos) - 2
     assert wrong == []
+
+
+def test_a_scene_finds_what_detecting_each_frame_afresh_finds_and_rescans_only_what_changed(engine, faces_dir):
+    """A lecture's samples go through a scene (``DlibEngine.scene``): pass 2 (the small faces) looks
+    only at tiles that changed since the last sample and keeps its faces elsewhere. Small faces come
+    and go; every frame's boxes are those of a fresh detection, and an unchanged frame costs pass 2 nothing."""
+    width, height = FRAMES["720p"]
+    background = np.full((height, width, 3), 100, np.uint8)
+    background[100:110, :] = 180  # a board's edge: unchanged texture
+    faces = []
+    for name in SAMPLE[:2]:
+        photo = read_photo(faces_dir / "people" / name)
+        (box,) = engine.detect(photo)
+        faces.append(in_frame(photo, box.width, 40, (width // 2, height)))  # small: for pass 2 only
+
+    def frame(left: bool, right: bool) -> np.ndarray:
+        out = background.copy()
+        if left:
+            out[:, : width // 2] = np.where(faces[0] != 100, faces[0], out[:, : width // 2])
+        if right:
+            out[:, width // 2 :] = np.where(faces[1] != 100, faces[1], out[:, width // 2 :])
+        return out
+
+    frames = [frame(True, False), frame(True, False), frame(True, True), frame(False, True), frame(False, True)]
+    scene = engine.scene()
+    found, scanned = [], []
+    for rgb in frames:
+        before = scene.scanned
+        boxes = scene.detect(rgb)
+        assert boxes == engine.detect(rgb)
+        found.append(len(boxes))
+        scanned.append(scene.scanned - before)
+    assert found == [1, 1, 2, 1, 1]
+    assert scanned[0] > 0 and scanned[2] > 0  # the first frame; where the second face came
+    # Unchanged frames cost nothing; where the first face left, a flat wall is left: nothing to scan,
+    # and its old box is not kept, since its tiles changed.
+    assert scanned[1] == scanned[3] == scanned[4] == 0
