@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import time
@@ -52,8 +53,9 @@ from iraas.classroom.sampling import STRATEGIES, probe, sample_frames
 from iraas.classroom.settings import load_face_settings
 from iraas.classroom.student_store import student_store
 from iraas.classroom.tracking import REFRESH_EVERY, Observer
-from iraas.config import usable_cores
+from iraas.config import TEMPLATE, usable_cores
 from iraas.local.runners import concurrency
+from iraas.local.template import load_template
 
 REPORT = OUT / "attendance.json"
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
@@ -250,11 +252,15 @@ def fan_out(stack: RunningStack, video: Path) -> dict[str, Any]:
     report = write_report(settings, task, student_store(settings))
     merge_s = time.perf_counter() - started
     longest = event_s + max(segments) + merge_s
+    # On AWS at most FaceSegmentConcurrency segments run at once: in waves, each no longer than the slowest.
+    at_once = int(load_template(TEMPLATE)["Parameters"]["FaceSegmentConcurrency"]["Default"])
+    in_waves = event_s + math.ceil(len(segments) / at_once) * max(segments) + merge_s
     figures = {
         "lecture_s": report["duration_s"], "segment_s": settings.segment_s, "segments": len(segments), "merged": merged,
         "event_s": round(event_s, 2), "segment_median_s": round(statistics.median(segments), 2),
         "segment_max_s": round(max(segments), 2), "merge_s": round(merge_s, 2),
         "longest_path_s": round(longest, 1), "one_after_another_s": round(event_s + sum(segments), 1),
+        "segment_concurrency": at_once, "in_waves_at_most_s": round(in_waves, 1),
         "students_in_report": len(report["students"]), "missing_spans": report["missing_spans"],
     }
     print(f"  60-minute lecture fanned out: event {figures['event_s']} s + slowest segment {figures['segment_max_s']} s "
