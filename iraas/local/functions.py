@@ -16,9 +16,10 @@ ones are reclaimed later. Locally each environment is a runner process
   start as fresh processes (``python -m iraas.local.lambda_runner``, each with its own cold start);
 - **second in line**: a pool that ``yields_to`` another queue (a lecture's attendance segments yield
   to the first-frame events of new videos, so that a CSV comes as fast as without attendance) runs
-  nothing while that queue has events and for ``YIELD_SETTLE_S`` after: its runners are retired
-  (each finishes the event it is on), none is started, not even a warm one, and it looks at the
-  queues at the idle pace; its runners run at a lower priority still. Lowering their priority alone
+  nothing of its own backlog while that queue has events and for ``YIELD_SETTLE_S`` after: its
+  runners are retired (each finishes the event it is on), none is started, not even a warm one, and
+  it looks at the queues at its idle pace (once a second, not four times, and at the other queue only
+  when its own has events); its runners run at a lower priority still. Lowering their priority alone
   was not enough: a segment's runner at ``nice`` 15 still made 100 course-style uploads' CSVs 55%
   slower (33 s against 21 s, ``bench.faces_at_scale``), through the AWS calls it makes, which the
   endpoint serves at its own priority;
@@ -53,6 +54,9 @@ log = logging.getLogger("iraas.local.functions")
 WARM_RUNNERS = 1  # kept however idle the queue is
 FAST_TICK_S = 0.1  # while events wait or runners are starting
 IDLE_TICK_S = 0.25  # one GetQueueAttributes call a tick: about 1% of a core for moto
+# A pool second in line looks at two queues a tick, and its work can wait: at this pace it adds
+# no AWS call to an image's budget that bench.service counts (it added 0.2 per image at IDLE_TICK_S).
+SECOND_IN_LINE_IDLE_TICK_S = 1.0
 JOIN_S = 2.0  # how long a stop waits for the pool's current tick
 YIELD_SETTLE_S = 1.0  # a yielding pool waits this long after the other queue's last event (uploads come in bursts)
 PREFORKED = "iraas.local.lambda_runner:preforked"
@@ -162,7 +166,8 @@ class FunctionPool:
 
     def _run(self) -> None:
         busy = True
-        while not self._stopping.wait(FAST_TICK_S if busy else IDLE_TICK_S):
+        idle_tick_s = IDLE_TICK_S if self.yields_to is None else SECOND_IN_LINE_IDLE_TICK_S
+        while not self._stopping.wait(FAST_TICK_S if busy else idle_tick_s):
             try:
                 with self._lock:
                     if self._stopping.is_set():
@@ -193,13 +198,14 @@ class FunctionPool:
         if self.zygote is not None and not self.zygote.ready:
             return True  # preloading (or restarting): runners are forked once it is ready
         active = [r for r in self.runners if not r.retiring]
-        if self._yielding(now):
+        depth = self.depth()
+        # The other queue matters only when this one has work: an idle warm runner takes no CPU.
+        if depth.visible + depth.in_flight > 0 and self._yielding(now):
             for runner in active:  # each finishes the event it is on; nothing new is taken
                 runner.retiring = True
                 runner.process.terminate()
             self._low_since = None
             return starting
-        depth = self.depth()
         visible = depth.visible
         desired = desired_runners(depth.visible, depth.in_flight, self.cap, self.warm)
         if desired > len(active):
