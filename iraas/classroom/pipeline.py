@@ -89,11 +89,11 @@ def recognise(
 
 
 def process_video(
-    settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None, attendance: bool = True,
+    settings: FaceSettings, bucket: str, key: str, engine: FaceEngine | None = None
 ) -> VideoOutcome:
     """Read the video's first frame, recognise the students, write ``<stem>.csv`` (with the user's
-    file name of an HTTP upload in its metadata, as the video had it); then, with ``attendance``
-    and the stack's segment queue, start the whole lecture's attendance (``iraas.classroom.lecture``:
+    file name of an HTTP upload in its metadata, as the video had it); then, where the stack has
+    a segment queue, start the whole lecture's attendance (``iraas.classroom.lecture``:
     the CSV is written first, so the seed's answer comes as fast as without it)."""
     settings.require("video_output_bucket", "students_table")
     outcome = VideoOutcome(bucket=bucket, key=key)
@@ -132,7 +132,7 @@ def process_video(
             Metadata=name_metadata_of(head.get("Metadata") or {}),  # the user's file name, for the web tier
         )
         outcome.latency_ms = round((time.perf_counter() - started) * 1000, 1)
-        if attendance and settings.segment_queue_url and settings.runs_table:
+        if settings.segment_queue_url and settings.runs_table:
             from iraas.classroom import lecture
 
             if path is None:

@@ -187,7 +187,8 @@ class DlibEngine(FaceEngine):
         half = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
         changed = self._changed(half, scene.last if scene else None)
         small: list[Box] = []
-        if changed is not None and scene is not None and scene.last is not None:
+        if changed is not None:  # a scene with an earlier frame of the same size
+            assert scene is not None and scene.last is not None
             tile = d.tile_px
             small = [  # last frame's pass 2 faces where nothing they cover changed
                 box for box in scene.last.small
