@@ -7,6 +7,8 @@ step has succeeded:
 
 - ``classifier.json`` (``bench.classifier``): images/s per model and batch, against the matmul rate;
 - ``worker.json`` (``bench.worker``): one worker end to end against the classifier alone and a naive loop;
+- ``worker_cpu.json`` (``bench.worker_cpu``): one fixed worker's CPU per answered image on ``iraas up``
+  against ``iraas classify``'s on the same photos, and the worker's AWS calls per image;
 - ``moto_calls.json`` (``bench.moto_calls``): the embedded endpoint's CPU per call, patched or not;
 - ``service.json`` (``bench.service``): 100 course-style requests cold and warm, 1,000 in waves of 100,
   AWS calls and CPU per image by process, a request just after scale-in;
@@ -16,7 +18,10 @@ step has succeeded:
   ``faces_at_scale.json`` (``bench.faces_at_scale``: 100 classroom uploads, first upload to last CSV);
 - ``attendance.json`` (``bench.attendance``): a lecture's attendance: sampling strategies, seconds of
   lecture per second at 480p/720p/1080p, a 10-minute lecture from upload to report through ``iraas up``,
-  a 60-minute one under simulated fan-out.
+  a 60-minute one under simulated fan-out;
+- ``cost.json`` (``bench.cost``, last: it reads ``worker_cpu.json`` and ``service.json``): what a million
+  images cost on AWS by component, ``wait`` and ``wait=0``, beside Rekognition, from the dated price
+  table ``bench/prices_us_east_1.toml``; it prints the table and writes ``docs/cost-figures.md``.
 
 It ends by writing the benchmarks page's figures (``bench.table``: ``docs/bench-figures.md``, and
 the scaling plot copied to ``docs/scaling-burst.png``), both committed, unless a step failed.
@@ -45,6 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = {
     "classifier": ["bench.classifier"],
     "worker": ["bench.worker"],
+    "worker_cpu": ["bench.worker_cpu"],
     "moto_calls": ["bench.moto_calls"],
     "service": ["bench.service"],
     "cpu_split": ["bench.cpu_split"],
@@ -52,6 +58,7 @@ STEPS = {
     "faces": ["bench.faces"],
     "faces_at_scale": ["bench.faces_at_scale"],
     "attendance": ["bench.attendance"],
+    "cost": ["bench.cost"],  # last: it prices what the steps before it measured
 }
 
 

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,11 +150,13 @@ class Stack:
             self.process.kill()
 
 
-def start_stack(port: int, home: Path) -> Stack:
+def start_stack(port: int, home: Path, args: Sequence[str] = (), env: dict[str, str] | None = None) -> Stack:
+    """``iraas up`` (with ``args``, e.g. ``--workers 1``, and ``env`` added to this environment) on
+    ``port``, once it says it is ready."""
     home.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--home", str(home)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "iraas.cli", "up", "--port", str(port), "--home", str(home), *args],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
     )
     for line in process.stdout or ():
         if "ready on" in line:

@@ -97,6 +97,7 @@ def rows(report: dict) -> list[tuple[str, str]]:
          f"{', '.join(map(str, _get(c, 'int8_over_float', 'inference_images_per_s', default={}).values()))}"),
         ("one worker end to end (receive to delete, in-process endpoint) / classifier alone / naive loop, images/s",
          f"{w.get('worker_images_per_s')} / {w.get('classifier_alone_images_per_s')} / {w.get('naive_worker_images_per_s')}"),
+        *worker_cpu_rows(report.get("worker_cpu") or {}),
         ("100 concurrent course-style requests, fresh stack (no worker running): whole burst, p50 / p90 / p99",
          f"{cold.get('total_s')} s, {cold.get('p50_s')} / {cold.get('p90_s')} / {cold.get('p99_s')} s"),
         ("... warm stack", f"{warm.get('total_s')} s, {warm.get('p50_s')} / {warm.get('p90_s')} / {warm.get('p99_s')} s"),
@@ -129,6 +130,20 @@ def rows(report: dict) -> list[tuple[str, str]]:
         *attendance_rows(a),
     ]
     return out
+
+
+def worker_cpu_rows(wc: dict) -> list[tuple[str, str]]:
+    """``bench.worker_cpu``'s figures: one fixed worker's CPU per answered image against `iraas classify`'s."""
+    calls = _get(wc, "worker_aws_calls", "by_operation", default={})
+    return [
+        ("CPU ms per image: one fixed worker of `iraas up` (its process, per answered course request) / "
+         "`iraas classify` on the same photos / ratio",
+         f"{wc.get('worker_cpu_ms_per_image', 'n/a')} / {wc.get('classify_cpu_ms_per_image', 'n/a')} / "
+         f"{wc.get('ratio', 'n/a')}x"),
+        ("the worker's AWS calls per image (on the AWS configuration: no announcements)",
+         f"{_get(wc, 'worker_aws_calls', 'per_image')} ("
+         + (", ".join(f"{op} {n:g}" for op, n in calls.items()) if isinstance(calls, dict) else "n/a") + ")"),
+    ]
 
 
 def attendance_rows(a: dict) -> list[tuple[str, str]]:
@@ -187,6 +202,7 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
     rate, alone = _number(s, "thousand", "images_per_s"), _number(s, "classifier_images_per_s")
     known_calls = [v for v in calls if v is not None]
     lecture = _number(a, "upload_to_report", "upload_to_report_s")
+    worker_ratio = _number(report, "worker_cpu", "ratio")
     return [
         ("100 concurrent course-style requests answered in under 3 s, fresh stack", shown(cold, " s"),
          None if cold is None else cold < 3),
@@ -197,6 +213,8 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
          at_most(max(known_calls), 5) if len(known_calls) == len(calls) else None),
         ("`iraas classify` (the default model) above 45% of the matmul rate", shown(share), at_least(share, 0.45)),
         ("int8 at least 1.5x float on `iraas classify`'s loop", shown(int8), at_least(int8, 1.5)),
+        ("a worker's CPU per answered image at most 1.3x `iraas classify`'s", shown(worker_ratio, "x"),
+         at_most(worker_ratio, 1.3)),
         ("a 10-minute 720p lecture with 8 students from upload to its attendance report in under 60 s "
          "(`iraas up`)", shown(lecture, " s"), None if lecture is None else lecture < 60),
         (f"1,000 requests in waves of 100 at {_pct(THOUSAND_TARGET_SHARE)} of the classifier alone or more",

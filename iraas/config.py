@@ -105,6 +105,19 @@ def number(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no setting (1/true/yes/on or 0/false/no/off, any case); unset or blank: no."""
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigError(f"{name}={env[name]!r} is not true or false")
+
+
 def integer(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     value = number(env, name, default, lo, hi)
     if value != int(value):

@@ -3,22 +3,34 @@
 Keys derive from the request id, so every write is idempotent: a retry overwrites the same
 object instead of adding another. User input (file names, ids) goes through ``iraas.names`` first, so it
 can never steer a key outside its prefix.
+
+A request message points at its image in the input bucket; a small image also rides in it
+(``image_b64``) when the whole message stays within SQS's first billed 64 KiB chunk, so the worker
+skips the GET at no extra SQS cost. The input bucket keeps its copy either way. A message of schema
+v1 without the field is read as before.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 from iraas.names import safe_name, safe_segment
 
 SCHEMA_VERSION = 1
+# SQS bills each 64 KiB chunk of a message as one request: a request carries its image only when the
+# whole message stays within the first (about 47 KB of image, after base64). Ten such messages
+# (a SendMessageBatch) stay within SendMessageBatch's 1 MiB.
+CARRY_LIMIT = 64 * 1024
+_CARRY_FIELD_BYTES = len(',"image_b64":""')
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
 # A caller identity (iraas.web.auth.caller_identity: k<16 hex>, g<key id>, anonymous) as a key segment.
@@ -106,9 +118,14 @@ def poison_key(message_id: str) -> str:
 # ---- messages and results ------------------------------------------------------------------
 
 
+def base64_length(size: int) -> int:
+    """The length of ``size`` bytes in base64 (padded)."""
+    return 4 * ((size + 2) // 3)
+
+
 @dataclass(frozen=True)
 class ImageRequest:
-    """What the web tier puts on the request queue: where the image is, never its bytes."""
+    """What the web tier puts on the request queue: where the image is, and a small image's bytes."""
 
     id: str
     name: str
@@ -117,12 +134,31 @@ class ImageRequest:
     submitted_at: float = field(default_factory=time.time)
     # The waiting web process's reply queue; the request id is the correlation id. None: nobody waits.
     reply_to: str | None = None
+    # The image's bytes in base64, when they fit the message (see ``carrying``); None: fetch the input.
+    image_b64: str | None = None
 
     def to_message(self) -> str:
         data = {"v": SCHEMA_VERSION, **asdict(self)}
-        if self.reply_to is None:
-            del data["reply_to"]
+        for optional in ("reply_to", "image_b64"):
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, separators=(",", ":"))
+
+    def carrying(self, image: bytes, limit: int = CARRY_LIMIT) -> ImageRequest:
+        """This request with ``image`` in it if the whole message stays within ``limit`` bytes; else itself."""
+        if len(self.to_message()) + _CARRY_FIELD_BYTES + base64_length(len(image)) > limit:
+            return self
+        return replace(self, image_b64=base64.b64encode(image).decode("ascii"))
+
+    def carried_image(self) -> bytes | None:
+        """The image bytes the message carries, None if it carries none; MalformedRequest if they are
+        not base64 (a forged or garbled message)."""
+        if self.image_b64 is None:
+            return None
+        try:
+            return base64.b64decode(self.image_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:  # ValueError: characters that are not ASCII
+            raise MalformedRequest(f"the image the request carries is not base64: {exc}") from None
 
     @classmethod
     def from_message(cls, body: str) -> ImageRequest:
@@ -142,6 +178,7 @@ class ImageRequest:
                 key=str(data["key"]),
                 submitted_at=float(data.get("submitted_at", 0.0)),
                 reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
+                image_b64=_optional_text(data, "image_b64"),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: float(10**400)
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
@@ -152,6 +189,13 @@ class ImageRequest:
             # A forged message must not make the worker read objects outside the request's prefix.
             raise MalformedRequest(f"key {request.key!r} is not the input of request {request.id}")
         return request
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} is not a string")
+    return value
 
 
 @dataclass(frozen=True)
@@ -196,13 +240,14 @@ class ImageResult:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["top5"] = list(self.top5)
+        """The fields that apply, in the schema's order (built by hand: ``asdict`` deep-copies top5,
+        and the worker serialises every answer once)."""
+        data: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status}
         if self.error is None:
-            del data["error"]
+            data.update(label=self.label, wnid=self.wnid, confidence=self.confidence, top5=list(self.top5))
         else:
-            for name in ("label", "wnid", "confidence", "top5"):
-                del data[name]
+            data["error"] = {"code": self.error.code, "message": self.error.message}
+        data["completed_at"] = self.completed_at
         return data
 
     @classmethod

@@ -71,8 +71,8 @@ class ImageService:
         self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False
     ) -> Submission:
         """Store the image under its caller (``owner``, see ``iraas.web.auth.caller_identity``), then
-        queue a request that points at it; with ``expect_answer`` the request names this process's
-        reply queue, for :meth:`wait`.
+        queue a request that points at it (and carries it, if it is small: ``ImageRequest.carrying``);
+        with ``expect_answer`` the request names this process's reply queue, for :meth:`wait`.
 
         With an ``idempotency_key`` (the caller's own: another caller's same key is another request),
         a repeated submission is recognised: it is not stored again, and is queued again only if it
@@ -102,6 +102,8 @@ class ImageService:
         # stored and is not answered again.
         if expect_answer:  # registered before the send, so that no reply can come before its waiter
             request = replace(request, reply_to=self.replies.expect(request.id))
+        if known is None:  # a small image rides in the message too: the worker skips its GET
+            request = request.carrying(upload.data)
         try:
             self.requests.send(request.to_message())
         except BaseException:

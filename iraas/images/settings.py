@@ -15,6 +15,7 @@ from iraas.config import (
     RESOURCE_ENV,
     AwsSettings,
     aws_env,
+    flag,
     integer,
     load_aws,
     number,
@@ -55,6 +56,9 @@ class WorkerSettings:
     visibility_timeout_s: int = 60  # how long a received batch stays hidden while it is worked on
     retry_delay_s: int = 2  # a failed request becomes visible again after this long
     threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime decide
+    # Announce each answer on the response queue (IRAAS_WORKER_ANNOUNCE): `iraas up` reads it to print
+    # a line per answered request; on AWS nobody reads it, so the workers do not send there.
+    announce: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
         ),
         retry_delay_s=integer(env, "IRAAS_WORKER_RETRY_DELAY_S", WorkerSettings.retry_delay_s, 0, 900),
         threads=integer(env, "IRAAS_ORT_THREADS", WorkerSettings.threads, 0, 256),
+        announce=flag(env, "IRAAS_WORKER_ANNOUNCE"),
     )
     return ImageSettings(
         region=where.region,

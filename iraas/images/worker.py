@@ -1,27 +1,36 @@
-"""The app-tier loop: receive a batch, fetch, classify, store, respond, delete.
+"""The app-tier loop: receive a batch, take its images, classify, store, reply, delete.
 
 One process per instance (EC2 or a local process of the embedded stack) runs ``Worker.run``.
-Each batch is classified with one model call; one bad image never fails the others. A request
-is deleted only after its result is stored and announced; a request that keeps failing is left
-to the queue's redrive policy, which moves it to the dead-letter queue, and its reason is
-recorded as its result on the last attempt.
+Each batch is classified with one model call; one bad image never fails the others. A small
+image rides in its request message (``ImageRequest.image_b64``), so only the others are fetched
+from S3. A request is deleted only after its result is stored and sent to the reply queue its
+request names (and, with ``IRAAS_WORKER_ANNOUNCE``, announced on the response queue, which
+``iraas up`` prints and nothing reads on AWS); a request that keeps failing is left to the
+queue's redrive policy, which moves it to the dead-letter queue, and its reason is recorded as
+its result on the last attempt.
+
+While one batch is classified, stored and answered, a thread of the same process receives the
+next and takes its images (``Worker.run``: one batch ahead, never more), so the model does not wait
+for S3 and SQS. A batch received ahead counts as work in hand (``busy``, so the scaler never stops
+the worker with it), is leased from its receipt, and is finished before the worker stops. No
+thread polls in a loop: each waits on SQS's long poll, an event or a queue.
 
 SQS delivers at least once, so two workers can hold the same request: after a crash, or when a
 batch outlives its visibility timeout. Two things keep every request answered once:
 - while a batch is worked on, its messages' visibility is extended (``_Lease``), so SQS does not
   hand them to another worker while this one is alive;
 - the result object is written with ``If-None-Match: *``. The first write wins and only its
-  writer announces the result; a later delivery finds the answer stored and retires its message.
-A worker that dies between storing and announcing leaves the stored result as the answer (the
-web tier and ``GET /v1/images/{id}`` read S3); its announcement on the response queue is lost, never
-doubled.
+  writer replies (and announces); a later delivery finds the answer stored and retires its message.
+A worker that dies between storing and replying leaves the stored result as the answer (the
+web tier and ``GET /v1/images/{id}`` read S3); its reply (and announcement) is lost, never doubled.
 
 AWS trouble (S3 throttling with SlowDown, a 503) is retried by boto3 first (``iraas/aws/__init__.py``: a few
 attempts, jittered backoff, a retry quota per client). A batch that still failed more for AWS's
 reasons than it answered makes the worker pause before its next receive, longer each time (up to
 ``AWS_TROUBLE_PAUSE_CAP_S``): once a client's retry quota is spent its calls fail at once, and a
 worker that went on would run through the whole backlog, using up each request's receives and
-dead-lettering requests that nothing is wrong with.
+dead-lettering requests that nothing is wrong with. A batch whose fetches AWS failed is not
+followed by one received ahead, so the pause comes before the next receive.
 """
 
 from __future__ import annotations
@@ -33,13 +42,13 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from iraas import aws
 from iraas.aws import Backoff
-from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest
+from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest, base64_length
 from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore, S3ResultStore
@@ -84,6 +93,21 @@ class BatchOutcome:
     failed: int = 0
     dead_lettered: int = 0  # failures on their last attempt, recorded as failed results
     aws_failures: int = 0  # of the failures, those AWS caused (fetch or store failed)
+
+
+@dataclass
+class _Batch:
+    """A received batch on its way through the worker: parsed, leased, its images taken."""
+
+    items: list[_Item]
+    lease: _Lease
+    started: float  # perf_counter at its receipt
+    fetch_ms: float = 0.0
+
+    @property
+    def fetch_trouble(self) -> bool:
+        """Whether AWS failed a fetch of this batch (the worker then pauses before its next receive)."""
+        return any(item.error is not None and item.error.aws_trouble for item in self.items)
 
 
 @dataclass
@@ -134,11 +158,12 @@ class _Lease:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._keep, name="lease", daemon=True)
 
-    def __enter__(self) -> _Lease:
+    def start(self) -> _Lease:
         self._thread.start()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> None:
+        """The batch is settled: extend no more (waits for an extension under way)."""
         self._done.set()
         self._thread.join()
 
@@ -170,11 +195,15 @@ class Worker:
         self.results = results or S3ResultStore(self.s3, settings.image_output_bucket)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.max_receives = self._max_receives()
-        self.busy = threading.Event()  # set while a batch is being worked on
+        self.busy = threading.Event()  # set while a batch is in hand: worked on, or received ahead
         self.idle_since = time.time()  # wall clock, reported in heartbeats to the scaler
         self.metrics = LatencyWindow()  # what it answered lately, published on the heartbeat tick
+        self._in_hand = 0  # batches received and not yet finished (at most 2: see run)
+        self._in_hand_lock = threading.Lock()
         # Fetches and stores of one batch run side by side: each is one S3 round trip.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3")
+        # Receives the next batch and takes its images while this one is classified (run).
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="receive")
 
     def _max_receives(self) -> int:
         """Read from the queue's own redrive policy, so it cannot drift from template.yaml."""
@@ -188,17 +217,30 @@ class Worker:
     # ---- the loop ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, max_idle_s: float | None = None) -> None:
-        """Work until ``stop`` is set (between batches), or after ``max_idle_s`` with no work."""
+        """Work until ``stop`` is set (between batches), or after ``max_idle_s`` with no work.
+
+        While a batch is classified and answered, the next is received and its images taken on
+        the ``receive`` thread (one batch ahead); a stop finishes that one too.
+        """
         log.info("worker %s polling %s", self.worker_id, self.settings.request_queue_url)
         idle_since = time.monotonic()
         trouble = Backoff(AWS_TROUBLE_PAUSE_BASE_S, AWS_TROUBLE_PAUSE_CAP_S)  # counts batches in a row AWS failed
-        while not stop.is_set():
+        ahead: Future[_Batch | None] | None = None  # the next batch, received while this one is worked on
+        while not stop.is_set() or ahead is not None:
+            outcome = BatchOutcome()
+            current, ahead = ahead, None
             try:
-                outcome = self.poll_once()
+                batch = current.result() if current is not None else self._receive()
+                if batch is not None:
+                    if not stop.is_set() and not batch.fetch_trouble:
+                        ahead = self._ahead.submit(self._receive)
+                    try:
+                        outcome = self._finish(batch)
+                    finally:
+                        self._put_down()
             except Exception as exc:  # noqa: BLE001 - SQS unreachable after boto3's retries: keep going
                 log.warning("could not poll %s: %s; trying again", self.settings.request_queue_url, exc)
                 stop.wait(POLL_ERROR_BACKOFF_S)
-                outcome = BatchOutcome()
             if outcome.aws_failures > outcome.answered:
                 pause_s = trouble.next_wait()
                 log.warning("AWS failed a batch; pausing", extra={"failed": outcome.aws_failures,
@@ -208,11 +250,23 @@ class Worker:
                 trouble.reset()
             if outcome.received:
                 idle_since = time.monotonic()
-            elif max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
+            elif ahead is None and max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
                 log.info("worker %s idle for %.0f s, stopping", self.worker_id, max_idle_s)
                 return
 
     def poll_once(self, wait_s: int | None = None) -> BatchOutcome:
+        """One receive and the batch it got, worked through in this thread."""
+        batch = self._receive(wait_s)
+        if batch is None:
+            return BatchOutcome()
+        try:
+            return self._finish(batch)
+        finally:
+            self._put_down()
+
+    def _receive(self, wait_s: int | None = None) -> _Batch | None:
+        """Receive a batch and take its images (:meth:`_prepare`); None if the queue had nothing.
+        A batch returned is in hand (``busy``) until :meth:`_put_down`."""
         messages = self.sqs.receive_message(
             QueueUrl=self.settings.request_queue_url,
             MaxNumberOfMessages=self.settings.worker.batch_size,
@@ -222,13 +276,23 @@ class Worker:
             MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
         ).get("Messages", [])
         if not messages:
-            return BatchOutcome()
-        self.busy.set()
+            return None
+        with self._in_hand_lock:
+            self._in_hand += 1
+            self.busy.set()
         try:
-            return self.handle_batch(messages)
-        finally:
-            self.idle_since = time.time()
-            self.busy.clear()
+            return self._prepare(messages)
+        except BaseException:
+            self._put_down()
+            raise
+
+    def _put_down(self) -> None:
+        """A batch in hand is finished; with none left the worker is idle from now."""
+        with self._in_hand_lock:
+            self._in_hand -= 1
+            if self._in_hand == 0:
+                self.idle_since = time.time()
+                self.busy.clear()
 
     def _receive_visibility_s(self) -> int:
         return min(RECEIVE_VISIBILITY_S, self.settings.worker.visibility_timeout_s)
@@ -249,20 +313,42 @@ class Worker:
     # ---- one batch -----------------------------------------------------------------------
 
     def handle_batch(self, messages: list[dict[str, Any]]) -> BatchOutcome:
-        started = time.perf_counter()
-        outcome = BatchOutcome(received=len(messages))
+        """Work through received ``messages``: take their images, classify, answer, delete."""
+        return self._finish(self._prepare(messages))
+
+    def _prepare(self, messages: list[dict[str, Any]]) -> _Batch:
+        """Parse the messages, lease them, and take their images: carried in the message, or
+        fetched from S3 side by side."""
         items = [self._parse(m) for m in messages]
         log.info("batch received", extra={"batch_size": len(items), "requests": [i.label for i in items]})
         lease = _Lease(
             self.sqs, self.settings.request_queue_url, messages,
             self.settings.worker.visibility_timeout_s, self._receive_visibility_s(),
         )
-        with lease:
-            done = self._answer_batch(items, outcome)
+        batch = _Batch(items, lease.start(), time.perf_counter())
+        try:
+            todo = [(item, item.request) for item in items if item.error is None and item.request is not None]
+            fetched = [(item, request) for item, request in todo if not self._take_carried(item, request)]
+            if fetched:
+                list(self._pool.map(lambda pair: self._fetch(*pair), fetched))
+            batch.fetch_ms = _ms_since(batch.started)
+        except BaseException:
+            lease.stop()
+            raise
+        return batch
+
+    def _finish(self, batch: _Batch) -> BatchOutcome:
+        """Classify the batch, store and send its answers, settle its failures, delete what is done."""
+        items = batch.items
+        outcome = BatchOutcome(received=len(items))
+        try:
+            done = self._answer_batch(items, outcome, batch.fetch_ms)
             failed = [item for item in items if item.error is not None]
             outcome.failed = len(failed)
             outcome.aws_failures = sum(1 for item in failed if item.error is not None and item.error.aws_trouble)
             outcome.dead_lettered = self._fail(failed)
+        finally:
+            batch.lease.stop()
         self._delete(done)
         log.info(
             "batch done",
@@ -272,18 +358,16 @@ class Worker:
                 "repeated": outcome.duplicates,
                 "failed": outcome.failed,
                 "final_failures": outcome.dead_lettered,
-                "batch_ms": _ms_since(started),
+                "batch_ms": _ms_since(batch.started),
             },
         )
         return outcome
 
-    def _answer_batch(self, items: list[_Item], outcome: BatchOutcome) -> list[_Item]:
-        """Classify and answer the parsed items; returns those to delete (answered or repeated)."""
-        todo = [(item, item.request) for item in items if item.error is None and item.request is not None]
-        started = time.perf_counter()
-        list(self._pool.map(lambda pair: self._fetch(*pair), todo))
-        fetch_ms = _ms_since(started)
-        ready = [(item, request) for item, request in todo if item.data is not None and item.error is None]
+    def _answer_batch(self, items: list[_Item], outcome: BatchOutcome, fetch_ms: float) -> list[_Item]:
+        """Classify and answer the items whose images were taken; returns those to delete
+        (answered or repeated)."""
+        ready = [(item, item.request) for item in items
+                 if item.request is not None and item.data is not None and item.error is None]
         started = time.perf_counter()
         results = self.classifier.classify_bytes([item.data or b"" for item, _ in ready]) if ready else []
         classify_ms = _ms_since(started)
@@ -322,6 +406,26 @@ class Worker:
             item.error = ProcessingError("malformed_request", str(exc))
         return item
 
+    def _take_carried(self, item: _Item, request: ImageRequest) -> bool:
+        """Take the image the message carries, held to the same byte limit as a fetched one
+        (garbled base64 is a recorded failure); False if it carries none."""
+        if request.image_b64 is None:
+            return False
+        limit = self.settings.limits.max_image_bytes
+        if len(request.image_b64) > base64_length(limit):  # decoded, it would be over the limit
+            item.error = ProcessingError("too_large", f"the image is over {limit} bytes")
+            return True
+        try:
+            data = request.carried_image()
+        except MalformedRequest as exc:
+            item.error = ProcessingError("malformed_request", str(exc))
+            return True
+        if data is not None and len(data) <= limit:
+            item.data = data
+        else:
+            item.error = ProcessingError("too_large", f"the image is over {limit} bytes")
+        return True
+
     def _fetch(self, item: _Item, request: ImageRequest) -> None:
         limit = self.settings.limits.max_image_bytes
         try:
@@ -337,8 +441,8 @@ class Worker:
                 item.error = ProcessingError("fetch_failed", str(exc), aws_trouble=True)
 
     def _answer(self, answers: list[tuple[_Item, ImageResult]]) -> dict[str, bool]:
-        """Store each answer (in parallel), then reply to the waiting web processes and announce
-        the new answers on the response queue, a batch call per queue.
+        """Store each answer (in parallel), then reply to the waiting web processes and (with
+        ``announce``) announce the new answers on the response queue, a batch call per queue.
 
         Returns receipt -> True (stored now), False (answered before: a repeated delivery) for
         each answer that is settled; one that could not be stored is left out, with its error.
@@ -362,7 +466,7 @@ class Worker:
                 replies.setdefault(reply_to, []).append(body)
         for url, batch in replies.items():
             self._send(url, batch, "reply")
-        if new:
+        if new and self.settings.worker.announce:
             self._send(self.settings.response_queue_url, [body for _, _, body in new], "announce")
         # Only the first answer counts: a repeated delivery was counted by whoever stored it.
         sent = time.time()
@@ -447,10 +551,11 @@ def _ms_since(started: float) -> float:
 def serve(settings: ImageSettings, ready_file: str | None = None, max_idle_s: float | None = None) -> None:
     """The worker process: load and warm the model, then work until SIGTERM/SIGINT.
 
-    A signal stops the worker after its current receive and the batch it got: a receive given up
-    half-way would still take messages in SQS (or moto) for nobody, each a receive counted towards
-    the dead-letter queue. So a stop takes up to the long poll (``IRAAS_WORKER_LONG_POLL_S``; the
-    systemd unit allows 90 s, ``iraas up`` polls for 2 s) plus a batch.
+    A signal stops the worker after its current receive and the batches it holds (the one worked
+    on, and one received ahead): a receive given up half-way would still take messages in SQS (or
+    moto) for nobody, each a receive counted towards the dead-letter queue. So a stop takes up to
+    the long poll (``IRAAS_WORKER_LONG_POLL_S``; the systemd unit allows 90 s, ``iraas up`` polls
+    for 2 s) plus two batches.
     """
     import signal
 

@@ -136,6 +136,9 @@ class EmbeddedStack:
         # scale-in and the whole stop quick; an empty receive costs the local endpoint about as much
         # CPU as a depth query (1.4 ms in python -m bench.moto_calls).
         env.setdefault("IRAAS_WORKER_LONG_POLL_S", str(LOCAL_LONG_POLL_S))
+        # The workers announce each answer on the response queue, which report_results prints
+        # (IRAAS_WORKER_ANNOUNCE=0 runs them as on AWS: no lines; bench.worker_cpu does).
+        env.setdefault("IRAAS_WORKER_ANNOUNCE", "1")
         self._env = env
         logs = self.home / "logs"
         self.web = Child("web", self._web_command(), logs / "web.log")

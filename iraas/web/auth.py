@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from iraas.config import flag
 from iraas.errors import ConfigError
 from iraas.web.errors import Forbidden, Unauthorized
 
@@ -28,7 +29,6 @@ OPEN_COURSE_ENDPOINT_ENV = "IRAAS_OPEN_COURSE_ENDPOINT"
 # Shorter is guessable (the OpenStack deploy, iraas/hybrid/plan.py, asks the same); a generated key has 43.
 MIN_KEY_CHARS, MAX_KEY_CHARS = 16, 256
 _KEY_CHARS = re.compile(r"[!-+\--~]+")  # printable ASCII without space and comma (the separator)
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def load_auth_settings(env: Mapping[str, str] | None = None) -> AuthSettings:
     env = os.environ if env is None else env
     return AuthSettings(
         keys=parse_keys(env.get(API_KEY_ENV, "")),
-        open_course_endpoint=_flag(env, OPEN_COURSE_ENDPOINT_ENV),
+        open_course_endpoint=flag(env, OPEN_COURSE_ENDPOINT_ENV),
     )
 
 
@@ -70,15 +70,6 @@ def parse_keys(raw: str) -> tuple[str, ...]:
         if not _KEY_CHARS.fullmatch(key):
             raise ConfigError(f"{where} has a character that is not printable ASCII (or is a space)")
     return keys
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ConfigError(f"{name}={env[name]!r} is not true or false")
 
 
 def _digest(value: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -13,10 +14,12 @@ import pytest
 from PIL import Image
 
 from iraas import aws, queues
-from iraas.images.jobs import ImageRequest, input_key, new_id, result_key
+from iraas.images.jobs import CARRY_LIMIT, ImageRequest, input_key, new_id, result_key
+from iraas.images.service import ImageService
 from iraas.images.settings import load_image_settings
 from iraas.images.worker import Worker
 from iraas.logs import FieldsFormatter
+from iraas.media.uploads import parse_upload
 
 
 @pytest.fixture
@@ -24,6 +27,7 @@ def settings(stack, monkeypatch):
     # No waiting in tests: short polls and immediate retries.
     monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "0")
     monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "0")
+    monkeypatch.setenv("IRAAS_WORKER_ANNOUNCE", "1")  # as `iraas up` runs its workers
     return load_image_settings()
 
 
@@ -253,3 +257,118 @@ def test_a_redelivery_can_be_traced_in_the_worker_log_by_request_id(settings, cl
     assert lines[0].startswith("answered ") and f"request_id={request.id}" in lines[0]
     assert "label=tench" in lines[0] and "classify_ms=" in lines[0] and "batch_size=1" in lines[0]
     assert lines[1].startswith("repeated delivery retired ") and "receive_count=1" in lines[1]
+
+
+# ---- images carried in their request message ------------------------------------------------
+
+
+def accepted(settings, data: bytes, name: str) -> ImageRequest:
+    """What the web tier does (ImageService.accept): store the image, queue its request, which
+    carries the image too when the message stays within SQS's first billed 64 KiB."""
+    upload = parse_upload(data, "image/jpeg", name, settings.limits)
+    return ImageService(settings).accept(upload, "anonymous").request
+
+
+def small_and_big(imagenet_sample):
+    """A photo small enough to ride in its message and one too big to."""
+    by_size = sorted(imagenet_sample, key=lambda p: p.path.stat().st_size)
+    return by_size[len(by_size) // 10], by_size[-1]
+
+
+def counting_gets(settings) -> list[str]:
+    """The keys the worker's S3 client GETs from now on."""
+    keys: list[str] = []
+    aws.client(settings, "s3").meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: keys.append(params["Key"]))
+    return keys
+
+
+def test_a_small_image_rides_in_its_request_and_is_answered_without_a_get(
+    settings, clients, worker, classifier, imagenet_sample
+):
+    s3, sqs = clients
+    small, big = small_and_big(imagenet_sample)
+    carried = accepted(settings, small.path.read_bytes(), small.path.name)
+    fetched = accepted(settings, big.path.read_bytes(), big.path.name)
+    gets = counting_gets(settings)
+
+    drain(worker, rounds=2)
+
+    assert carried.image_b64 is not None and len(carried.to_message()) <= CARRY_LIMIT
+    assert fetched.image_b64 is None  # over 64 KiB: the message points at the input only
+    assert gets == [fetched.key]  # the small one was never fetched...
+    for request, photo in ((carried, small), (fetched, big)):  # ...and both are answered as the classifier says
+        expected = classifier.classify_bytes([photo.path.read_bytes()])[0].best.label
+        assert stored_result(settings, s3, request)["label"] == expected
+    # The input bucket keeps its copy either way.
+    assert s3.head_object(Bucket=settings.image_input_bucket, Key=carried.key)["ContentLength"] == small.path.stat().st_size
+    assert queue_depth(sqs, settings.request_queue_url) == 0
+
+
+def carrying_message(settings, image_b64: str, name: str = "forged.jpg") -> ImageRequest:
+    request_id = new_id()
+    return ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name),
+                        image_b64=image_b64)
+
+
+def test_garbled_carried_bytes_are_a_recorded_failure_and_the_worker_keeps_going(settings, clients, worker, photo):
+    s3, sqs = clients
+    garbled = carrying_message(settings, "this is not base64 at all!")
+    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=garbled.to_message())
+
+    drain(worker)
+    good = accepted(settings, photo.path.read_bytes(), "after.jpg")
+    drain(worker, rounds=2)
+
+    result = stored_result(settings, s3, garbled)  # recorded under its id, on its last attempt
+    assert result["status"] == "failed" and result["error"]["code"] == "malformed_request"
+    assert "not base64" in result["error"]["message"]
+    assert queue_depth(sqs, settings.dead_letter_queue_url) == 1
+    assert stored_result(settings, s3, good)["label"] == "tench"
+
+
+def test_carried_bytes_count_against_the_same_byte_limit(stack, monkeypatch, clients, classifier, photo):
+    monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "0")
+    monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "0")
+    monkeypatch.setenv("IRAAS_MAX_IMAGE_BYTES", "20000")
+    settings = load_image_settings()
+    s3, sqs = clients
+    too_big = carrying_message(settings, base64.b64encode(b"\xff\xd8" + b"\0" * 30_000).decode())
+    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=too_big.to_message())
+
+    drain(Worker(settings, classifier))
+
+    assert stored_result(settings, s3, too_big)["error"]["code"] == "too_large"
+
+
+# ---- one batch received ahead ------------------------------------------------------------------
+
+
+def test_the_next_batch_is_received_while_one_is_classified_and_a_stop_finishes_both(
+    settings, clients, classifier, imagenet_sample
+):
+    s3, sqs = clients
+    requests = [enqueue(settings, clients, p.path.read_bytes(), p.path.name) for p in imagenet_sample[:16]]
+    stop = threading.Event()
+    seen: dict[str, object] = {}
+
+    class Watching:
+        """Classifies as the model does; during the first batch, looks at the queue and stops the worker."""
+
+        def classify_bytes(self, blobs):
+            if not seen:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and queues.queue_depth(sqs, settings.request_queue_url).in_flight < 16:
+                    time.sleep(0.05)
+                seen["in_flight"] = queues.queue_depth(sqs, settings.request_queue_url).in_flight
+                seen["busy"] = worker.busy.is_set()
+                stop.set()  # SIGTERM now: the batch received ahead is in hand too
+            return classifier.classify_bytes(blobs)
+
+    worker = Worker(settings, Watching())
+    worker.run(stop)
+
+    assert seen == {"in_flight": 16, "busy": True}  # both batches of 8 held at once, the worker busy
+    assert [stored_result(settings, s3, r)["status"] for r in requests] == ["done"] * 16  # both finished
+    assert queue_depth(sqs, settings.request_queue_url) == 0
+    assert not worker.busy.is_set()

@@ -38,6 +38,7 @@ TRANSIENT = "s3:PutObject=SlowDown@0.3, s3:GetObject=503@0.3, sqs:*=ThrottlingEx
 def settings(stack, monkeypatch):
     monkeypatch.setenv("IRAAS_WORKER_LONG_POLL_S", "1")
     monkeypatch.setenv("IRAAS_WORKER_RETRY_DELAY_S", "1")
+    monkeypatch.setenv("IRAAS_WORKER_ANNOUNCE", "1")  # as `iraas up` runs its workers
     return load_image_settings()
 
 

@@ -63,6 +63,7 @@ def forking(tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch) -
         settings = load_image_settings({**os.environ, "IRAAS_HOME": str(home)})
         env = {
             **os.environ, **settings_env(settings), "IRAAS_ORT_THREADS": "1", "IRAAS_WORKER_LONG_POLL_S": "1",
+            "IRAAS_WORKER_ANNOUNCE": "1",  # as `iraas up` runs its workers: answers on the response queue
         }
         zygote = Zygote(home / "ready" / "zygote", home / "logs" / "zygote.log")
         zygote.start(env, REPO_ROOT)

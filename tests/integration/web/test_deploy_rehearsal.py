@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import io
 import json
+import random
 import re
 import time
 import warnings
@@ -44,7 +46,7 @@ from PIL import Image
 
 from iraas import aws
 from iraas.images import replies
-from iraas.images.jobs import ImageResult, new_id
+from iraas.images.jobs import CARRY_LIMIT, ImageResult, new_id
 from iraas.images.model.runtime import Classification, Prediction
 from iraas.images.replies import InlineReplies
 from iraas.images.service import ImageService
@@ -208,13 +210,18 @@ def web_tier(tier: Tier) -> ImageService:
                         replies=InlineReplies(sqs, tier.settings.reply_queue_prefix))
 
 
-def worker(tier: Tier) -> Worker:
-    return Worker(tier.settings, TheClassifier(), s3=tier.client("s3"), sqs=tier.client("sqs"), worker_id="i-0rehearsal")
+def worker(tier: Tier, announce: bool = False) -> Worker:
+    settings = tier.settings
+    if announce:  # what an operator's IRAAS_WORKER_ANNOUNCE=1 in /etc/iraas/worker.env does
+        settings = dataclasses.replace(settings, worker=dataclasses.replace(settings.worker, announce=True))
+    return Worker(settings, TheClassifier(), s3=tier.client("s3"), sqs=tier.client("sqs"), worker_id="i-0rehearsal")
 
 
 def an_upload(settings: ImageSettings) -> Any:
+    """A photo-like JPEG too big to ride in its request message (over 64 KiB): the worker GETs it."""
     image = io.BytesIO()
-    Image.new("RGB", (64, 48), "teal").save(image, "JPEG")
+    Image.frombytes("RGB", (400, 300), random.Random(7).randbytes(400 * 300 * 3)).save(image, "JPEG", quality=95)
+    assert len(image.getvalue()) > CARRY_LIMIT
     return parse_upload(image.getvalue(), "image/jpeg", "tench.jpg", settings.limits)
 
 
@@ -242,7 +249,7 @@ class Trace:
         return True
 
 
-def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
+def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture, announce: bool = False) -> Trace:
     """POST /v1/images with an idempotency key and a wait; a worker's heartbeat, one poll and its
     stop; the wait; then GET /v1/images/{id}, /v1/stats and /v1/metrics: each tier's calls signed
     as its role. A refused call the code does not absorb ends the flow; one it absorbs (the worker
@@ -253,7 +260,7 @@ def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Trace:
         try:
             # An idempotency key: the web tier also looks for an earlier upload of the same request.
             submission = web.accept(an_upload(stack.web.settings), "anonymous", new_id(), expect_answer=True)
-            consumer = worker(stack.worker)
+            consumer = worker(stack.worker, announce)
             heartbeat = consumer.heartbeat()
             heartbeat.beat()
             trace.answered = consumer.poll_once(wait_s=0).answered
@@ -305,14 +312,21 @@ NEEDED = [
     ("WorkerRole", "ReadImages", "GetObject"),
     ("WorkerRole", "WriteFirstAnswersOnly", "PutObject"),
     ("WorkerRole", "ReplyToTheWaitingWebTier", "SendMessageBatch"),
-    ("WorkerRole", "Announce", "SendMessageBatch"),
+    ("WorkerRole", "Announce", "SendMessageBatch"),  # with announcements turned on (below)
 ]
 
 
 @pytest.mark.parametrize(("role", "sid", "operation"), NEEDED, ids=[f"{r}-{s}" for r, s, _ in NEEDED])
 def test_without_a_statement_it_needs_a_role_is_refused_that_call(deploy, expanded, caplog, role, sid, operation):
-    trace = send_one_image(deploy(without_statement(expanded, role, sid)), caplog)
+    trace = send_one_image(deploy(without_statement(expanded, role, sid)), caplog, announce=sid == "Announce")
     assert trace.denied[:1] == [operation]
+
+
+def test_a_worker_as_the_stack_starts_it_announces_nothing(deploy, expanded, caplog):
+    """On AWS nobody reads the response queue: the worker the launch template starts does not send
+    there (an operator may turn it on: the Announce statement lets it)."""
+    trace = send_one_image(deploy(without_statement(expanded, "WorkerRole", "Announce")), caplog)
+    assert (trace.denied, trace.answered) == ([], 1)
 
 
 # The statements of the two roles that the image's way does not use, and why.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
 from iraas.images.jobs import (
+    CARRY_LIMIT,
     ImageRequest,
     ImageResult,
     MalformedRequest,
@@ -119,3 +121,59 @@ def test_results_serialise_without_fields_that_do_not_apply():
     assert data["status"] == "failed" and "label" not in data and "top5" not in data
     assert ImageResult.from_json(failed.to_json()) == failed
     assert "completed_at" not in failed.public()
+
+
+def small_request(**fields) -> ImageRequest:
+    request_id = new_id()
+    return ImageRequest(request_id, "cat.jpg", "bucket", input_key("anonymous", request_id, "cat.jpg"),
+                        reply_to="https://sqs.us-east-1.amazonaws.com/123456789012/iraas-reply-0f3c", **fields)
+
+
+def test_a_small_image_rides_in_its_message_within_the_first_billed_64_kib():
+    request = small_request()
+    image = bytes(range(256)) * 100  # 25,600 bytes
+    carried = request.carrying(image)
+    assert carried.carried_image() == image
+    assert len(carried.to_message()) <= CARRY_LIMIT == 64 * 1024
+    assert ImageRequest.from_message(carried.to_message()) == carried
+    # The largest image that fits leaves the message at the limit, or a few bytes under (base64 comes in fours).
+    room = CARRY_LIMIT - len(request.to_message()) - len(',"image_b64":""')
+    largest = room // 4 * 3
+    assert CARRY_LIMIT - 3 <= len(request.carrying(b"x" * largest).to_message()) <= CARRY_LIMIT
+    assert request.carrying(b"x" * (largest + 1)) == request  # over: it points at the input only
+    assert 47_000 < largest < 49_000
+
+
+def test_ten_carrying_messages_fit_one_send_message_batch():
+    from iraas.queues import BATCH_LIMIT
+
+    assert CARRY_LIMIT * BATCH_LIMIT <= 1024 * 1024  # SendMessageBatch's limit on the sum of its messages
+
+
+def test_a_message_without_an_image_is_read_as_before_and_points_at_its_input():
+    request = small_request()
+    message = json.loads(request.to_message())
+    assert "image_b64" not in message  # the schema is v1 still: an older worker reads it
+    parsed = ImageRequest.from_message(json.dumps(message))
+    assert parsed.image_b64 is None and parsed.carried_image() is None
+
+
+@pytest.mark.parametrize("garbled", ["not base64!", "QUJ", "QUJD\u00e9", "QUJDRA==QUJD"])
+def test_garbled_carried_bytes_are_malformed_never_a_crash(garbled):
+    body = json.dumps({**json.loads(small_request().to_message()), "image_b64": json.loads(f'"{garbled}"')})
+    request = ImageRequest.from_message(body)  # the request stands: its failure is recorded under its id
+    with pytest.raises(MalformedRequest, match="not base64"):
+        request.carried_image()
+
+
+@pytest.mark.parametrize("value", [123, ["QUJD"], {"b": "QUJD"}, True])
+def test_carried_bytes_that_are_not_a_string_make_the_message_malformed(value):
+    body = json.dumps({**json.loads(small_request().to_message()), "image_b64": value})
+    with pytest.raises(MalformedRequest, match="image_b64"):
+        ImageRequest.from_message(body)
+
+
+def test_carried_bytes_are_standard_base64():
+    image = b"\xff\xd8\xff\xe0" + bytes(range(200))
+    carried = small_request().carrying(image)
+    assert carried.image_b64 == base64.b64encode(image).decode("ascii")

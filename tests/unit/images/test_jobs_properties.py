@@ -4,11 +4,13 @@
   stay under their folder, have no ``..`` (or empty) segment and no control character, and fit S3's
   1024-byte limit; an Idempotency-Key gives the same request id each time for the same caller.
 - A request message (the request queue) is an :class:`ImageRequest` or :class:`MalformedRequest`,
-  whatever its body; one that parses points only at its own request's input; a request round-trips.
+  whatever its body; one that parses points only at its own request's input, and the image it
+  carries, if any, is its bytes or MalformedRequest; a request round-trips.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -34,7 +36,7 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=20,
 )
-REQUEST_FIELDS = ("v", "id", "name", "bucket", "key", "submitted_at", "reply_to")
+REQUEST_FIELDS = ("v", "id", "name", "bucket", "key", "submitted_at", "reply_to", "image_b64")
 DEEP = "[" * 100_000 + "]" * 100_000  # deeper than the JSON parser recurses
 
 
@@ -116,6 +118,8 @@ def requests(draw: st.DrawFn) -> ImageRequest:
         key=jobs.input_key(owner, request_id, name),
         submitted_at=draw(finite),
         reply_to=draw(st.one_of(st.none(), st.text(min_size=1, max_size=100))),
+        image_b64=draw(st.one_of(st.none(), st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+                                 st.text(max_size=40))),
     )
 
 
@@ -140,6 +144,11 @@ def _request_or_malformed(body: Any) -> None:
     assert owner is not None
     assert request.key == jobs.input_key(owner, request.id, request.name)
     assert ".." not in request.key.split("/")
+    try:
+        carried = request.carried_image()
+    except MalformedRequest:
+        return
+    assert carried is None or isinstance(carried, bytes)
 
 
 @PARSING

@@ -69,3 +69,12 @@ def test_settings_carry_the_checked_model(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="IRAAS_MODEL='lite9'"):
         load_image_settings({**env, "IRAAS_MODEL": "lite9"})
     assert ImageSettings.model == DEFAULT_MODEL
+
+
+def test_workers_announce_answers_only_when_told_to(tmp_path):
+    # On AWS nobody reads the response queue; `iraas up` sets IRAAS_WORKER_ANNOUNCE for its workers.
+    assert load_image_settings(env_for(tmp_path)).worker.announce is False
+    assert load_image_settings(env_for(tmp_path, IRAAS_WORKER_ANNOUNCE="1")).worker.announce is True
+    assert load_image_settings(env_for(tmp_path, IRAAS_WORKER_ANNOUNCE="off")).worker.announce is False
+    with pytest.raises(ConfigError, match="IRAAS_WORKER_ANNOUNCE='sometimes'"):
+        load_image_settings(env_for(tmp_path, IRAAS_WORKER_ANNOUNCE="sometimes"))
