@@ -28,7 +28,8 @@ MODELS = ("lite0-int8", "lite0", "lite2")
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FIGURES = DOCS / "bench-figures.md"
 PLOT = DOCS / "scaling-burst.png"
-# The performance issue's target for 1,000 requests: this share of the classifier alone.
+# The performance issue's target for 1,000 requests, this share of the classifier alone, retired by the
+# cost issue (on AWS, S3 and SQS do not run on the workers' cores); the CPU budget still works it out.
 THOUSAND_TARGET_SHARE = 0.6
 
 
@@ -76,7 +77,8 @@ def rows(report: dict) -> list[tuple[str, str]]:
     cold, warm, thousand = s.get("cold_median", {}), s.get("warm_median", {}), s.get("thousand", {})
     out = [
         ("numpy FP32 matmul (same run)", f"{c.get('matmul_fp32_gflops')} GFLOP/s"),
-        ("classifier path, images/s at batch 1 / 8 / 32: lite0-int8 (default)", rate("lite0-int8", "classify_images_per_s")),
+        ("classifier path (the default runtime, OpenVINO), images/s at batch 1 / 8 / 32: lite0-int8 (default)",
+         rate("lite0-int8", "classify_images_per_s")),
         ("... lite0 (float) / lite2", f"{rate('lite0', 'classify_images_per_s')}  /  {rate('lite2', 'classify_images_per_s')}"),
         ("inference alone, images/s at batch 1 / 8 / 32: int8 / float",
          f"{rate('lite0-int8', 'inference_images_per_s')}  /  {rate('lite0', 'inference_images_per_s')}"),
@@ -91,6 +93,7 @@ def rows(report: dict) -> list[tuple[str, str]]:
          "batch 1 / batches of 16 one at a time",
          " / ".join(f"{_get(models, k, 'spinning_over_sleeping', 'batch_1')}, "
                     f"{_get(models, k, 'spinning_over_sleeping', 'one_batch_at_a_time')}" for k in MODELS[:2])),
+        *runtime_rows(c),
         ("int8 over float: `iraas classify` / classifier path at batch 1, 8, 32 / inference at batch 1, 8, 32",
          f"{_get(c, 'int8_over_float', 'iraas_classify_images_per_s', 'lanes')} / "
          f"{', '.join(map(str, _get(c, 'int8_over_float', 'classify_images_per_s', default={}).values()))} / "
@@ -130,6 +133,31 @@ def rows(report: dict) -> list[tuple[str, str]]:
         *attendance_rows(a),
     ]
     return out
+
+
+def runtime_rows(c: dict) -> list[tuple[str, str]]:
+    """``bench.classifier``'s runtimes side by side: OpenVINO and onnxruntime on the same files."""
+    runtimes = c.get("runtimes") or {}
+    if not runtimes:
+        return []
+    names = " / ".join(runtimes)
+
+    def each(model: str, *path: str) -> str:
+        return " / ".join(str(_get(runtimes, rt, model, *path)) for rt in runtimes)
+
+    t = c.get("targets") or {}
+    return [
+        (f"runtimes ({names}), lite0-int8, images/s: inference alone at batch 8, one batch at a time / two side by "
+         "side; `iraas classify`",
+         f"{each('lite0-int8', 'inference_images_per_s', '8')}  /  {each('lite0-int8', 'inference_two_lanes_images_per_s')};  "
+         f"{each('lite0-int8', 'iraas_classify_images_per_s', 'lanes')}"),
+        (f"runtimes ({names}), float lite0 / lite2, images/s: inference alone at batch 8; `iraas classify`",
+         f"{each('lite0', 'inference_images_per_s', '8')}  /  {each('lite2', 'inference_images_per_s', '8')};  "
+         f"{each('lite0', 'iraas_classify_images_per_s', 'lanes')}  /  {each('lite2', 'iraas_classify_images_per_s', 'lanes')}"),
+        ("`iraas classify` against the fastest inference-only rate of the default int8 file at batch 8",
+         f"{_get(t, 'iraas_classify_images_per_s')} against {_get(t, 'fastest_inference_batch_8_images_per_s')} "
+         f"images/s ({_get(t, 'fastest_inference_batch_8_how')}): {_get(t, 'iraas_classify_share_of_fastest_inference')}"),
+    ]
 
 
 def worker_cpu_rows(wc: dict) -> list[tuple[str, str]]:
@@ -198,8 +226,7 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
     after = [float(v) for v in _get(s, "after_scale_in_s", default=[]) if isinstance(v, (int, float))]
     share = _number(c, "models", "lite0-int8", "iraas_classify_share_of_matmul", "lanes")
     int8 = _number(c, "int8_over_float", "iraas_classify_images_per_s", "lanes")
-    thousand = _number(s, "thousand", "share_of_classifier")
-    rate, alone = _number(s, "thousand", "images_per_s"), _number(s, "classifier_images_per_s")
+    fastest = _number(c, "targets", "iraas_classify_share_of_fastest_inference")
     known_calls = [v for v in calls if v is not None]
     lecture = _number(a, "upload_to_report", "upload_to_report_s")
     worker_ratio = _number(report, "worker_cpu", "ratio")
@@ -212,14 +239,13 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
         ("at most 5 AWS calls per image, cold / warm", " / ".join(shown(v) for v in calls),
          at_most(max(known_calls), 5) if len(known_calls) == len(calls) else None),
         ("`iraas classify` (the default model) above 45% of the matmul rate", shown(share), at_least(share, 0.45)),
+        ("`iraas classify` at least 60% of the fastest inference-only rate of the default int8 file (batch 8, "
+         "either runtime)", shown(fastest), at_least(fastest, 0.6)),
         ("int8 at least 1.5x float on `iraas classify`'s loop", shown(int8), at_least(int8, 1.5)),
         ("a worker's CPU per answered image at most 1.3x `iraas classify`'s", shown(worker_ratio, "x"),
          at_most(worker_ratio, 1.3)),
         ("a 10-minute 720p lecture with 8 students from upload to its attendance report in under 60 s "
          "(`iraas up`)", shown(lecture, " s"), None if lecture is None else lecture < 60),
-        (f"1,000 requests in waves of 100 at {_pct(THOUSAND_TARGET_SHARE)} of the classifier alone or more",
-         f"{shown(thousand)} ({shown(rate)} against {shown(alone)} images/s)",
-         at_least(thousand, THOUSAND_TARGET_SHARE)),
     ]
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the AMI build instance (Packer's shell provisioner), as root.
-# Installs the worker into /opt/iraas/venv (onnxruntime, no torch), the ONNX model uploaded by
+# Installs the worker into /opt/iraas/venv (OpenVINO and onnxruntime, no torch), the ONNX model uploaded by
 # Packer into /opt/iraas/models, and the systemd unit, disabled: the instance's user data writes
 # /etc/iraas/worker.env and starts it.
 set -euo pipefail
@@ -20,7 +20,8 @@ install -d -o root -g root -m 0755 /opt/iraas/models
 install -m 0644 /tmp/iraas-models/*.onnx /opt/iraas/models/
 rm -rf /tmp/iraas-models
 
-echo "== smoke test: the runtime venv loads the model without torch"
+echo "== smoke test: the runtime venv loads the model without torch (with OpenVINO, the default runtime,"
+echo "   this also leaves its compiled model in /opt/iraas/models/.openvino-cache for the workers to read)"
 IRAAS_MODEL_DIR=/opt/iraas/models /opt/iraas/venv/bin/python -c \
   "from iraas.images.model.runtime import load_classifier; load_classifier(__import__('pathlib').Path('/opt/iraas/models'))"
 

@@ -24,6 +24,7 @@ from iraas.config import (
     resource,
 )
 from iraas.images.model.models import DEFAULT_MODEL, default_model
+from iraas.images.model.runtimes import DEFAULT_RUNTIME, default_runtime
 from iraas.media.uploads import UploadLimits, load_upload_limits
 
 # The ImageSettings field that holds each image resource's physical name or URL.
@@ -55,7 +56,7 @@ class WorkerSettings:
     long_poll_s: int = 20  # SQS long poll (0-20)
     visibility_timeout_s: int = 60  # how long a received batch stays hidden while it is worked on
     retry_delay_s: int = 2  # a failed request becomes visible again after this long
-    threads: int = 0  # onnxruntime intra-op threads; 0 lets onnxruntime decide
+    threads: int = 0  # inference threads (IRAAS_ORT_THREADS, either runtime); 0 lets the runtime decide
     # Announce each answer on the response queue (IRAAS_WORKER_ANNOUNCE): `iraas up` reads it to print
     # a line per answered request; on AWS nobody reads it, so the workers do not send there.
     announce: bool = False
@@ -74,6 +75,7 @@ class ImageSettings(AwsSettings):
     limits: Limits = field(default_factory=Limits)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     model: str = DEFAULT_MODEL  # the classifier (IRAAS_MODEL): a name in iraas.images.model.models
+    runtime: str = DEFAULT_RUNTIME  # what runs it (IRAAS_RUNTIME): a name in iraas.images.model.runtimes
     # Web processes create their reply queues under this prefix (template.yaml: "<stack>-reply-"),
     # which the IAM policies name; workers reply only to queues with it.
     reply_queue_prefix: str = "iraas-reply-"
@@ -121,6 +123,7 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
         limits=limits,
         worker=worker,
         model=default_model(env),
+        runtime=default_runtime(env),
         reply_queue_prefix=queue_prefix(env, "IRAAS_REPLY_QUEUE_PREFIX", ImageSettings.reply_queue_prefix),
     )
 
@@ -133,4 +136,5 @@ def settings_env(settings: ImageSettings) -> dict[str, str]:
             env[RESOURCE_ENV[logical_id]] = getattr(settings, name)
     env["IRAAS_REPLY_QUEUE_PREFIX"] = settings.reply_queue_prefix
     env["IRAAS_MODEL"] = settings.model
+    env["IRAAS_RUNTIME"] = settings.runtime
     return env

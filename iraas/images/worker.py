@@ -566,6 +566,7 @@ def serve(settings: ImageSettings, ready_file: str | None = None, max_idle_s: fl
         threads=settings.worker.threads,
         max_pixels=settings.limits.max_image_pixels,
         model=settings.model,
+        runtime=settings.runtime,
     )
     worker = Worker(settings, classifier, worker_id=os.environ.get("IRAAS_WORKER_ID") or None)
     heartbeat = worker.heartbeat(HEARTBEAT_INTERVAL_S)

@@ -204,6 +204,16 @@ def decode_rgb(data: bytes, max_pixels: int, min_side: int | None = None) -> Ima
     return img
 
 
+def is_upright_jpeg(data: bytes, max_pixels: int) -> bool:
+    """Whether ``data`` is a JPEG whose stored pixels are its RGB picture: YCbCr or grey (not
+    CMYK), and no EXIF rotation. Reads the header only; raises :class:`ImageError` like
+    :func:`inspect_image` (not an image, too many pixels). Such a file may be decoded by another
+    JPEG decoder (the worker's, straight into an array) with the same result as :func:`decode_rgb`.
+    """
+    img = _open_checked(data, max_pixels)
+    return img.format in _JPEG_LIKE and img.mode in ("RGB", "L") and _orientation(img) == 1
+
+
 def _open_checked(data: bytes, max_pixels: int) -> ImageFile.ImageFile:
     """Identify the image among :data:`FORMATS` and enforce the pixel limit from its header alone."""
     if not data:

