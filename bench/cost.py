@@ -341,7 +341,7 @@ def per_million(work: Workload, prices: PriceTable, instance: Instance, sync: bo
     add("sqs", prices["sqs_standard_request"].of(IMAGES * (web_billed + worker_billed)),
         f"{_n(web_billed + worker_billed)} billed requests per image from {_n(web_calls + worker_calls)} calls: "
         f"web tier {_n(web_calls)} (send" + (", receive and delete the reply" if sync else "") + "), worker "
-        f"{_n(worker_calls)} (receive, " + ("reply, " if sync else "") + "announce, delete)")
+        f"{_n(worker_calls)} (receive, " + ("reply, " if sync else "") + "delete; announcements where counted)")
     put, get = _s3_split(work.worker_calls)
     put += 1.0 + polls  # the web tier's PUT of the input; a poll's LIST finds the request's name
     get += polls  # and its GET reads the result (or finds none yet, billed all the same)

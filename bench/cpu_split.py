@@ -32,7 +32,14 @@ from bench.service import burst, photos, process_role, process_tree, start_stack
 # Library file names (as perf reports them) -> what the table calls them; the first match wins.
 LIBRARIES = (
     ("onnxruntime", "onnxruntime"),
+    ("openvino", "OpenVINO"),  # libopenvino*.so and its CPU plugin
+    ("libtbb", "OpenVINO"),  # its thread pool
+    ("/tmp/perf-", "OpenVINO"),  # its JIT-compiled kernels (oneDNN's, named in /tmp/perf-<pid>.map)
     ("libjpeg", "libjpeg"),
+    ("libturbojpeg", "libjpeg"),  # simplejpeg's libjpeg-turbo
+    ("simplejpeg", "libjpeg"),
+    ("opencv", "OpenCV"),
+    ("cv2", "OpenCV"),
     ("_imaging", "Pillow"),
     ("_multiarray", "numpy"),
     ("libopenblas", "numpy"),
@@ -42,7 +49,7 @@ LIBRARIES = (
     ("libsqlite", "SQLite"),
     ("libcrypto", "OpenSSL (hashes)"),
 )
-THE_MODEL = ("onnxruntime", "libjpeg", "Pillow", "numpy")  # what the classifier alone also spends
+THE_MODEL = ("onnxruntime", "OpenVINO", "libjpeg", "OpenCV", "Pillow", "numpy")  # what the classifier alone also spends
 
 
 def library(dso: str) -> str:

@@ -284,7 +284,7 @@ def budget(report: dict) -> list[str]:
         f"{_pct(THOUSAND_TARGET_SHARE)} of the classifier alone ({alone:g} images/s) is {target:.1f} images/s, "
         f"which leaves {allowed:.1f} ms of CPU per image on {cpus:g} cores for everything.",
         f"While the 1,000 requests are served (`bench.cpu_split`, with perf sampling, at {rate:g} images/s), the "
-        f"classifier's own work (onnxruntime, libjpeg, Pillow and numpy in the workers) is {_pct(model)} of the "
+        f"classifier's own work (the runtime, libjpeg, OpenCV, Pillow and numpy in the workers) is {_pct(model)} of the "
         f"CPU, {ms(model):.1f} ms per image, and the load generator {_pct(loader)}, {ms(loader):.1f} ms.",
         f"boto3 spends {per_call:.2f} ms of the caller's CPU per call (`bench.moto_calls`, the mix), and a request "
         f"makes about {calls:g} calls (put the input, get it, put the result, and shares of the batched sends, "

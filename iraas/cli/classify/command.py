@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 BATCH_SIZE = 16  # files decoded and inferred together: bounds memory, keeps batching efficient
 # Batches run side by side, one per core, each decoded and inferred on its own thread (one
-# onnxruntime thread each): more images/s on 2 cores than one batch at a time with its decoding
+# inference thread each): more images/s on 2 cores than one batch at a time with its decoding
 # and then its inference spread over both cores, which leaves a core idle whenever one thread
 # waits for the other (bench.classifier measures both loops: "iraas_classify_images_per_s"). The
 # classifier is loaded for that many concurrent batches (OpenVINO: one stream per lane).
@@ -58,7 +58,7 @@ def run(
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     writer = stdout_writer(out, as_json) if writer is None else writer
-    # Imported here so that `iraas --help` and other commands do not pay for onnxruntime.
+    # Imported here so that `iraas --help` and other commands do not pay for the runtimes.
     from iraas.images.model.files import ModelUnavailableError
     from iraas.images.model.runtime import load_classifier
 

@@ -89,7 +89,7 @@ def find_model(model_dir: Path, model: str | None = None) -> Path | None:
     """The cached ONNX file of ``model`` in ``model_dir``, or None if it has not been built.
 
     With the weights package installed, only the file built from exactly those weights counts.
-    Without it (a worker with just onnxruntime), the newest file from this builder version does.
+    Without it (a worker with just the runtimes), the newest file from this builder version does.
     """
     spec = model_spec(model)
     model_dir = Path(model_dir).expanduser()

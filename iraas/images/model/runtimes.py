@@ -2,11 +2,11 @@
 
 Both run the same ONNX files (int8 and float, Lite0 and Lite2) from the model folder:
 
-- ``openvino`` (the default): Intel's OpenVINO, which reads ONNX directly. On the x86 machines
-  measured (an Intel Xeon with AMX, an AMD EPYC with AVX-512 VNNI) it ran the int8 Lite0 file 1.2-1.5x
-  and the float ones about 2x faster than onnxruntime, and ``iraas classify`` faster end to end
-  (``python -m bench.classifier``: the row "runtimes" on the benchmarks page).
-- ``onnxruntime``: Microsoft's onnxruntime, the runtime the int8 file is quantized with.
+- ``openvino`` (the default): Intel's OpenVINO, which reads ONNX directly. It runs the default int8
+  Lite0 file faster than onnxruntime, inference alone and ``iraas classify`` end to end
+  (``python -m bench.classifier``: the rows "runtimes" on the benchmarks page).
+- ``onnxruntime``: Microsoft's onnxruntime, the runtime the int8 file is quantized with. With the
+  float files (run in float32 by both) it was as fast or a little faster on the machine measured.
 
 :mod:`.runtime` imports only the chosen one, so a worker without OpenVINO can still run
 ``IRAAS_RUNTIME=onnxruntime``.
