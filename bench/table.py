@@ -70,6 +70,7 @@ def rows(report: dict) -> list[tuple[str, str]]:
     """The table: (what, figure), one row per figure."""
     c, w, s, f, m, fs, cs, a = _parts(report)
     models = c.get("models", {})
+    ort = _get(c, "runtimes", "onnxruntime", default=None) or models  # spinning is onnxruntime's
 
     def rate(model: str, what: str) -> str:
         return " / ".join(str(round(v)) for v in _get(models, model, what, default={}).values())
@@ -80,7 +81,7 @@ def rows(report: dict) -> list[tuple[str, str]]:
         ("classifier path (the default runtime, OpenVINO), images/s at batch 1 / 8 / 32: lite0-int8 (default)",
          rate("lite0-int8", "classify_images_per_s")),
         ("... lite0 (float) / lite2", f"{rate('lite0', 'classify_images_per_s')}  /  {rate('lite2', 'classify_images_per_s')}"),
-        ("inference alone, images/s at batch 1 / 8 / 32: int8 / float",
+        ("inference alone (OpenVINO), images/s at batch 1 / 8 / 32: int8 / float",
          f"{rate('lite0-int8', 'inference_images_per_s')}  /  {rate('lite0', 'inference_images_per_s')}"),
         ("`iraas classify` loop, share of the matmul rate: int8 / float / lite2 (0.77 GFLOP per Lite0 image)",
          " / ".join(str(_get(models, k, "iraas_classify_share_of_matmul", "lanes")) for k in MODELS)),
@@ -91,8 +92,8 @@ def rows(report: dict) -> list[tuple[str, str]]:
          f"{_get(models, 'lite0', 'iraas_classify_images_per_s', 'one_batch_at_a_time')}"),
         ("onnxruntime threads spinning between runs over sleeping (the default), images/s: int8 / float, "
          "batch 1 / batches of 16 one at a time",
-         " / ".join(f"{_get(models, k, 'spinning_over_sleeping', 'batch_1')}, "
-                    f"{_get(models, k, 'spinning_over_sleeping', 'one_batch_at_a_time')}" for k in MODELS[:2])),
+         " / ".join(f"{_get(ort, k, 'spinning_over_sleeping', 'batch_1')}, "
+                    f"{_get(ort, k, 'spinning_over_sleeping', 'one_batch_at_a_time')}" for k in MODELS[:2])),
         *runtime_rows(c),
         ("int8 over float: `iraas classify` / classifier path at batch 1, 8, 32 / inference at batch 1, 8, 32",
          f"{_get(c, 'int8_over_float', 'iraas_classify_images_per_s', 'lanes')} / "
