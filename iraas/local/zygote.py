@@ -258,7 +258,7 @@ def preload() -> ImageSettings:
     from iraas.images.settings import load_image_settings
 
     # After the runtime module (so OpenVINO's telemetry stays hidden); no threads at import, and
-    # Core() starts none either: ~0.2 s each worker does not spend.
+    # Core() starts none either: an import each worker does not repeat.
     import_module("openvino")
     settings = load_image_settings()
     Image.init()  # the image format plugins, imported on the first decode otherwise
@@ -294,9 +294,9 @@ def _warm_caches(settings: ImageSettings) -> None:
 
 def _compile_once(settings: ImageSettings) -> None:
     """With OpenVINO, compile the workers' model once, in a short-lived child, into OpenVINO's
-    cache in the model folder: each forked worker then loads it (~0.05 s of CPU) instead of
-    compiling it (~0.4 s), and no two workers write the same cache entry at once. A child, because
-    compiling starts threads that a later fork would not carry."""
+    cache in the model folder: each forked worker then loads it instead of compiling it, and no
+    two workers write the same cache entry at once. A child, because compiling starts threads that
+    a later fork would not carry."""
     if settings.runtime != "openvino":
         return
     pid = os.fork()

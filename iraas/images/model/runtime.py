@@ -225,16 +225,16 @@ class OpenVinoEngine:
             config["INFERENCE_NUM_THREADS"] = threads * max(1, streams)
         core = ov.Core()
         cache = model_path.parent / OPENVINO_CACHE
-        if cache.is_dir() or os.access(model_path.parent, os.W_OK):
-            # The compiled model, kept beside the file (keyed by OpenVINO on the file, the config
-            # and the CPU): a start takes ~0.05 s of CPU instead of ~0.4 s, which `iraas classify`
-            # and a burst of new workers feel. An entry another process is still writing (OpenVINO
-            # writes them in place) can fail to load: then compile without the cache.
-            try:
-                self.model = core.compile_model(str(model_path), "CPU", {**config, "CACHE_DIR": str(cache)})
-            except RuntimeError:
-                self.model = core.compile_model(str(model_path), "CPU", config)
-        else:
+        # The compiled model, kept beside the file where it can be (keyed by OpenVINO on the file,
+        # the config and the CPU), so that a start loads it instead of compiling it again. An entry
+        # another process is still writing (OpenVINO writes them in place) can fail to load: then
+        # compile without the cache.
+        cached = {**config, "CACHE_DIR": str(cache)} if cache.is_dir() or os.access(model_path.parent, os.W_OK) else None
+        try:
+            self.model = core.compile_model(str(model_path), "CPU", cached or config)
+        except RuntimeError:
+            if cached is None:
+                raise
             self.model = core.compile_model(str(model_path), "CPU", config)
         shape = self.model.input(0).get_partial_shape()
         self.image_size = _side([dim.get_length() if dim.is_static else None for dim in shape])
