@@ -18,11 +18,11 @@ from chalicelib.classroom import routes as classroom_routes
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
 from iraas.errors import InvalidRequest
-from iraas.images.jobs import ImageResult, stem
+from iraas.images.jobs import MAX_TOP, ImageResult, stem
 from iraas.images.replies import sweep_idle_reply_queues
 from iraas.images.service import ImageService, Submission
 from iraas.images.settings import load_image_settings
-from iraas.media.uploads import Upload, parse_upload
+from iraas.media.uploads import RejectedPart, Upload, parse_batch, parse_upload
 from iraas.scaling.ec2 import scale_ec2_fleet
 from iraas.scaling.settings import load_scaling_settings
 from iraas.web import drain
@@ -80,14 +80,38 @@ def _wait_seconds() -> float:
     return min(wait, limits.max_wait_s)  # longer waits are clamped, as documented
 
 
-def _upload() -> Upload:
-    """The request's image, checked; refused with 503 once this web process is stopping."""
+def _top() -> int | None:
+    """``?top=N``: the answer also lists the N most likely labels (1 to MAX_TOP); None when absent."""
+    raw = _query("top")
+    if raw is None:
+        return None
+    if not (raw.isdigit() and 1 <= int(raw) <= MAX_TOP):
+        raise InvalidRequest("bad_top", f"top must be a whole number from 1 to {MAX_TOP}, not {raw!r}")
+    return int(raw)
+
+
+def _refuse_while_stopping() -> None:
     if drain.stopping():
         raise Unavailable("stopping", "this web server is stopping; try again", retry_after_s=drain.RETRY_AFTER_S)
+
+
+def _upload() -> Upload:
+    """The request's image, checked; refused with 503 once this web process is stopping."""
+    _refuse_while_stopping()
     request = app.current_request
     return parse_upload(
         request.raw_body, request.headers.get("content-type"), _query("name"), service().settings.limits
     )
+
+
+def _batch_item(item: Submission | RejectedPart) -> dict[str, Any]:
+    """One part's place in a batch's answer: its result (done or failed, as GET /v1/images/{id}
+    shows it), queued with its id, or the reason it was not accepted."""
+    if isinstance(item, RejectedPart):
+        return {"name": item.name, "error": {"code": item.code, "message": item.message}}
+    if item.result is not None:
+        return item.result.public()
+    return {"id": item.request.id, "name": item.request.name, "status": "queued"}
 
 
 def _result_response(result: ImageResult) -> Response:
@@ -135,10 +159,23 @@ def classify_course_style() -> Response:
 @app.route("/v1/images", methods=["POST"], content_types=["*/*"])
 @api_errors
 def submit_image() -> Response:
-    wait = _wait_seconds()
+    wait, top = _wait_seconds(), _top()
     key = app.current_request.headers.get("idempotency-key")
-    submission = service().submit(_upload(), caller(app.current_request), idempotency_key=key, wait_s=wait)
+    submission = service().submit(_upload(), caller(app.current_request), idempotency_key=key, wait_s=wait, top=top)
     return _answer(submission, waited=wait > 0)
+
+
+@app.route("/v1/batches", methods=["POST"], content_types=["*/*"])
+@api_errors
+def submit_batch() -> Response:
+    """Multipart, 1 to IRAAS_MAX_BATCH_FILES files; ``{"results": [...]}`` in the parts' order."""
+    wait, top = _wait_seconds(), _top()
+    _refuse_while_stopping()
+    request = app.current_request
+    svc = service()
+    parts = parse_batch(request.raw_body, request.headers.get("content-type"), svc.settings.limits)
+    items = svc.submit_batch(parts, caller(request), wait_s=wait, top=top)
+    return json_response(200, {"results": [_batch_item(item) for item in items]})
 
 
 @app.route("/v1/images/{image_id}", methods=["GET"])

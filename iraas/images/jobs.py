@@ -117,6 +117,8 @@ def poison_key(message_id: str) -> str:
 
 # ---- messages and results ------------------------------------------------------------------
 
+MAX_TOP = 20  # the most predictions an answer's ``top`` can list (``?top=N``)
+
 
 def base64_length(size: int) -> int:
     """The length of ``size`` bytes in base64 (padded)."""
@@ -136,10 +138,12 @@ class ImageRequest:
     reply_to: str | None = None
     # The image's bytes in base64, when they fit the message (see ``carrying``); None: fetch the input.
     image_b64: str | None = None
+    # How many predictions the answer's ``top`` lists (``?top=N``, 1..MAX_TOP); None: no ``top``.
+    top: int | None = None
 
     def to_message(self) -> str:
         data = {"v": SCHEMA_VERSION, **asdict(self)}
-        for optional in ("reply_to", "image_b64"):
+        for optional in ("reply_to", "image_b64", "top"):
             if data[optional] is None:
                 del data[optional]
         return json.dumps(data, separators=(",", ":"))
@@ -179,6 +183,7 @@ class ImageRequest:
                 submitted_at=float(data.get("submitted_at", 0.0)),
                 reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
                 image_b64=_optional_text(data, "image_b64"),
+                top=_optional_top(data),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: float(10**400)
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
@@ -189,6 +194,15 @@ class ImageRequest:
             # A forged message must not make the worker read objects outside the request's prefix.
             raise MalformedRequest(f"key {request.key!r} is not the input of request {request.id}")
         return request
+
+
+def _optional_top(data: dict[str, Any]) -> int | None:
+    value = data.get("top")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_TOP:
+        raise ValueError(f"top is not a whole number from 1 to {MAX_TOP}")
+    return value
 
 
 def _optional_text(data: dict[str, Any], name: str) -> str | None:
@@ -217,11 +231,12 @@ class ImageResult:
     top5: tuple[dict[str, Any], ...] = ()
     error: ErrorInfo | None = None
     completed_at: float = field(default_factory=time.time)
+    top: tuple[dict[str, Any], ...] | None = None  # the request's ``top`` predictions, when it asked
 
     @classmethod
     def done(cls, request: ImageRequest, classification: Any) -> ImageResult:
-        """The answer from a ``Classification`` (anything with ``to_dict()`` of label, wnid, ...)."""
-        best = classification.to_dict()
+        """The answer from a ``Classification`` (anything with ``to_dict(top)`` of label, wnid, ...)."""
+        best = classification.to_dict(top=request.top)
         return cls(
             id=request.id,
             name=request.name,
@@ -230,6 +245,7 @@ class ImageResult:
             wnid=best["wnid"],
             confidence=best["confidence"],
             top5=tuple(best["top5"]),
+            top=tuple(best["top"]) if request.top is not None else None,
         )
 
     @classmethod
@@ -245,6 +261,8 @@ class ImageResult:
         data: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status}
         if self.error is None:
             data.update(label=self.label, wnid=self.wnid, confidence=self.confidence, top5=list(self.top5))
+            if self.top is not None:
+                data["top"] = list(self.top)
         else:
             data["error"] = {"code": self.error.code, "message": self.error.message}
         data["completed_at"] = self.completed_at
@@ -255,6 +273,8 @@ class ImageResult:
         data = json.loads(body)
         error = data.pop("error", None)
         data["top5"] = tuple(data.get("top5", ()))
+        if data.get("top") is not None:
+            data["top"] = tuple(data["top"])
         return cls(**data, error=ErrorInfo(**error) if error else None)
 
     def public(self) -> dict[str, Any]:

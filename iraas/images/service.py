@@ -9,6 +9,8 @@ id reads it, and a waiter whose reply does not come reads it once at its deadlin
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -28,12 +30,14 @@ from iraas.images.metrics import recent_metrics
 from iraas.images.replies import Replies, replies_for_this_process
 from iraas.images.results import ResultStore, S3ResultStore
 from iraas.images.settings import ImageSettings
-from iraas.media.uploads import Upload
+from iraas.media.uploads import RejectedPart, Upload
 from iraas.queues import BatchSender, queue_depth
 from iraas.scaling.status import S3StatusStore
 
 # How long a send waits for concurrent requests' sends to share its SendMessageBatch call.
 SEND_LINGER_S = 0.005
+# A batch's images are stored and queued this many at a time (each is an S3 PUT and a send).
+BATCH_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -59,16 +63,37 @@ class ImageService:
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
     def submit(
-        self, upload: Upload, owner: str, idempotency_key: str | None = None, wait_s: float = 0.0
+        self, upload: Upload, owner: str, idempotency_key: str | None = None, wait_s: float = 0.0,
+        top: int | None = None,
     ) -> Submission:
         """Accept the image (:meth:`accept`) and wait up to ``wait_s`` for its answer (:meth:`wait`)."""
-        submission = self.accept(upload, owner, idempotency_key, expect_answer=wait_s > 0)
+        submission = self.accept(upload, owner, idempotency_key, expect_answer=wait_s > 0, top=top)
         if submission.result is not None or wait_s <= 0:
             return submission
         return self.wait(submission, wait_s)
 
+    def submit_batch(
+        self, parts: Sequence[Upload | RejectedPart], owner: str, wait_s: float = 0.0, top: int | None = None
+    ) -> list[Submission | RejectedPart]:
+        """Accept each image of a batch (stored and queued side by side), then wait up to ``wait_s``
+        in all for their answers; a rejected part stays in its place, and fails nothing else."""
+        uploads = [part for part in parts if isinstance(part, Upload)]
+        with ThreadPoolExecutor(max_workers=min(BATCH_THREADS, max(1, len(uploads)))) as pool:
+            accepted = iter(list(pool.map(
+                lambda upload: self.accept(upload, owner, expect_answer=wait_s > 0, top=top), uploads
+            )))
+        submissions = [next(accepted) if isinstance(part, Upload) else part for part in parts]
+        if wait_s <= 0:
+            return submissions
+        deadline = time.monotonic() + wait_s
+        return [
+            self.wait(part, max(0.0, deadline - time.monotonic())) if isinstance(part, Submission) else part
+            for part in submissions
+        ]
+
     def accept(
-        self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False
+        self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False,
+        top: int | None = None,
     ) -> Submission:
         """Store the image under its caller (``owner``, see ``iraas.web.auth.caller_identity``), then
         queue a request that points at it (and carries it, if it is small: ``ImageRequest.carrying``);
@@ -86,7 +111,8 @@ class ImageService:
         request_id = request_id or new_id()
         name = known or upload.name
         request = ImageRequest(
-            id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(owner, request_id, name)
+            id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(owner, request_id, name),
+            top=top,
         )
         if known is None:
             self.s3.put_object(

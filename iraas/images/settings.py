@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from iraas.config import (
@@ -95,8 +95,7 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
     upload = load_upload_limits(env)
     max_wait = number(env, "IRAAS_MAX_WAIT_S", Limits.max_wait_s, 0, 900)
     limits = Limits(
-        max_image_bytes=upload.max_image_bytes,
-        max_image_pixels=upload.max_image_pixels,
+        **asdict(upload),
         max_wait_s=max_wait,
         default_wait_s=min(max_wait, Limits.default_wait_s),
     )

@@ -71,8 +71,9 @@ RECEIVE_VISIBILITY_S = 2
 
 
 class BatchClassifier(Protocol):
-    def classify_bytes(self, blobs: Sequence[bytes]) -> list[Any]:
-        """One Classification or ImageError per blob, in order."""
+    def classify_bytes(self, blobs: Sequence[bytes], top: int) -> list[Any]:
+        """One Classification (ranking at least ``top`` predictions, and its top5) or ImageError
+        per blob, in order."""
 
 
 class ProcessingError(Exception):
@@ -369,7 +370,8 @@ class Worker:
         ready = [(item, item.request) for item in items
                  if item.request is not None and item.data is not None and item.error is None]
         started = time.perf_counter()
-        results = self.classifier.classify_bytes([item.data or b"" for item, _ in ready]) if ready else []
+        top = max((request.top or 0 for _, request in ready), default=0)  # what the batch's answers list
+        results = self.classifier.classify_bytes([item.data or b"" for item, _ in ready], top=top) if ready else []
         classify_ms = _ms_since(started)
         answers: list[tuple[_Item, ImageResult]] = []
         for (item, request), result in zip(ready, results, strict=True):

@@ -1,4 +1,5 @@
-"""Turn a request body into one checked image upload, or an error that says what is wrong with it.
+"""Turn a request body into one checked image upload, or an error that says what is wrong with it;
+or a batch's body into its parts, each a checked upload or the reason it is not one.
 
 Shared by both phases: an image to classify and a student's enrolment photo are taken the same way,
 bounded by :class:`UploadLimits` (the same variables, the same defaults).
@@ -34,19 +35,32 @@ class UploadLimits:
     # classifier sees 224 x 224, so 25 MP (a 6000 x 4000 camera photo) loses nothing; it bounds one
     # decode to 100 MB in the web tier, 200 MB in the worker (see iraas/media/validation.py).
     max_image_pixels: int = 25_000_000
+    # A batch (POST /v1/batches): at most this many file parts, and this many bytes in all. On AWS a
+    # batch must also fit a synchronous Lambda invocation's payload (6 MB, base64-encoded by API
+    # Gateway: about 4.4 MB of images), whatever this says.
+    max_batch_files: int = 16
+    max_batch_bytes: int = 32 * MIB
 
     @property
     def max_body_bytes(self) -> int:
         """The largest request body that can still hold an acceptable image (multipart framed)."""
         return self.max_image_bytes + MULTIPART_HEADROOM
 
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest body any image route takes: one image's, or a batch's."""
+        return max(self.max_body_bytes, self.max_batch_bytes)
+
 
 def load_upload_limits(env: Mapping[str, str] | None = None) -> UploadLimits:
-    """``IRAAS_MAX_IMAGE_BYTES`` and ``IRAAS_MAX_IMAGE_PIXELS``, checked."""
+    """``IRAAS_MAX_IMAGE_BYTES``, ``IRAAS_MAX_IMAGE_PIXELS``, ``IRAAS_MAX_BATCH_FILES`` and
+    ``IRAAS_MAX_BATCH_BYTES``, checked."""
     env = os.environ if env is None else env
     return UploadLimits(
         max_image_bytes=integer(env, "IRAAS_MAX_IMAGE_BYTES", UploadLimits.max_image_bytes, 1024, 100 * MIB),
         max_image_pixels=integer(env, "IRAAS_MAX_IMAGE_PIXELS", UploadLimits.max_image_pixels, 1024, 500_000_000),
+        max_batch_files=integer(env, "IRAAS_MAX_BATCH_FILES", UploadLimits.max_batch_files, 1, 100),
+        max_batch_bytes=integer(env, "IRAAS_MAX_BATCH_BYTES", UploadLimits.max_batch_bytes, 1024, 1024 * MIB),
     )
 
 
@@ -87,6 +101,11 @@ def parse_upload(
             f"Content-Type {media_type or '(none)'} is not accepted; send the image as the raw "
             "body with Content-Type image/*, or as a file field of multipart/form-data",
         )
+    return checked_upload(filename, data, limits)
+
+
+def checked_upload(filename: str | None, data: bytes, limits: UploadLimits) -> Upload:
+    """One file's bytes as an upload: not empty, within the byte and pixel limits, an image."""
     if not data:
         raise InvalidRequest("no_file", "the request carries no image file")
     if len(data) > limits.max_image_bytes:
@@ -103,18 +122,7 @@ def parse_upload(
 
 def _file_from_multipart(body: bytes, boundary: str, limits: UploadLimits) -> tuple[str | None, bytes]:
     """The first file part of a multipart body, whatever its field name."""
-    if not boundary:
-        raise InvalidRequest("bad_multipart", "multipart/form-data without a boundary")
-    parser = multipart.MultipartParser(
-        io.BytesIO(body),
-        boundary,
-        content_length=len(body),
-        part_limit=16,
-        # The body is already bounded and in memory: keep its parts there too, and let the size
-        # check after parsing say "too large" with the limit.
-        spool_limit=len(body) + 1,
-        memory_limit=len(body) + MULTIPART_HEADROOM,
-    )
+    parser = _parser(body, boundary, part_limit=16)
     try:
         for part in parser:
             if part.filename is not None:
@@ -122,3 +130,74 @@ def _file_from_multipart(body: bytes, boundary: str, limits: UploadLimits) -> tu
     except multipart.MultipartError as exc:
         raise InvalidRequest("bad_multipart", f"the multipart body cannot be parsed: {exc}") from None
     raise InvalidRequest("no_file", "the multipart form has no file field")
+
+
+@dataclass(frozen=True)
+class RejectedPart:
+    """A part of a batch that is not an acceptable image: its name and why, with the codes a
+    single upload would get (``not_an_image``, ``too_large``, ...)."""
+
+    name: str
+    code: str
+    message: str
+
+
+def parse_batch(body: bytes | None, content_type: str | None, limits: UploadLimits) -> list[Upload | RejectedPart]:
+    """Each file part of a multipart ``body`` (whatever its field name), in order: a checked upload,
+    or the reason it is not one. The batch as a whole is refused when it is not multipart, has no
+    file part, more than ``max_batch_files`` of them (413 ``too_many_files``), or more than
+    ``max_batch_bytes``."""
+    body = body or b""
+    media_type, options = multipart.parse_options_header(content_type or "")
+    if media_type.lower() != "multipart/form-data":
+        raise UnsupportedMediaType(
+            "unsupported_media_type",
+            f"Content-Type {media_type or '(none)'} is not accepted; send a batch as multipart/form-data "
+            f"with 1 to {limits.max_batch_files} file parts",
+        )
+    if len(body) > limits.max_batch_bytes:
+        raise TooLarge(
+            "too_large", f"the batch is {len(body)} bytes; the limit is {limits.max_batch_bytes} bytes "
+            f"({_mib(limits.max_batch_bytes)})",
+        )
+    files = _files_from_multipart(body, options.get("boundary", ""), limits.max_batch_files)
+    if not files:
+        raise InvalidRequest("no_file", "the multipart form has no file field")
+    parts: list[Upload | RejectedPart] = []
+    for index, (filename, data) in enumerate(files, start=1):
+        try:
+            parts.append(checked_upload(filename, data, limits))
+        except (InvalidRequest, TooLarge) as exc:
+            parts.append(RejectedPart(safe_name(filename, default=f"part-{index}"), exc.code, exc.message))
+    return parts
+
+
+def _files_from_multipart(body: bytes, boundary: str, max_files: int) -> list[tuple[str | None, bytes]]:
+    """Every file part of a multipart body, in order; 413 ``too_many_files`` past ``max_files``."""
+    parser = _parser(body, boundary, part_limit=2 * max_files + 16)  # room for form fields between files
+    files: list[tuple[str | None, bytes]] = []
+    try:
+        for part in parser:
+            if part.filename is None:
+                continue
+            if len(files) == max_files:
+                raise TooLarge("too_many_files", f"a batch holds at most {max_files} files")
+            files.append((part.filename, part.raw))
+    except multipart.MultipartError as exc:
+        raise InvalidRequest("bad_multipart", f"the multipart body cannot be parsed: {exc}") from None
+    return files
+
+
+def _parser(body: bytes, boundary: str, part_limit: int) -> multipart.MultipartParser:
+    if not boundary:
+        raise InvalidRequest("bad_multipart", "multipart/form-data without a boundary")
+    return multipart.MultipartParser(
+        io.BytesIO(body),
+        boundary,
+        content_length=len(body),
+        part_limit=part_limit,
+        # The body is already bounded and in memory: keep its parts there too, and let the size
+        # check after parsing say "too large" with the limit.
+        spool_limit=len(body) + 1,
+        memory_limit=len(body) + MULTIPART_HEADROOM,
+    )

@@ -133,11 +133,15 @@ def _status_line(status: int) -> str:
 class WSGIAdapter:
     """A WSGI application that serves a Chalice app through chalice's local gateway."""
 
-    def __init__(self, app: Chalice, config: Config | None = None, max_image_bytes: int = 10 * MIB) -> None:
+    def __init__(
+        self, app: Chalice, config: Config | None = None, max_image_bytes: int = 10 * MIB, max_batch_bytes: int = 0
+    ) -> None:
         self.app = app
         self.max_image_bytes = max_image_bytes
-        # As much as the web tier could accept, so that it answers every such body with its own codes.
-        self.max_body_bytes = max_image_bytes + MULTIPART_HEADROOM
+        self.max_batch_bytes = max_batch_bytes
+        # As much as the web tier could accept (one image, or a batch), so that it answers every such
+        # body with its own codes.
+        self.max_body_bytes = max(max_image_bytes + MULTIPART_HEADROOM, max_batch_bytes)
         self._gateway = ProjectGateway(app, config or Config.create(app_name=app.app_name))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -152,7 +156,8 @@ class WSGIAdapter:
         try:
             body = read_body(environ, self.max_body_bytes)
         except BodyTooLarge as exc:
-            limit = self.max_image_bytes
+            batch = self.max_batch_bytes and request_path(environ).rstrip("/") == "/v1/batches"
+            limit = self.max_batch_bytes if batch else self.max_image_bytes
             size = f"{exc.size} bytes" if exc.exact else f"over {self.max_body_bytes} bytes"
             return _error(
                 TooLarge("too_large", f"the request body is {size}; the limit is {limit} bytes ({limit / MIB:.1f} MiB)")
@@ -173,10 +178,12 @@ class WSGIAdapter:
 
 def make_application(project_dir: Path, max_image_bytes: int | None = None, stage: str = "dev") -> WSGIAdapter:
     """The WSGI app for a Chalice project; the image limit defaults to the checked settings'."""
+    max_batch_bytes = 0
     if max_image_bytes is None:
         from iraas.images.settings import load_image_settings
 
         # Read and checked at start-up: a misconfigured server fails to boot, not mid-request.
-        max_image_bytes = load_image_settings().limits.max_image_bytes
+        limits = load_image_settings().limits
+        max_image_bytes, max_batch_bytes = limits.max_image_bytes, limits.max_batch_bytes
     app, config = load_chalice_project(project_dir, stage)
-    return WSGIAdapter(app, config, max_image_bytes=max_image_bytes)
+    return WSGIAdapter(app, config, max_image_bytes=max_image_bytes, max_batch_bytes=max_batch_bytes)

@@ -3,15 +3,15 @@
 ==============  =====================================================  =====  ================
 name            what                                                   input  ImageNet sample*
 ==============  =====================================================  =====  ================
-``lite0-int8``  EfficientNet-Lite0, int8 (static QDQ, per-channel);    224    88.0% / 97.2%
+``lite0-int8``  EfficientNet-Lite0, int8 (static QDQ, per-channel);    224    89.0% / 96.8%
                 the default: ~1.6-2x the inference images/s of float
-``lite0``       EfficientNet-Lite0, float32                            224    88.2% / 97.0%
-``lite2``       EfficientNet-Lite2, float32 (2.2x the FLOPs, +2 pts)   260    90.4% / 98.8%
+``lite0``       EfficientNet-Lite0, float32                            224    89.2% / 97.0%
+``lite2``       EfficientNet-Lite2, float32 (2.2x the FLOPs, +1.4 pts) 260    90.6% / 98.6%
 ==============  =====================================================  =====  ================
 
-\\* top-1 / top-5 on the 500 photos of ``../shared/data/imagenet-sample`` (the accuracy tests in
-``tests/integration/images/model``); the int8 model is calibrated on 100 of them (see
-:mod:`.quantize`). ``python -m bench.classifier`` measures the speeds.
+\\* top-1 / top-5 with OpenVINO on the 500 photos of ``../shared/data/imagenet-sample`` (the accuracy
+tests in ``tests/integration/images/model``; docs/models.md has both runtimes); the int8 model is
+calibrated on 100 of them (see :mod:`.quantize`). ``python -m bench.classifier`` measures the speeds.
 
 Every model is built once from the packaged weights and cached in the model folder; see
 :mod:`.export` (float) and :mod:`.quantize` (int8).

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from iraas.images.jobs import MAX_TOP
 from iraas.media.uploads import UploadLimits
 from iraas.media.validation import ImageError
 
@@ -34,7 +35,7 @@ from .runtimes import RUNTIMES, default_runtime, get_runtime
 # own no-op stub.
 sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
 
-TOP_K = 5
+TOP_K = 5  # the answer's top5
 OPENVINO_CACHE = ".openvino-cache"  # OpenVINO's compiled models, in the model folder
 DEFAULT_MAX_PIXELS = UploadLimits.max_image_pixels
 
@@ -52,14 +53,22 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Classification:
-    top5: tuple[Prediction, ...]  # most likely first
+    ranked: tuple[Prediction, ...]  # the most likely first: TOP_K of them, or as many as were asked for
 
     @property
     def best(self) -> Prediction:
-        return self.top5[0]
+        return self.ranked[0]
 
-    def to_dict(self) -> dict:
-        return {**self.best.to_dict(), "top5": [p.to_dict() for p in self.top5]}
+    @property
+    def top5(self) -> tuple[Prediction, ...]:
+        return self.ranked[:TOP_K]
+
+    def to_dict(self, top: int | None = None) -> dict:
+        """The best prediction's fields and ``top5``; with ``top``, also ``top``: that many."""
+        data = {**self.best.to_dict(), "top5": [p.to_dict() for p in self.top5]}
+        if top is not None:
+            data["top"] = [p.to_dict() for p in self.ranked[:top]]
+        return data
 
 
 class Classifier:
@@ -113,11 +122,11 @@ class Classifier:
         """
         return crop_and_resize(decode_pixels(data, self.max_pixels, resize_for(self.image_size)), self.image_size)
 
-    def classify_bytes(self, blobs: Sequence[bytes]) -> list[Classification | ImageError]:
+    def classify_bytes(self, blobs: Sequence[bytes], top: int = TOP_K) -> list[Classification | ImageError]:
         """Decode and classify encoded images; a bad image yields its ImageError in its slot.
 
         The good images are classified together in one batch, so one corrupt upload never fails
-        the others.
+        the others. Each classification ranks ``top`` predictions (at least TOP_K, at most MAX_TOP).
         """
         results: list[Classification | ImageError | None] = [None] * len(blobs)
         arrays: list[np.ndarray] = []
@@ -135,7 +144,7 @@ class Classifier:
             else:
                 arrays.append(item)
                 slots.append(i)
-        for i, classification in zip(slots, self._classify_arrays(arrays), strict=True):
+        for i, classification in zip(slots, self._classify_arrays(arrays, top), strict=True):
             results[i] = classification
         return [r for r in results if r is not None]  # every slot is filled by now
 
@@ -145,21 +154,23 @@ class Classifier:
         except ImageError as exc:
             return exc
 
-    def _classify_arrays(self, arrays: Sequence[np.ndarray]) -> list[Classification]:
+    def _classify_arrays(self, arrays: Sequence[np.ndarray], top: int = TOP_K) -> list[Classification]:
         if not arrays:
             return []
         logits = self._run(batch(arrays, crop=self.image_size))
-        return [self._top5(row) for row in _softmax(logits)]
+        k = min(max(top, TOP_K), MAX_TOP, logits.shape[1])
+        return [self._ranked(row, k) for row in _softmax(logits)]
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         """Logits of a (N, side, side, 3) uint8 batch."""
         return self._engine.run(x)
 
-    def _top5(self, probs: np.ndarray) -> Classification:
-        top = np.argpartition(-probs, TOP_K)[:TOP_K]
+    def _ranked(self, probs: np.ndarray, k: int) -> Classification:
+        """The ``k`` most likely classes, most likely first (ties in class order)."""
+        top = np.argpartition(-probs, k - 1)[:k]
         top = top[np.argsort(-probs[top], kind="stable")]
         return Classification(
-            top5=tuple(
+            ranked=tuple(
                 Prediction(
                     label=self._labels[i].name,
                     wnid=self._labels[i].wnid,

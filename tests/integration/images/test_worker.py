@@ -191,7 +191,7 @@ def test_a_batch_slower_than_the_visibility_timeout_is_not_handed_to_another_wor
     seen_by_others: list[int] = []
 
     class SlowClassifier:
-        def classify_bytes(self, blobs):
+        def classify_bytes(self, blobs, top=0):
             for _ in range(6):  # three visibility timeouts; another worker polls meanwhile
                 time.sleep(0.5)
                 seen_by_others.append(len(sqs.receive_message(
@@ -355,7 +355,7 @@ def test_the_next_batch_is_received_while_one_is_classified_and_a_stop_finishes_
     class Watching:
         """Classifies as the model does; during the first batch, looks at the queue and stops the worker."""
 
-        def classify_bytes(self, blobs):
+        def classify_bytes(self, blobs, top=0):
             if not seen:
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and queues.queue_depth(sqs, settings.request_queue_url).in_flight < 16:

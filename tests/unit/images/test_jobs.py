@@ -177,3 +177,29 @@ def test_carried_bytes_are_standard_base64():
     image = b"\xff\xd8\xff\xe0" + bytes(range(200))
     carried = small_request().carrying(image)
     assert carried.image_b64 == base64.b64encode(image).decode("ascii")
+
+
+def test_a_request_asking_for_top_keeps_it_through_the_queue_and_one_that_does_not_carries_no_field():
+    asking = small_request(top=12)
+    assert ImageRequest.from_message(asking.to_message()).top == 12
+    assert "top" not in json.loads(small_request().to_message())
+
+
+@pytest.mark.parametrize("top", [0, 21, "5", 2.5, True, [5]])
+def test_a_top_outside_one_to_twenty_makes_the_message_malformed(top):
+    data = json.loads(small_request().to_message())
+    with pytest.raises(MalformedRequest):
+        ImageRequest.from_message(json.dumps({**data, "top": top}))
+
+
+def test_an_answer_lists_top_only_when_its_request_asked():
+    class Ranked:
+        def to_dict(self, top=None):
+            data = {"label": "tabby", "wnid": "n02123045", "confidence": 0.5, "top5": [{"label": "tabby"}] * 5}
+            if top is not None:
+                data["top"] = [{"label": "tabby"}] * top
+            return data
+
+    asked = ImageResult.done(small_request(top=7), Ranked())
+    assert len(asked.public()["top"]) == 7 and ImageResult.from_json(asked.to_json()) == asked
+    assert "top" not in ImageResult.done(small_request(), Ranked()).public()

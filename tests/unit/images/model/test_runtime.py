@@ -90,13 +90,33 @@ def test_classify_bytes_enforces_max_pixels(fake_model: Path) -> None:
 
 def test_to_dict_shapes() -> None:
     preds = tuple(Prediction(f"label {i}", f"n{i:08d}", 0.123456 / (i + 1), i) for i in range(5))
-    c = Classification(top5=preds)
+    c = Classification(ranked=preds)
     assert c.best is preds[0]
     assert preds[0].to_dict() == {"label": "label 0", "wnid": "n00000000", "confidence": 0.1235}
     d = c.to_dict()
     assert (d["label"], d["wnid"], d["confidence"]) == ("label 0", "n00000000", 0.1235)
     assert d["top5"] == [p.to_dict() for p in preds]
+    assert "top" not in d
     json.dumps(d)  # plain JSON types only
+
+
+def test_to_dict_with_top_adds_that_many_and_keeps_top5() -> None:
+    preds = tuple(Prediction(f"label {i}", f"n{i:08d}", 0.5 / (i + 1), i) for i in range(12))
+    d = Classification(ranked=preds).to_dict(top=12)
+    assert [p["label"] for p in d["top"]] == [f"label {i}" for i in range(12)]
+    assert d["top5"] == [p.to_dict() for p in preds[:5]]
+    assert Classification(ranked=preds).to_dict(top=1)["top"] == [preds[0].to_dict()]
+
+
+def test_classify_bytes_ranks_as_many_as_asked_within_the_bounds(fake_model: Path) -> None:
+    c = Classifier(fake_model, threads=1)
+    blob = png((255, 0, 0))
+    assert [len(r.ranked) for r in c.classify_bytes([blob], top=12)] == [12]  # type: ignore[union-attr]
+    assert [len(r.ranked) for r in c.classify_bytes([blob])] == [5]  # type: ignore[union-attr]
+    assert [len(r.ranked) for r in c.classify_bytes([blob], top=1)] == [5]  # type: ignore[union-attr]
+    assert [len(r.ranked) for r in c.classify_bytes([blob], top=99)] == [20]  # type: ignore[union-attr]
+    ranked = c.classify_bytes([blob], top=20)[0].ranked  # type: ignore[union-attr]
+    assert [p.confidence for p in ranked] == sorted((p.confidence for p in ranked), reverse=True)
 
 
 def test_parallel_decoding_keeps_order_and_isolates_bad_images(fake_model: Path) -> None:
