@@ -70,7 +70,7 @@ def test_int8_file_name_shares_the_weights_hash(weights: Path) -> None:
     float_name = model_filename(weights, "lite0")
     int8_name = model_filename(weights, "lite0-int8")
     assert int8_name == float_name.replace("efficientnet_lite0-", "efficientnet_lite0_int8-").replace(
-        "-v1.onnx", f"-v{INT8_BUILDER_VERSION}.onnx"
+        f"-v{BUILDER_VERSION}.onnx", f"-v{INT8_BUILDER_VERSION}.onnx"
     )
     assert int8_filename(Path("/m") / float_name) == int8_name
 
