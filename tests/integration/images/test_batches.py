@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
 import pytest
 from chalice.test import Client
+from PIL import Image
 
 from iraas import aws
 from iraas.images.worker import Worker
@@ -42,6 +44,12 @@ def batch_body(files: list[tuple[str, str, bytes]], note: bool = False) -> tuple
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode() + data + b"\r\n"
     return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def tiny_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(out, "PNG")
+    return out.getvalue()
 
 
 def post_batch(client, files, query: str = "", note: bool = False):
@@ -105,7 +113,7 @@ def test_the_limits_are_settings(client, stack, sqs, photo, monkeypatch, web_app
     monkeypatch.setenv("IRAAS_MAX_BATCH_FILES", "2")
     monkeypatch.setenv("IRAAS_MAX_BATCH_BYTES", str(len(photo.path.read_bytes()) * 2 + 1000))
     web_app.service.cache_clear()
-    three = [("f", f"photo-{n}.jpg", photo.path.read_bytes()) for n in range(3)]
+    three = [("f", f"dot-{n}.png", tiny_png()) for n in range(3)]  # well within the bytes
 
     too_many = post_batch(client, three, "?wait=0")
     assert too_many.status_code == 413 and error_of(too_many)["code"] == "too_many_files"
