@@ -15,6 +15,7 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib.auth import auth_settings, caller, require_api_keys
 from chalicelib.classroom import routes as classroom_routes
+from chalicelib.openapi import openapi_document
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
 from iraas.errors import InvalidRequest
@@ -22,7 +23,7 @@ from iraas.images.jobs import MAX_TOP, ImageResult, stem
 from iraas.images.replies import sweep_idle_reply_queues
 from iraas.images.service import ImageService, Submission
 from iraas.images.settings import load_image_settings
-from iraas.media.uploads import RejectedPart, Upload, parse_batch, parse_upload
+from iraas.media.uploads import RejectedPart, Upload, load_upload_limits, parse_batch, parse_upload
 from iraas.scaling.ec2 import scale_ec2_fleet
 from iraas.scaling.settings import load_scaling_settings
 from iraas.web import drain
@@ -204,6 +205,19 @@ def stats() -> Response:
 def metrics() -> Response:
     """Images answered per second and their latency (queued to answered), 10 s buckets, last 10 minutes."""
     return json_response(200, service().metrics())
+
+
+@functools.lru_cache(maxsize=1)
+def _openapi() -> dict[str, Any]:
+    """Built once per process, after every route is registered (and marked for its key)."""
+    return openapi_document(app, load_upload_limits())
+
+
+@app.route("/openapi.json", methods=["GET"], api_key_required=False)  # the contract holds no data
+@api_errors
+def openapi() -> Response:
+    """The API's OpenAPI document (chalicelib/openapi.py); assets/reference.html renders it."""
+    return json_response(200, _openapi())
 
 
 # The app tier's scaler in AWS. EventBridge fires at most once a minute, so each invocation keeps

@@ -1,4 +1,5 @@
-"""The web page: ``GET /`` and its few static files, served from ``chalicelib/static/``.
+"""The web page: ``GET /`` and its few static files (the API reference among them), served from
+``chalicelib/static/``.
 
 Plain HTML, CSS and JavaScript with no build step; the page talks to the same JSON API as every
 other client. Files are read once per process. Every answer carries a content security policy
@@ -27,6 +28,9 @@ ASSETS = {
     "classroom.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "favicon.svg": "image/svg+xml",
+    # The API reference: the OpenAPI document (GET /openapi.json) as a page of its own.
+    "reference.html": "text/html; charset=utf-8",
+    "reference.js": "text/javascript; charset=utf-8",
 }
 CONTENT_SECURITY_POLICY = "; ".join(
     [

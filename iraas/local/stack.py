@@ -175,7 +175,10 @@ class EmbeddedStack:
         in the stack folder (made the first time): a stack the network can reach never runs open."""
         auth = load_auth_settings(os.environ)
         if auth.required:
-            self.say("the API needs a key from IRAAS_API_KEY (x-api-key) on every route but GET /v1/healthz and the page")
+            self.say(
+                "the API needs a key from IRAAS_API_KEY (x-api-key) on every route but GET /v1/healthz, the page "
+                "and GET /openapi.json"
+            )
             return {API_KEY_ENV: ",".join(auth.keys)}
         if is_loopback_host(self.host):
             return {}  # this machine only: open, as a development server is

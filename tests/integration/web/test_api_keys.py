@@ -1,5 +1,6 @@
 """API keys on the web tier, through chalice's test client on moto (what iraas up, gunicorn and
-Lambda run): with IRAAS_API_KEY set every route but the health check and the page needs the key."""
+Lambda run): with IRAAS_API_KEY set every route but the health check, the page and the API's
+description needs the key."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from tests.support.web import load_app_module
 
 KEY = "test-key-0123456789abcdef"
 NEW_KEY = "new-key-0123456789abcdef"
-# What needs no key: load balancers' health check, and the page with its files (they hold no data).
-OPEN = {("/v1/healthz", "GET"), ("/", "GET"), ("/assets/{name}", "GET")}
+# What needs no key: load balancers' health check, the page with its files and the API's
+# description (they hold no data).
+OPEN = {("/v1/healthz", "GET"), ("/", "GET"), ("/assets/{name}", "GET"), ("/openapi.json", "GET")}
 
 
 def _every_route() -> list[tuple[str, str]]:
@@ -49,9 +51,9 @@ def keyed(monkeypatch, stack):
     monkeypatch.setenv("IRAAS_API_KEY", KEY)
 
 
-def test_every_route_needs_a_key_but_the_health_check_and_the_page():
+def test_every_route_needs_a_key_but_the_health_check_the_page_and_the_api_description():
     assert {route for route in ROUTES if route in OPEN} == OPEN
-    assert len(KEYED) == len(ROUTES) - len(OPEN) > 80  # 14 paths, every method of each
+    assert len(KEYED) == len(ROUTES) - len(OPEN) > 80  # 16 paths, every method of each
 
 
 def test_without_a_key_configured_every_route_answers_as_before(client):

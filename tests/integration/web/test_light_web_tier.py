@@ -111,11 +111,11 @@ def test_make_package_gives_a_small_lambda_package_with_the_shared_package(tmp_p
     # API Gateway answers a path no route matches with the project's JSON 404, not its own 403.
     not_found = template["Globals"]["Api"]["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]
     assert not_found["StatusCode"] == 404 and '"not_found"' in not_found["ResponseTemplates"]["application/json"]
-    # Every route but the health check and the page needs an API key of the usage plan SAM adds,
-    # and the web tier and the face function have a bound on how many run at once.
+    # Every route but the health check, the page and the API's description needs an API key of the
+    # usage plan SAM adds, and the web tier and the face function have a bound on how many run at once.
     paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
     keyless = {(path, method) for path, entries in paths.items() for method, spec in entries.items() if "security" not in spec}
-    assert keyless == {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get")}
+    assert keyless == {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get"), ("/openapi.json", "get")}
     assert template["Globals"]["Api"]["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
     assert template["Globals"]["Function"]["ReservedConcurrentExecutions"] == {"Ref": "ApiReservedConcurrency"}
     assert "ReservedConcurrentExecutions" not in resources["APIHandler"]["Properties"]  # so the Globals' value applies

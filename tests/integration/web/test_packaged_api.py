@@ -1,6 +1,7 @@
 """What `sam deploy` creates for the API: chalice's package, finished by iraas/cli/package.py and
-expanded by SAM's own translator. Keys on every route but the health check and the page, a usage
-plan that throttles each key, a throttled stage, and reserved concurrency on the functions."""
+expanded by SAM's own translator. Keys on every route but the health check, the page and the API's
+description, a usage plan that throttles each key, a throttled stage, and reserved concurrency on
+the functions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cfnlint.api import lint
 from iraas.config import REPO_ROOT
 from iraas.local.template import load_template
 
-OPEN = {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get")}
+OPEN = {("/v1/healthz", "get"), ("/", "get"), ("/assets/{name}", "get"), ("/openapi.json", "get")}
 KEY = [{"api_key": []}]
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ def test_the_finished_package_passes_cfn_lint(packaged: Path):
     assert not matches, "\n".join(f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches)
 
 
-def test_every_route_but_the_health_check_and_the_page_needs_an_api_key(deployed: dict):
+def test_every_route_but_the_health_check_the_page_and_the_api_description_needs_an_api_key(deployed: dict):
     body = deployed["Resources"]["RestAPI"]["Properties"]["Body"]
     assert body["securityDefinitions"]["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
     methods = {(path, method): spec for path, entries in body["paths"].items() for method, spec in entries.items()}
