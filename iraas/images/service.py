@@ -76,13 +76,26 @@ class ImageService:
         self, parts: Sequence[Upload | RejectedPart], owner: str, wait_s: float = 0.0, top: int | None = None
     ) -> list[Submission | RejectedPart]:
         """Accept each image of a batch (stored and queued side by side), then wait up to ``wait_s``
-        in all for their answers; a rejected part stays in its place, and fails nothing else."""
+        in all for their answers; a rejected part stays in its place, and fails nothing else. An image
+        that AWS would not take (after boto3's retries) is a part rejected as ``unavailable``, so the
+        caller still learns the ids of the others; if AWS took none, that error is raised (a 503)."""
         uploads = [part for part in parts if isinstance(part, Upload)]
+
+        def accept(upload: Upload) -> Submission | Exception:
+            try:
+                return self.accept(upload, owner, expect_answer=wait_s > 0, top=top)
+            except Exception as exc:  # noqa: BLE001 - only AWS trouble is the part's own; see below
+                if not aws.is_unavailable(exc):
+                    raise
+                return exc
+
         with ThreadPoolExecutor(max_workers=min(BATCH_THREADS, max(1, len(uploads)))) as pool:
-            accepted = iter(list(pool.map(
-                lambda upload: self.accept(upload, owner, expect_answer=wait_s > 0, top=top), uploads
-            )))
-        submissions = [next(accepted) if isinstance(part, Upload) else part for part in parts]
+            outcomes = list(pool.map(accept, uploads))
+        failed = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if failed and len(failed) == len(outcomes):
+            raise failed[0]
+        accepted = iter(outcomes)
+        submissions = [self._batch_part(part, next(accepted)) if isinstance(part, Upload) else part for part in parts]
         if wait_s <= 0:
             return submissions
         deadline = time.monotonic() + wait_s
@@ -90,6 +103,15 @@ class ImageService:
             self.wait(part, max(0.0, deadline - time.monotonic())) if isinstance(part, Submission) else part
             for part in submissions
         ]
+
+    @staticmethod
+    def _batch_part(upload: Upload, outcome: Submission | Exception) -> Submission | RejectedPart:
+        if isinstance(outcome, Submission):
+            return outcome
+        return RejectedPart(
+            upload.name, "unavailable", f"storage or queue unreachable or throttling; this image was not accepted, "
+            f"send it again ({outcome})",
+        )
 
     def accept(
         self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False,

@@ -20,12 +20,13 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from iraas import aws, queues
 from iraas.aws import faults
+from iraas.images import service as image_service
 from iraas.images.jobs import ImageRequest, id_for_idempotency_key, input_key, new_id, result_key
 from iraas.images.results import S3ResultStore
 from iraas.images.service import ImageService
 from iraas.images.settings import load_image_settings
 from iraas.images.worker import AWS_TROUBLE_PAUSE_BASE_S, POLL_ERROR_BACKOFF_S, Worker
-from iraas.media.uploads import parse_upload
+from iraas.media.uploads import RejectedPart, parse_upload
 from iraas.queues import SendError
 from tests.support.backoff import record_backoff
 
@@ -287,6 +288,35 @@ def test_a_request_whose_send_failed_is_queued_by_the_clients_retry(settings, in
     result = service.wait(submission, 5).result
     service.replies.close()
     assert result is not None and result.status == "done"
+
+
+def test_a_batch_part_aws_would_not_take_is_refused_alone_and_the_others_are_answered(
+    settings, inject, backoff, clean, classifier, imagenet_sample, monkeypatch
+):
+    inject("s3:PutObject=SlowDownx4")  # every attempt of the first image's PUT...
+    monkeypatch.setattr(image_service, "BATCH_THREADS", 1)  # ...when the images go one at a time
+    service = ImageService(settings)
+    uploads = [parse_upload(p.path.read_bytes(), "image/jpeg", p.path.name, settings.limits) for p in imagenet_sample[:3]]
+    parts = service.submit_batch(uploads, "anonymous")
+
+    assert isinstance(parts[0], RejectedPart) and parts[0].name == uploads[0].name
+    assert parts[0].code == "unavailable" and "SlowDown" in parts[0].message
+    accepted = parts[1:]
+    assert [p.request.name for p in accepted] == [u.name for u in uploads[1:]]  # type: ignore[union-attr]
+    worker = Worker(settings, classifier)
+    assert worker.poll_once(wait_s=0).answered == 2
+    assert all(service.find("anonymous", p.request.id) is not None for p in accepted)  # type: ignore[union-attr]
+    service.replies.close()
+
+
+def test_a_batch_aws_took_none_of_is_an_error_for_the_whole_batch(settings, inject, backoff, clean, photo):
+    inject("s3:PutObject=SlowDown")
+    service = ImageService(settings)
+    upload = parse_upload(photo.path.read_bytes(), "image/jpeg", "fish.jpg", settings.limits)
+    with pytest.raises(Exception) as refused:
+        service.submit_batch([upload, upload], "anonymous")
+    assert aws.is_unavailable(refused.value)  # answered 503 with Retry-After by the web tier
+    service.replies.close()
 
 
 class Stop(threading.Event):
