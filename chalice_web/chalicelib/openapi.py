@@ -229,7 +229,8 @@ def _schemas() -> dict[str, Schema]:
                 _ref("FailedImage"),
                 _object("Accepted, not answered within the wait.", id=image_id, name=image_name, status=_string(const="queued")),
                 # "not": a failed image has a name and an error too; oneOf needs exactly one match.
-                {**_object("Not an acceptable image (nothing was queued for it).", name=image_name, error=ERROR_DETAIL),
+                {**_object("Not an acceptable image (a single upload's 4xx codes), or storage would not take it "
+                         "(`unavailable`: send it again); nothing was queued for it.", name=image_name, error=ERROR_DETAIL),
                  "not": {"required": ["status"]}},
             ],
         },
