@@ -110,14 +110,22 @@ package: install
 	@echo "packaged into $(PACKAGE_DIR); deploy with:"
 	@echo "  sam build --template-file $(PACKAGE_DIR)/sam.yaml && sam deploy --config-file $(abspath samconfig.toml) --resolve-image-repos"
 
-# What the AMI recipe uploads: the source tree and the tested ONNX model (see worker_ami/).
+# What the AMI recipe uploads: the source tree and the tested ONNX model (see worker_ami/). With
+# OWN_MODEL=/path/to/NAME.onnx, also a model of your own (checked first, with its NAME.labels.txt and
+# NAME.json if there is one), which the workers then serve: docs/models.md.
+OWN_MODEL ?=
 ami-inputs: install
 	rm -rf build/ami && mkdir -p build/ami/models
 	git archive --format=tar.gz -o build/ami/iraas-src.tar.gz HEAD
 	cp "$$($(BIN)/iraas model build)" build/ami/models/
+ifneq ($(OWN_MODEL),)
+	IRAAS_MODEL="$(abspath $(OWN_MODEL))" $(BIN)/iraas model build >/dev/null
+	cp "$(OWN_MODEL)" "$(OWN_MODEL:.onnx=.labels.txt)" build/ami/models/
+	if [ -f "$(OWN_MODEL:.onnx=.json)" ]; then cp "$(OWN_MODEL:.onnx=.json)" build/ami/models/; fi
+endif
 
 ami: ami-inputs
-	packer build worker_ami/worker.pkr.hcl
+	packer build $(if $(OWN_MODEL),-var own_model=$(notdir $(OWN_MODEL))) worker_ami/worker.pkr.hcl
 
 # Every benchmark (see bench/run.py), then bench/out/bench.json and bench/out/bench.png, and the
 # benchmarks page's figures (docs/bench-figures.md, docs/scaling-burst.png: commit them).

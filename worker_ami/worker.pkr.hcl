@@ -2,6 +2,8 @@
 #   make ami-inputs && packer build -var region=us-east-1 worker_ami/worker.pkr.hcl   (repo root)
 # Then deploy with WorkerAmiId set to the AMI id it prints. The model is built into the image, so an
 # instance takes requests seconds after boot; the user data only hands it the stack's resource names.
+# A model of your own: make ami OWN_MODEL=/path/to/NAME.onnx (bakes it in beside the built-in one and
+# serves it), or deploy with WorkerModelS3Uri and WorkerModelSha256 (fetched at each worker's start).
 
 variable "region" {
   type    = string
@@ -24,6 +26,16 @@ variable "model_dir" {
   type        = string
   default     = "build/ami/models/"
   description = "The ONNX model built by `iraas model build` (make ami-inputs): the tested file, no torch on the instance."
+}
+
+variable "own_model" {
+  type        = string
+  default     = ""
+  description = "A model of your own to bake in and serve, alongside the built-in one: NAME.onnx in model_dir, with NAME.labels.txt and optionally NAME.json beside it (make ami-inputs OWN_MODEL=/path/to/NAME.onnx puts them there). Empty: the workers serve the built-in model."
+  validation {
+    condition     = var.own_model == "" || (length(var.own_model) > 5 && substr(var.own_model, -5, -1) == ".onnx" && length(split("/", var.own_model)) == 1)
+    error_message = "The own_model variable is a file name in model_dir ending in .onnx, or empty."
+  }
 }
 
 source "amazon-ebs" "worker" {
@@ -64,7 +76,8 @@ build {
   }
 
   provisioner "shell" {
-    script          = "worker_ami/install.sh"
-    execute_command = "chmod +x {{ .Path }}; sudo -E {{ .Path }}"
+    script           = "worker_ami/install.sh"
+    environment_vars = ["IRAAS_OWN_MODEL=${var.own_model}"]
+    execute_command  = "chmod +x {{ .Path }}; sudo -E {{ .Path }}"
   }
 }

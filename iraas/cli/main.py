@@ -148,9 +148,42 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_model_build(args: argparse.Namespace) -> int:
     from iraas.images.model.export import ensure_model
+    from iraas.images.model.models import default_model, is_own_model
 
+    if is_own_model(default_model()):
+        from iraas.images.model.runtime import load_classifier
+
+        # Nothing to build: checked whole instead (its files, its graph, one run), as a worker would at its start.
+        print(load_classifier(default_model_dir(), threads=1).model_path)
+        return 0
     path = ensure_model(default_model_dir(), progress=lambda m: print(m, file=sys.stderr, flush=True))
     print(path)
+    return 0
+
+
+def cmd_model_list(args: argparse.Namespace) -> int:
+    from iraas.images.model.catalog import choices, describe
+    from iraas.images.model.models import default_model
+
+    model_dir = default_model_dir()
+    try:
+        current, problem = default_model(), None
+    except ConfigError as exc:  # still list the choices: they are what the user is looking for
+        current, problem = "", exc
+    for line in describe(model_dir, choices(model_dir, current)):
+        print(line)
+    if problem is not None:
+        raise problem
+    return 0
+
+
+def cmd_model_fetch(args: argparse.Namespace) -> int:
+    from iraas import aws
+    from iraas.config import load_aws
+    from iraas.images.model.fetch import fetch_model
+
+    where, _ = load_aws(os.environ)
+    print(fetch_model(aws.client(where, "s3"), args.uri, args.sha256, Path(args.into)))
     return 0
 
 
@@ -243,8 +276,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("model", help="manage the ONNX model")
     model_sub = p.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
-    b = model_sub.add_parser("build", help="build the ONNX file from the packaged weights (cached)")
+    b = model_sub.add_parser(
+        "build", help="build the IRAAS_MODEL's ONNX file from the packaged weights (cached); print its path",
+        description="Build the ONNX file of the model IRAAS_MODEL names (default lite0-int8) from the packaged "
+        "weights, once, into the model folder (IRAAS_MODEL_DIR), and print its path. A model of your own "
+        "(IRAAS_MODEL=/path/to/NAME.onnx) is not built: it is checked (its files, its graph, one run) as a "
+        "worker checks it at its start, and its path printed.",
+    )
     b.set_defaults(func=cmd_model_build)
+    b = model_sub.add_parser(
+        "list", help="the models IRAAS_MODEL can name: the built-in ones and your own in the model folder",
+        description="List the built-in models (whether each is built) and the models of your own in the model "
+        "folder (IRAAS_MODEL_DIR: each NAME.onnx with its NAME.labels.txt), marking the one IRAAS_MODEL names.",
+    )
+    b.set_defaults(func=cmd_model_list)
+    b = model_sub.add_parser(
+        "fetch", help="download a model of your own from S3, checked against its sha256 (the workers' start)",
+        description="Download s3://bucket/prefix/NAME.onnx, its NAME.labels.txt and NAME.json if there is one, "
+        "into FOLDER, and print the .onnx's path for IRAAS_MODEL. An .onnx whose sha256 is not the one given "
+        "is refused and nothing is installed (exit status 2). What the workers' user data runs "
+        "(template.yaml: WorkerModelS3Uri, WorkerModelSha256).",
+    )
+    b.add_argument("uri", metavar="S3_URI", help="s3://bucket/prefix/NAME.onnx")
+    b.add_argument("--sha256", required=True, metavar="HEX", help="the .onnx's sha256 (sha256sum NAME.onnx)")
+    b.add_argument("--into", required=True, metavar="FOLDER", help="where to put the files (made if missing)")
+    b.set_defaults(func=cmd_model_fetch)
 
     p = sub.add_parser(
         "status", help="the stack's resources, queue depths, workers and recent throughput",

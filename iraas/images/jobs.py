@@ -226,7 +226,7 @@ class ImageResult:
     name: str
     status: str  # "done" or "failed"
     label: str | None = None
-    wnid: str | None = None
+    wnid: str | None = None  # None (and left out of the JSON) for a model of one's own: plain labels
     confidence: float | None = None
     top5: tuple[dict[str, Any], ...] = ()
     error: ErrorInfo | None = None
@@ -242,7 +242,7 @@ class ImageResult:
             name=request.name,
             status="done",
             label=best["label"],
-            wnid=best["wnid"],
+            wnid=best.get("wnid"),
             confidence=best["confidence"],
             top5=tuple(best["top5"]),
             top=tuple(best["top"]) if request.top is not None else None,
@@ -260,7 +260,10 @@ class ImageResult:
         and the worker serialises every answer once)."""
         data: dict[str, Any] = {"id": self.id, "name": self.name, "status": self.status}
         if self.error is None:
-            data.update(label=self.label, wnid=self.wnid, confidence=self.confidence, top5=list(self.top5))
+            data["label"] = self.label
+            if self.wnid is not None:  # left out, not null, where the model has no WordNet ids
+                data["wnid"] = self.wnid
+            data.update(confidence=self.confidence, top5=list(self.top5))
             if self.top is not None:
                 data["top"] = list(self.top)
         else:

@@ -227,7 +227,17 @@ class EmbeddedStack:
 
     def _ensure_model(self, settings: ImageSettings) -> None:
         from iraas.images.model.export import ensure_model
+        from iraas.images.model.models import is_own_model
 
+        if is_own_model(settings.model):
+            from iraas.images.model.runtime import load_classifier
+
+            # A model of one's own is checked whole here, its files and its graph, so that a bad one stops
+            # `iraas up` in one line before anything starts, not each worker after. (This process forks
+            # no worker: the zygote does.)
+            load_classifier(settings.model_dir, threads=1, model=settings.model, runtime=settings.runtime)
+            self.say(f"serving a model of your own: {settings.model}")
+            return
         # Built once here, so that the workers do not all build it at the same time.
         ensure_model(settings.model_dir, progress=self.say)
 

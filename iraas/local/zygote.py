@@ -287,7 +287,7 @@ def _warm_caches(settings: ImageSettings) -> None:
         from iraas.images.model.labels import imagenet_labels
 
         imagenet_labels()
-        find_model(settings.model_dir)  # hashes the packaged weights once (lru-cached)
+        find_model(settings.model_dir, settings.model)  # hashes the packaged weights once (lru-cached)
     except Exception as exc:  # noqa: BLE001
         log.info("could not warm a cache: %s", exc)
 

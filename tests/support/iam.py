@@ -28,13 +28,18 @@ def resolved_statements(
     template: dict[str, Any], role: str, stack_name: str, parameters: Mapping[str, Any] | None = None,
     physical: Mapping[str, str] | None = None, attributes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """``role``'s policy statements with every intrinsic function evaluated."""
+    """``role``'s policy statements with every intrinsic function evaluated: its own, and those of the
+    ``AWS::IAM::Policy`` resources attached to it that the stack creates with these parameters."""
     resolver = Resolver(template, region="us-east-1", stack_name=stack_name, account_id=MOTO_ACCOUNT_ID,
                         parameters=dict(parameters or {}))
     for name in template["Resources"]:
         resolver.physical[name] = (physical or {}).get(name, f"<{name}>")
         resolver.attributes[name] = _Attributes(name, (attributes or {}).get(name, {}))
-    policies = resolver.resolve(template["Resources"][role]["Properties"]["Policies"])
+    policies = resolver.resolve(template["Resources"][role]["Properties"].get("Policies", []))
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and resolver.included(resource) \
+                and {"Ref": role} in resource["Properties"].get("Roles", []):
+            policies.append(resolver.resolve(resource["Properties"]))
     return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
 
 

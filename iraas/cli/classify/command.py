@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from iraas.config import usable_cores
+from iraas.errors import ConfigError
 from iraas.media.validation import ImageError
 
 from .report import FileResult, Messages, Progress, ResultWriter, Summary, isatty, stdout_writer
@@ -45,13 +46,15 @@ def run(
     """Classify ``paths`` and write one result per file, in input order.
 
     By default results go to ``out`` as ``path<TAB>label<TAB>confidence`` lines, or with
-    ``as_json`` as JSON objects with ``path``, ``label``, ``confidence``, ``wnid`` and ``top5``;
+    ``as_json`` as JSON objects with ``path``, ``label``, ``confidence``, ``wnid`` (left out for a
+    model of one's own) and ``top5`` (as many as the model has labels, up to 5);
     ``writer`` replaces both (an ``--output`` file). A file that cannot be read or is not an image
     gets ``path: reason`` on ``err`` and the run goes on. On a terminal ``err`` shows a progress
     line; with ``summary`` the run ends with counts and images/s on ``err`` (``skipped``: files
     the folders held that are not images). Returns 0 if every file was classified, 1 if any
-    failed, 2 if the model could not be loaded. ``out`` and ``err`` default to the *current*
-    ``sys.stdout`` / ``sys.stderr``. ``model`` names the classifier (see :mod:`.models`); None
+    failed, 2 if the model could not be loaded (or is refused: one line on ``err``). ``out`` and
+    ``err`` default to the *current* ``sys.stdout`` / ``sys.stderr``. ``model`` names the
+    classifier (a built-in name or an own ``.onnx``, see :mod:`iraas.images.model.models`); None
     means ``IRAAS_MODEL`` (default ``lite0-int8``). ``lanes``: batches classified side by side
     (default one per usable core).
     """
@@ -69,6 +72,9 @@ def run(
         )
     except ModelUnavailableError as exc:
         print(f"iraas classify: {exc}", file=err)
+        return 2
+    except ConfigError as exc:  # IRAAS_MODEL names no model, or a model of one's own that is refused
+        print(f"iraas classify: configuration error: {exc}", file=err)
         return 2
 
     started = clock()

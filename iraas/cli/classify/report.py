@@ -36,16 +36,19 @@ class FileResult:
         return self.error is None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` line: path, label, confidence, wnid, top5; or path and error."""
+        """The ``--json`` line: path, label, confidence, wnid (left out for a model without WordNet
+        ids: one of one's own), top5; or path and error."""
         if self.error is not None:
             return {"path": self.path, "error": self.error}
-        return {
+        line: dict[str, Any] = {
             "path": self.path,
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
-            "wnid": self.wnid,
-            "top5": list(self.top5),
         }
+        if self.wnid is not None:
+            line["wnid"] = self.wnid
+        line["top5"] = list(self.top5)
+        return line
 
 
 class ResultWriter(Protocol):
@@ -89,8 +92,8 @@ class JsonLines:
 
 
 class CsvRows:
-    """A header, then one row per input: ``path,label,confidence,wnid,error`` (one of the last
-    two empty)."""
+    """A header, then one row per input: ``path,label,confidence,wnid,error`` (``error`` empty for a
+    label, the rest for an error; ``wnid`` empty too for a model without WordNet ids)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream

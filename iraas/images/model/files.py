@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import uuid
 from functools import lru_cache
 from pathlib import Path
 
-from .models import ModelSpec, default_model, get_model
+from .models import MODELS, ModelSpec, default_model, get_model, is_own_model
 
 MODEL_STEM = "efficientnet_lite0"
 # Bump whenever the network code or the export recipe changes: older caches are then ignored.
@@ -37,7 +38,8 @@ class ModelUnavailableError(RuntimeError):
 
 
 def model_spec(model: str | None = None) -> ModelSpec:
-    """The model called ``model``; None: the configured one (``IRAAS_MODEL``, checked)."""
+    """The built-in model called ``model``; None: the configured one (``IRAAS_MODEL``, checked).
+    A model of one's own has no spec (:mod:`.own`): callers tell it apart first (``is_own_model``)."""
     if model is None:
         model = default_model()
     return get_model(model)
@@ -91,15 +93,27 @@ def find_model(model_dir: Path, model: str | None = None) -> Path | None:
 
     With the weights package installed, only the file built from exactly those weights counts.
     Without it (a worker with just the runtimes), the newest file from this builder version does.
+    A model of one's own is its file, if it is there (its other files are checked when it loads).
     """
-    spec = model_spec(model)
     model_dir = Path(model_dir).expanduser()
+    name = default_model() if model is None else model
+    if is_own_model(name):
+        from .own import own_model_path
+
+        path = own_model_path(name, model_dir)
+        return path if path.is_file() else None
+    spec = model_spec(name)
     weights = weights_path(spec.network)
     if weights is not None:
         path = model_dir / model_filename(weights, spec.name)
         return path if path.is_file() else None
     candidates = [p for p in model_dir.glob(f"{spec.stem}-*-v{_version(spec)}.onnx") if p.is_file()]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def is_built_in_file(path: Path) -> bool:
+    """Whether ``path`` is a built-in model's cache file (of any builder version), not an own model."""
+    return any(re.fullmatch(rf"{re.escape(spec.stem)}-[0-9a-f]{{8}}-v\d+\.onnx", path.name) for spec in MODELS.values())
 
 
 def write_atomically(target: Path, data: bytes) -> None:

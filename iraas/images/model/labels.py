@@ -18,7 +18,7 @@ NUM_CLASSES = 1000
 @dataclass(frozen=True)
 class Label:
     index: int
-    wnid: str  # WordNet synset id, e.g. "n02123045"
+    wnid: str | None  # WordNet synset id, e.g. "n02123045"; None for a model of one's own (plain labels)
     name: str  # human label with spaces, e.g. "tabby", "great white shark"
 
 

@@ -84,14 +84,15 @@ def _dct_scale(data: bytes, min_side: int) -> dict[str, int]:
     return {"min_height": min_side, "min_width": min_side}
 
 
-def crop_and_resize(pixels: np.ndarray, crop: int = CROP) -> np.ndarray:
+def crop_and_resize(pixels: np.ndarray, crop: int = CROP, resize: int | None = None) -> np.ndarray:
     """RGB pixels (height, width, 3) -> the centre crop the model takes, uint8 (crop, crop, 3).
 
-    The geometry of resizing the shorter side to ``resize_for(crop)`` and cropping the centre,
-    done as one resample of just the part of the picture that the crop keeps (OpenCV, bilinear).
+    The geometry of resizing the shorter side to ``resize`` (default ``resize_for(crop)``: the
+    built-in models' rule; a model of one's own says its own) and cropping the centre, done as one
+    resample of just the part of the picture that the crop keeps (OpenCV, bilinear).
     """
     height, width = pixels.shape[:2]
-    resized_w, resized_h = resized_size(width, height, short=resize_for(crop))
+    resized_w, resized_h = resized_size(width, height, short=resize_for(crop) if resize is None else resize)
     left, top, right, bottom = crop_box(resized_w, resized_h, size=crop)
     if (resized_w, resized_h) == (width, height):
         return np.ascontiguousarray(pixels[top:bottom, left:right])
@@ -100,7 +101,7 @@ def crop_and_resize(pixels: np.ndarray, crop: int = CROP) -> np.ndarray:
     return cv2.resize(region, (crop, crop), interpolation=cv2.INTER_LINEAR)
 
 
-def preprocess(img: Image.Image, crop: int = CROP) -> np.ndarray:
+def preprocess(img: Image.Image, crop: int = CROP, resize: int | None = None) -> np.ndarray:
     """One decoded image -> its uint8 RGB pixels, shape (crop, crop, 3): what the model files take.
 
     The scaling to [-1, 1] and the channels-first layout happen inside the model
@@ -108,7 +109,7 @@ def preprocess(img: Image.Image, crop: int = CROP) -> np.ndarray:
     """
     if img.mode != "RGB":
         img = img.convert("RGB")
-    return crop_and_resize(np.asarray(img), crop)
+    return crop_and_resize(np.asarray(img), crop, resize)
 
 
 def normalise(pixels: np.ndarray) -> np.ndarray:
@@ -118,6 +119,22 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     """
     scaled = pixels.astype(np.float32) * (1 / (255.0 * STD)) - MEAN / STD
     return np.ascontiguousarray(np.moveaxis(scaled, -1, -3))
+
+
+def to_nchw_uint8(pixels: np.ndarray) -> np.ndarray:
+    """A (N, H, W, 3) uint8 batch as a model of one's own with uint8 input takes it: (N, 3, H, W) uint8."""
+    return np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))
+
+
+def to_nchw_float(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """A (N, H, W, 3) uint8 batch as a model of one's own with float input takes it: (N, 3, H, W)
+    float32, each channel scaled to 0..1, less ``mean``, over ``std`` (torchvision's Normalize)."""
+    scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32).reshape(1, 3, 1, 1)
+    offset = np.array([m / s for m, s in zip(mean, std, strict=True)], dtype=np.float32).reshape(1, 3, 1, 1)
+    x = pixels.transpose(0, 3, 1, 2).astype(np.float32, order="C")  # a fresh array, channels first in memory
+    x *= scale
+    x -= offset
+    return x
 
 
 def batch(arrays: Sequence[np.ndarray], crop: int = CROP) -> np.ndarray:

@@ -151,8 +151,8 @@ SKIPPED_BY_MOTO = {
 _SKIPPED = re.compile(r"Tried to parse (\S+) but it's not supported")
 
 
-def _create_stack(template: dict[str, Any]) -> dict[str, str]:
-    """Create the stack in moto; its resources, logical id -> physical id."""
+def _create_stack(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
+    """Create the stack in moto, with ``parameters`` beside the AMI; its resources, logical id -> physical id."""
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:  # the functions' code, where sam_expand.py names it
         archive.writestr("app.py", "")
@@ -165,7 +165,8 @@ def _create_stack(template: dict[str, Any]) -> dict[str, str]:
         cloudformation.create_stack(
             StackName=STACK, TemplateBody=_deployable(template),
             # An AMI makes the stack create the worker's role and launch template; none is launched.
-            Parameters=[{"ParameterKey": "WorkerAmiId", "ParameterValue": "ami-0123456789abcdef0"}],
+            Parameters=[{"ParameterKey": key, "ParameterValue": value}
+                        for key, value in {"WorkerAmiId": "ami-0123456789abcdef0", **parameters}.items()],
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
         [stack] = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
@@ -178,15 +179,15 @@ def _create_stack(template: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture
 def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``deploy(template)``: the stack created in moto, and each tier's settings and credentials.
-    IAM is enforced from then on, for the rest of the test."""
+    """``deploy(template, **parameters)``: the stack created in moto, and each tier's settings and
+    credentials. IAM is enforced from then on, for the rest of the test."""
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "APIHandler")  # the web tier's Lambda code path
     home = str(tmp_path / "home")
     with moto.mock_aws(), moto_iam.patched(), contextlib.ExitStack() as enforcement:
         aws.reset_clients()
 
-        def create(template: dict[str, Any]) -> Deployed:
-            resources = _create_stack(template)
+        def create(template: dict[str, Any], **parameters: str) -> Deployed:
+            resources = _create_stack(template, parameters)
             deployed = Deployed(
                 web=Tier(load_image_settings({**_function_env(resources, "APIHandler"), "IRAAS_HOME": home}),
                          _role_session(resources, "ApiHandlerRole")),
@@ -382,3 +383,42 @@ def test_only_the_sweeper_deletes_the_reply_queues_of_web_processes_that_are_gon
     assert Trace().refused(str(scaler_refused.value))
     assert replies.sweep_idle(stack.sweeper.client("sqs"), prefix, now=now) == [gone]
     assert stack.sweeper.client("sqs").list_queues(QueueNamePrefix=prefix)["QueueUrls"] == [alive]
+
+
+def test_a_worker_fetches_the_model_the_stack_names_with_its_own_role_and_nothing_beside_it(deploy, expanded, tmp_path):
+    """WorkerModelS3Uri: the worker's role may read that model's files (WorkerModelPolicy), as `iraas
+    model fetch` reads them at the worker's start, and no other object of their bucket."""
+    import hashlib
+
+    from iraas.errors import ConfigError
+    from iraas.images.model.fetch import fetch_model
+
+    network, uri = b"an ONNX graph", "s3://models-of-ours/team/colours.onnx"
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="models-of-ours")
+    for name, body in {"colours.onnx": network, "colours.labels.txt": b"sky\nfern\npoppy\n",
+                       "other.onnx": b"another team's model"}.items():
+        s3.put_object(Bucket="models-of-ours", Key=f"team/{name}", Body=body)
+    sha256 = hashlib.sha256(network).hexdigest()
+
+    stack = deploy(expanded, WorkerModelS3Uri=uri, WorkerModelSha256=sha256)
+    worker_s3 = stack.worker.client("s3")
+    path = fetch_model(worker_s3, uri, sha256, tmp_path / "own-model")  # no JSON: S3 says AccessDenied, read as none
+    assert path.read_bytes() == network and (tmp_path / "own-model/colours.labels.txt").is_file()
+    with pytest.raises(ClientError) as other:
+        worker_s3.get_object(Bucket="models-of-ours", Key="team/other.onnx")
+    assert Trace().refused(str(other.value))
+    with pytest.raises(ConfigError, match="may not read it"):  # another model than the stack names
+        fetch_model(worker_s3, "s3://models-of-ours/team/other.onnx", sha256, tmp_path / "other")
+
+
+def test_without_a_model_named_the_worker_may_read_none(deploy, expanded, tmp_path):
+    from iraas.errors import ConfigError
+    from iraas.images.model.fetch import fetch_model
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="models-of-ours")
+    s3.put_object(Bucket="models-of-ours", Key="team/colours.onnx", Body=b"an ONNX graph")
+    stack = deploy(expanded)
+    with pytest.raises(ConfigError, match="may not read it"):
+        fetch_model(stack.worker.client("s3"), "s3://models-of-ours/team/colours.onnx", "0" * 64, tmp_path)

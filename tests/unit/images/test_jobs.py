@@ -203,3 +203,19 @@ def test_an_answer_lists_top_only_when_its_request_asked():
     asked = ImageResult.done(small_request(top=7), Ranked())
     assert len(asked.public()["top"]) == 7 and ImageResult.from_json(asked.to_json()) == asked
     assert "top" not in ImageResult.done(small_request(), Ranked()).public()
+
+
+def test_an_answer_from_a_model_without_wordnet_ids_leaves_wnid_out_and_lists_what_it_has():
+    from iraas.images.model.runtime import Classification, Prediction
+
+    ranked = tuple(Prediction(label, None, confidence, i) for i, (label, confidence) in
+                   enumerate([("poppy", 0.7), ("fern", 0.2), ("sky", 0.1)]))
+    answer = ImageResult.done(small_request(top=10), Classification(ranked))
+    public = answer.public()
+    assert "wnid" not in public  # left out, not null
+    assert public["label"] == "poppy" and [p["label"] for p in public["top5"]] == ["poppy", "fern", "sky"]
+    assert all("wnid" not in p for p in public["top5"] + public["top"]) and len(public["top"]) == 3
+    assert ImageResult.from_json(answer.to_json()) == answer
+    # An ImageNet model's answer keeps its wnid where it was.
+    imagenet = ImageResult.done(small_request(), Classification((Prediction("tabby", "n02123045", 0.9, 281),)))
+    assert list(imagenet.public())[:6] == ["id", "name", "status", "label", "wnid", "confidence"]

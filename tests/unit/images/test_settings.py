@@ -71,6 +71,21 @@ def test_settings_carry_the_checked_model(tmp_path: Path) -> None:
     assert ImageSettings.model == DEFAULT_MODEL
 
 
+def test_settings_take_a_model_of_ones_own_and_hand_it_to_child_processes(tmp_path: Path) -> None:
+    from iraas.images.settings import settings_env
+
+    env = {"IRAAS_HOME": str(tmp_path), **{var: f"x-{i}" for i, var in enumerate(RESOURCE_ENV.values())}}
+    for model in ("/srv/models/resnet18.onnx", "resnet18.onnx"):  # a path, or a file in the model folder
+        settings = load_image_settings({**env, "IRAAS_MODEL": model, "IRAAS_MODEL_DIR": str(tmp_path / "models")})
+        assert settings.model == model
+        assert load_image_settings(settings_env(settings)).model == model  # a worker `iraas up` starts reads the same
+    with pytest.raises(ConfigError, match=r"IRAAS_MODEL='models/resnet18.onnx': name a model of your own by its absolute path"):
+        load_image_settings({**env, "IRAAS_MODEL": "models/resnet18.onnx"})
+    with pytest.raises(ConfigError, match=r"IRAAS_MODEL='resnet18' is not a model; choose one of lite0-int8, lite0, lite2 "
+                                          r"\(default lite0-int8\), or name a model of your own"):
+        load_image_settings({**env, "IRAAS_MODEL": "resnet18"})
+
+
 def test_workers_announce_answers_only_when_told_to(tmp_path):
     # On AWS nobody reads the response queue; `iraas up` sets IRAAS_WORKER_ANNOUNCE for its workers.
     assert load_image_settings(env_for(tmp_path)).worker.announce is False

@@ -234,6 +234,54 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     assert not allows(web, "dynamodb:BatchWriteItem", "<StudentsTable.Arn>", {"dynamodb:Attributes": [*record, "faces"]})
 
 
+def test_a_worker_reads_the_model_the_stack_names_and_nothing_else_and_only_when_it_names_one(tmp_path: Path):
+    import hashlib
+    import io
+
+    from botocore.response import StreamingBody
+
+    from iraas.images.model.fetch import fetch_model
+
+    uri, network = "s3://models-of-ours/team/colours.onnx", b"an ONNX graph"
+    fleet = {"WorkerAmiId": "ami-1"}
+    named = resolved_statements(TEMPLATE, "WorkerRole", "iraas", parameters={
+        **fleet, "WorkerModelS3Uri": uri, "WorkerModelSha256": hashlib.sha256(network).hexdigest()})
+    unnamed = resolved_statements(TEMPLATE, "WorkerRole", "iraas", parameters=fleet)
+    s3 = Recorded("s3")
+    for body in (network, b"sky\nfern\npoppy\n"):
+        s3.answers("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentLength": len(body)})
+    # No NAME.json: the role may list nothing, so S3 says AccessDenied where it would say NoSuchKey.
+    s3.stub.add_client_error("get_object", service_error_code="AccessDenied", http_status_code=403)
+    with s3.stub:
+        fetch_model(s3.client, uri, hashlib.sha256(network).hexdigest(), tmp_path)
+        s3.stub.assert_no_pending_responses()
+
+    asked = [f"arn:aws:s3:::{params['Bucket']}/{params['Key']}" for _, params in s3.calls]
+    assert [a.rsplit("/", 1)[1] for a in asked] == ["colours.onnx", "colours.labels.txt", "colours.json"]
+    for arn in asked:
+        assert allows(named, "s3:GetObject", arn, {}) and not allows(unnamed, "s3:GetObject", arn, {})
+    for other in ("team/colours.onnx.old", "team/other.onnx", "colours.onnx", "team/", "inputs/secret.png"):
+        assert not allows(named, "s3:GetObject", f"arn:aws:s3:::models-of-ours/{other}", {})
+    assert not allows(named, "s3:ListBucket", "arn:aws:s3:::models-of-ours", {"s3:prefix": "team/"})
+    # The role's own statements are the same either way: the model's are a policy of their own.
+    assert [s for s in named if s.get("Sid") != "FetchTheModel"] == unnamed
+
+
+def test_a_model_from_s3_needs_its_sha256():
+    [rule] = TEMPLATE["Rules"].values()
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "WorkerModelS3Uri"}, ""]}]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [{"Fn::Not": [{"Fn::Equals": [{"Ref": "WorkerModelSha256"}, ""]}]}]
+    parameters = TEMPLATE["Parameters"]
+    assert re.fullmatch(parameters["WorkerModelSha256"]["AllowedPattern"], "ab" * 32)
+    assert not re.fullmatch(parameters["WorkerModelSha256"]["AllowedPattern"], "ab" * 31)
+    uri_pattern = parameters["WorkerModelS3Uri"]["AllowedPattern"]
+    assert re.fullmatch(uri_pattern, "") and re.fullmatch(uri_pattern, "s3://models-of-ours/team/colours.onnx")
+    # The role's resources are the URI less ".onnx": a second ".onnx" (or a wildcard) would widen them.
+    for bad in ("s3://models-of-ours/a.onnx.d/colours.onnx", "s3://models-of-ours/team/*.onnx", "s3://b/x.onnx",
+                "https://models-of-ours/colours.onnx"):
+        assert not re.fullmatch(uri_pattern, bad), bad
+
+
 # --- Logs: each function's own log group ---------------------------------------------------------
 
 LOG_GROUPS = {"ApiHandlerRole": "WebTierLogGroup", "ScaleRole": "WebTierLogGroup", "SweepRepliesRole": "WebTierLogGroup",

@@ -47,3 +47,21 @@ def test_the_user_data_writes_every_setting_the_worker_needs_and_starts_the_unit
     assert "IRAAS_WORKER_ID" in names  # heartbeats name the instance the scaler may terminate
     assert "systemctl enable --now iraas-worker.service" in script
     assert "http://169.254.169.254/latest/api/token" in script  # IMDSv2, as the template requires
+
+
+def test_the_user_data_fetches_a_model_from_s3_with_the_commands_own_arguments_only_when_named():
+    from iraas.cli.main import build_parser, cmd_model_fetch
+
+    script = user_data()
+    [line] = [x for x in script.splitlines() if "iraas model fetch" in x]
+    command = line.split("$(", 1)[1].rsplit(")", 1)[0]  # MODEL=$(...) || {
+    argv = shlex.split(command.replace("${WorkerModelS3Uri}", "s3://models-of-ours/team/colours.onnx")
+                       .replace("${WorkerModelSha256}", "ab" * 32).replace("${AWS::Region}", "us-east-1"))
+    assert argv[0] == "IRAAS_REGION=us-east-1" and Path(argv[1]).name == "iraas"
+    args = build_parser().parse_args(argv[2:])  # what `iraas model fetch` accepts, so the two cannot drift
+    assert args.func is cmd_model_fetch
+    assert (args.uri, args.sha256) == ("s3://models-of-ours/team/colours.onnx", "ab" * 32)
+    # Only when the stack names a model; the worker is told which, and started only after it is fetched.
+    assert 'if [ -n "${WorkerModelS3Uri}" ]; then' in script
+    assert script.index("iraas model fetch") < script.index('echo "IRAAS_MODEL=$MODEL" >> /etc/iraas/worker.env') \
+        < script.index("systemctl enable --now iraas-worker.service")

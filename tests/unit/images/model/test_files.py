@@ -80,3 +80,17 @@ def test_none_means_the_configured_model(monkeypatch: pytest.MonkeyPatch) -> Non
     assert model_spec(None).name == "lite2"
     monkeypatch.delenv("IRAAS_MODEL")
     assert model_spec(None).name == "lite0-int8"
+
+
+def test_an_own_model_is_found_by_its_path_or_its_name_in_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "mine.onnx").write_bytes(b"an own model")
+    assert find_model(tmp_path, "mine.onnx") == tmp_path / "mine.onnx"
+    assert find_model(tmp_path / "elsewhere", str(tmp_path / "mine.onnx")) == tmp_path / "mine.onnx"
+    assert find_model(tmp_path, "theirs.onnx") is None
+
+
+def test_built_in_cache_files_of_any_version_are_told_from_own_models() -> None:
+    assert files.is_built_in_file(Path("efficientnet_lite0-57934424-v1.onnx"))
+    assert files.is_built_in_file(Path("efficientnet_lite0_int8-57934424-v3.onnx"))
+    assert not files.is_built_in_file(Path("efficientnet_lite0.onnx"))  # someone's own export
+    assert not files.is_built_in_file(Path("resnet18.onnx"))

@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iraas.images.model.preprocess import batch, crop_box, decode_pixels, normalise, preprocess, resized_size
+from iraas.images.model.preprocess import (
+    batch,
+    crop_box,
+    decode_pixels,
+    normalise,
+    preprocess,
+    resized_size,
+    to_nchw_float,
+    to_nchw_uint8,
+)
 
 
 def test_output_is_the_uint8_pixels_the_model_takes() -> None:
@@ -109,3 +118,17 @@ def test_a_photo_under_twice_the_resize_target_decodes_in_full() -> None:
 def test_a_large_photo_decodes_at_a_reduced_scale_keeping_the_resize_target() -> None:
     height, width, _ = decode_pixels(_jpeg(1600, 1200), 10**8, 256).shape
     assert 256 <= min(height, width) <= 600 and (width, height) == (1600 * height // 1200, height)
+
+
+def test_an_own_models_input_is_channels_first_normalised_per_channel() -> None:
+    """torchvision's ToTensor + Normalize(mean, std), on a batch of uint8 pixels (N, H, W, 3)."""
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (2, 5, 4, 3), dtype=np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    x = to_nchw_float(pixels, mean, std)
+    assert x.shape == (2, 3, 5, 4) and x.dtype == np.float32 and x.flags.c_contiguous
+    for c in range(3):
+        expected = (pixels[..., c].astype(np.float64) / 255 - mean[c]) / std[c]
+        assert np.abs(x[:, c] - expected).max() < 1e-5
+    raw = to_nchw_uint8(pixels)
+    assert raw.dtype == np.uint8 and raw.flags.c_contiguous and np.array_equal(raw, pixels.transpose(0, 3, 1, 2))
