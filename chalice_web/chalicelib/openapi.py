@@ -188,10 +188,13 @@ def _operation(tag: str, summary: str, responses: dict[str, Any], description: s
 
 # ---- the schemas ----------------------------------------------------------------------------
 
+WNID = _string("The WordNet id (`n02123159`) of a built-in ImageNet model's class: tells apart the two classes "
+                "called `crane`. Absent for a model of one's own (`IRAAS_MODEL=/path/NAME.onnx`).")
 PREDICTION = _object(
-    "One of the 1,000 ImageNet classes and the model's confidence in it.",
-    label=_string("The ImageNet short label (`tiger cat`)."),
-    wnid=_string("The WordNet id (`n02123159`): tells apart the two classes called `crane`."),
+    "A class of the model (one of ImageNet's 1,000 for the built-in models) and the model's confidence in it.",
+    optional=("wnid",),
+    label=_string("The class's label (`tiger cat`)."),
+    wnid=WNID,
     confidence=_number(minimum=0, maximum=1),
 )
 ERROR_DETAIL = _object(code=_string("For programs to test."), message=_string("For people to read."))
@@ -212,10 +215,12 @@ def _schemas() -> dict[str, Schema]:
         ),
         "Prediction": PREDICTION,
         "ImageResult": _object(
-            "A classified image.", optional=("top",), id=image_id, name=image_name, status=_string(const="done"),
-            label=_string(), wnid=_string(), confidence=_number(minimum=0, maximum=1),
-            top5=_list(_ref("Prediction"), "The five most likely labels, most likely first.", maxItems=5),
-            top=_list(_ref("Prediction"), "With `?top=N` only: the N most likely labels.", maxItems=MAX_TOP),
+            "A classified image.", optional=("top", "wnid"), id=image_id, name=image_name, status=_string(const="done"),
+            label=_string(), wnid=WNID, confidence=_number(minimum=0, maximum=1),
+            top5=_list(_ref("Prediction"), "The five most likely labels, most likely first (fewer if the model has "
+                       "fewer labels).", minItems=1, maxItems=5),
+            top=_list(_ref("Prediction"), "With `?top=N` only: the N most likely labels (at most the model's label "
+                      "count).", minItems=1, maxItems=MAX_TOP),
         ),
         "FailedImage": _object(
             "An image the worker could not classify, for good.", id=image_id, name=image_name,
