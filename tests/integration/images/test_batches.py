@@ -7,29 +7,7 @@ import json
 import uuid
 
 import pytest
-from chalice.test import Client
 from PIL import Image
-
-from iraas import aws
-from iraas.images.worker import Worker
-from tests.support.workers import polling_in_background
-
-
-@pytest.fixture
-def client(web_app):
-    with Client(web_app.app) as client:
-        yield client
-
-
-@pytest.fixture
-def sqs(stack):
-    return aws.client(stack, "sqs")
-
-
-@pytest.fixture
-def running_worker(stack, classifier):
-    with polling_in_background(Worker(stack, classifier)) as worker:
-        yield worker
 
 
 def batch_body(files: list[tuple[str, str, bytes]], note: bool = False) -> tuple[bytes, str]:

@@ -7,38 +7,11 @@ import json
 import uuid
 
 import pytest
-from chalice.test import Client
 from PIL import Image
 
-from iraas import aws
 from iraas.images.jobs import result_key
-from iraas.images.worker import Worker
 from iraas.queues import queue_depth
 from tests.support.waiting import wait_until
-from tests.support.workers import polling_in_background
-
-
-@pytest.fixture
-def client(web_app):
-    with Client(web_app.app) as client:
-        yield client
-
-
-@pytest.fixture
-def s3(stack):
-    return aws.client(stack, "s3")
-
-
-@pytest.fixture
-def sqs(stack):
-    return aws.client(stack, "sqs")
-
-
-@pytest.fixture
-def running_worker(stack, classifier):
-    """A worker polling in the background, as an instance of the app tier would."""
-    with polling_in_background(Worker(stack, classifier)) as worker:
-        yield worker
 
 
 def multipart(field: str, filename: str, data: bytes, content_type: str = "image/jpeg") -> tuple[bytes, str]:
