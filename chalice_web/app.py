@@ -160,9 +160,12 @@ def classify_course_style() -> Response:
 @app.route("/v1/images", methods=["POST"], content_types=["*/*"])
 @api_errors
 def submit_image() -> Response:
-    wait, top = _wait_seconds(), _top()
+    wait, top, callback = _wait_seconds(), _top(), _query("callback")
     key = app.current_request.headers.get("idempotency-key")
-    submission = service().submit(_upload(), caller(app.current_request), idempotency_key=key, wait_s=wait, top=top)
+    svc = service()
+    svc.check_callback(callback)  # before the upload is parsed: a refused callback stores nothing
+    submission = svc.submit(_upload(), caller(app.current_request), idempotency_key=key, wait_s=wait, top=top,
+                            callback=callback)
     return _answer(submission, waited=wait > 0)
 
 
@@ -170,12 +173,13 @@ def submit_image() -> Response:
 @api_errors
 def submit_batch() -> Response:
     """Multipart, 1 to IRAAS_MAX_BATCH_FILES files; ``{"results": [...]}`` in the parts' order."""
-    wait, top = _wait_seconds(), _top()
+    wait, top, callback = _wait_seconds(), _top(), _query("callback")
     _refuse_while_stopping()
     request = app.current_request
     svc = service()
+    svc.check_callback(callback)  # before the body is parsed: a refused callback refuses the batch
     parts = parse_batch(request.raw_body, request.headers.get("content-type"), svc.settings.limits)
-    items = svc.submit_batch(parts, caller(request), wait_s=wait, top=top)
+    items = svc.submit_batch(parts, caller(request), wait_s=wait, top=top, callback=callback)
     return json_response(200, {"results": [_batch_item(item) for item in items]})
 
 

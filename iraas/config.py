@@ -42,6 +42,9 @@ RESOURCE_ENV: dict[str, str] = {
     # Attendance across a whole lecture: its segments' queue and the table that tells the last one.
     "VideoSegmentQueue": "IRAAS_SEGMENT_QUEUE_URL",
     "AttendanceRunsTable": "IRAAS_ATTENDANCE_RUNS_TABLE",
+    # Completion callbacks: the jobs the worker queues, and those that could not be delivered.
+    "CallbackQueue": "IRAAS_CALLBACK_QUEUE_URL",
+    "CallbackDeadLetterQueue": "IRAAS_CALLBACK_DEAD_LETTER_QUEUE_URL",
 }
 
 MIB = 1024 * 1024

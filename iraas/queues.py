@@ -45,13 +45,20 @@ def entry_batches(receipts: list[str], **fields: Any) -> Iterator[list[dict[str,
 
 def send_batches(sqs: Any, url: str, bodies: list[str]) -> list[str]:
     """Send ``bodies`` with SendMessageBatch, ``BATCH_LIMIT`` per call; returns the failures' reasons."""
-    failed: list[str] = []
+    return list(send_each(sqs, url, bodies).values())
+
+
+def send_each(sqs: Any, url: str, bodies: list[str]) -> dict[int, str]:
+    """Send ``bodies`` with SendMessageBatch, ``BATCH_LIMIT`` per call; returns the index of each
+    body SQS did not take, with the reason (a call that fails raises)."""
+    failed: dict[int, str] = {}
     for start in range(0, len(bodies), BATCH_LIMIT):
         chunk = bodies[start : start + BATCH_LIMIT]
         response = sqs.send_message_batch(
             QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)]
         )
-        failed.extend(f"{f.get('Code')}: {f.get('Message')}" for f in response.get("Failed", []))
+        for failure in response.get("Failed", []):
+            failed[start + int(failure["Id"])] = f"{failure.get('Code')}: {failure.get('Message')}"
     return failed
 
 

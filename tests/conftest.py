@@ -96,7 +96,8 @@ def stack(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             monkeypatch.setenv(var, resources[logical_id])
         monkeypatch.setenv("IRAAS_HOME", str(tmp_path / "home"))
         monkeypatch.delenv("IRAAS_ENDPOINT_URL", raising=False)
-        for name in ("IRAAS_API_KEY", "IRAAS_OPEN_COURSE_ENDPOINT"):  # a developer's shell may have them
+        # A developer's shell may have them.
+        for name in ("IRAAS_API_KEY", "IRAAS_OPEN_COURSE_ENDPOINT", "IRAAS_WEBHOOK_SECRET", "IRAAS_CALLBACK_ALLOW"):
             monkeypatch.delenv(name, raising=False)
         yield load_image_settings()
         aws.reset_clients()

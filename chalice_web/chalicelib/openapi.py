@@ -16,6 +16,8 @@ from typing import Any
 
 from chalice import Chalice
 
+from iraas.callbacks.jobs import MAX_URL_LENGTH
+from iraas.callbacks.signing import DELIVERY_HEADER, SIGNATURE_HEADER
 from iraas.classroom.keys import VIDEO_EXTENSIONS
 from iraas.classroom.service import MAX_HTTP_VIDEO_BYTES
 from iraas.classroom.students import MAX_LISTED_STUDENTS, MAX_NAME_CHARS, MAX_STUDENTS
@@ -148,7 +150,32 @@ TOP = {
     "description": f"Also list the N most likely labels, as `top` (1 to {MAX_TOP}).",
     "schema": _integer(minimum=1, maximum=MAX_TOP),
 }
+CALLBACK = {
+    "name": "callback", "in": "query",
+    "description": "POST each answer, once stored, to this URL (percent-encoded), signed with the stack's webhook "
+    "secret. A deployment calls https URLs of public addresses only (and what IRAAS_CALLBACK_ALLOW names); `iraas up` "
+    "also calls http and loopback. Needs a webhook secret (`callbacks_disabled` without one).",
+    "schema": _string(format="uri", maxLength=MAX_URL_LENGTH),
+}
 BINARY = _string(contentMediaType="application/octet-stream")
+
+
+def _callbacks() -> dict[str, Any]:
+    """The POST a ``?callback=`` URL receives (OpenAPI's callbacks object)."""
+    headers = (
+        {"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": _string(pattern="^sha256=[0-9a-f]{64}$"),
+         "description": "`sha256=` and the hex HMAC-SHA256 of the raw body with the webhook secret: check it."},
+        {"name": DELIVERY_HEADER, "in": "header", "required": True, "schema": _string(),
+         "description": "The image's id: the same on every try and repeat of its answer, so drop what you have seen."},
+    )
+    post = _operation(
+        "images", "The answer, once stored",
+        {"2XX": {"description": "Taken. Anything else (or no answer within 10 s) is tried again later, with "
+                 "jittered, doubling pauses, a bounded number of times; redirects are not followed."}},
+        "At least once: normally exactly one POST per image.", headers,
+        {"required": True, "content": {"application/json": {"schema": {"oneOf": [_ref("ImageResult"), _ref("FailedImage")]}}}},
+    )
+    return {"answered": {"{$request.query.callback}": {"post": post}}}
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
@@ -175,7 +202,8 @@ def _image_body(limits: UploadLimits) -> dict[str, Any]:
 
 
 def _operation(tag: str, summary: str, responses: dict[str, Any], description: str = "",
-               parameters: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None) -> dict[str, Any]:
+               parameters: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None,
+               callbacks: dict[str, Any] | None = None) -> dict[str, Any]:
     operation: dict[str, Any] = {"tags": [tag], "summary": summary, "responses": responses}
     if description:
         operation["description"] = description
@@ -183,6 +211,8 @@ def _operation(tag: str, summary: str, responses: dict[str, Any], description: s
         operation["parameters"] = list(parameters)
     if body:
         operation["requestBody"] = body
+    if callbacks:
+        operation["callbacks"] = callbacks
     return operation
 
 
@@ -240,7 +270,8 @@ def _schemas() -> dict[str, Schema]:
             ],
         },
         "Stats": _object(
-            "The request queue, the dead letters and the workers.", optional=("dead_letter",),
+            "The request queue, the dead letters and the workers; with callbacks on, the answers still to be POSTed "
+            "and those given up on.", optional=("dead_letter", "callbacks"),
             queue=_object(visible=_integer(), in_flight=_integer()),
             dead_letter=_object(visible=_integer(), in_flight=_integer()),
             workers=_object(
@@ -249,6 +280,7 @@ def _schemas() -> dict[str, Schema]:
                 fleet=_string("`local`, the EC2 fleet's name, or `none` before a scaler has published."),
                 updated_at=_number(),
             ),
+            callbacks=_object(optional=("failed",), pending=_integer(), failed=_integer()),
         ),
         "Metrics": _object(
             "Images answered and their latency (queued to answered, seconds) by time bucket.",
@@ -295,7 +327,7 @@ def _operations(limits: UploadLimits) -> dict[tuple[str, str], dict[str, Any]]:
     }
     image_errors_400 = _error("The image is missing, not one, or the request is malformed",
                               "no_file", "not_an_image", "undecodable", "bad_multipart", "bad_wait", "bad_top",
-                              "bad_idempotency_key")
+                              "bad_idempotency_key", "bad_callback", "callbacks_disabled")
     batch = _object(
         f"1 to {limits.max_batch_files} file parts, at most {limits.max_batch_bytes} bytes in all; field names are free.",
         files=_list(BINARY, minItems=1, maxItems=limits.max_batch_files),
@@ -319,26 +351,27 @@ def _operations(limits: UploadLimits) -> dict[tuple[str, str], dict[str, Any]]:
             "images", "Classify one image",
             {**answered, **IMAGE_ERRORS, "400": image_errors_400, "503": _unavailable("stopping", "unavailable")},
             "Answers within `wait` seconds, else 202 and the image's id; a 503 after a wait carries the id too.",
-            (WAIT, TOP,
+            (WAIT, TOP, CALLBACK,
              {"name": "name", "in": "query", "description": "The file name of a raw upload.", "schema": _string()},
              {"name": "Idempotency-Key", "in": "header", "schema": _string(minLength=1, maxLength=128),
               "description": "Makes a retried POST the same request (the caller's own key: another caller's is "
               "another request)."}),
-            _image_body(limits),
+            _image_body(limits), _callbacks(),
         ),
         ("/v1/batches", "POST"): _operation(
             "images", "Classify several images",
             {
                 "200": _json("Each file part's answer, in the parts' order; a bad part fails only itself.",
                              _object(results=_list(_ref("BatchItem")))),
-                "400": _error("The request is malformed", "no_file", "bad_multipart", "bad_wait", "bad_top"),
+                "400": _error("The request is malformed", "no_file", "bad_multipart", "bad_wait", "bad_top",
+                              "bad_callback", "callbacks_disabled"),
                 "413": _error("Too many file parts or bytes", "too_many_files", "too_large"),
                 "415": _error("Not multipart/form-data", "unsupported_media_type"),
                 "503": _unavailable("stopping", "unavailable"),
             },
             "Waits up to `wait` seconds in all; parts not answered by then are queued, with their ids.",
-            (WAIT, TOP),
-            {"required": True, "content": {"multipart/form-data": {"schema": batch}}},
+            (WAIT, TOP, CALLBACK),
+            {"required": True, "content": {"multipart/form-data": {"schema": batch}}}, _callbacks(),
         ),
         ("/v1/images/{image_id}", "GET"): _operation(
             "images", "An image's answer",

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from iraas.callbacks.jobs import MAX_URL_LENGTH
 from iraas.names import safe_name, safe_segment
 
 SCHEMA_VERSION = 1
@@ -140,10 +141,12 @@ class ImageRequest:
     image_b64: str | None = None
     # How many predictions the answer's ``top`` lists (``?top=N``, 1..MAX_TOP); None: no ``top``.
     top: int | None = None
+    # Where the answer is POSTed once stored (``?callback=``, checked by the web tier); None: nowhere.
+    callback: str | None = None
 
     def to_message(self) -> str:
         data = {"v": SCHEMA_VERSION, **asdict(self)}
-        for optional in ("reply_to", "image_b64", "top"):
+        for optional in ("reply_to", "image_b64", "top", "callback"):
             if data[optional] is None:
                 del data[optional]
         return json.dumps(data, separators=(",", ":"))
@@ -184,9 +187,12 @@ class ImageRequest:
                 reply_to=str(data["reply_to"]) if data.get("reply_to") else None,
                 image_b64=_optional_text(data, "image_b64"),
                 top=_optional_top(data),
+                callback=_optional_text(data, "callback"),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: float(10**400)
             raise MalformedRequest(f"request lacks a valid field: {exc}") from None
+        if request.callback is not None and len(request.callback) > MAX_URL_LENGTH:
+            raise MalformedRequest(f"callback URL is over {MAX_URL_LENGTH} characters")
         if not is_valid_id(request.id):
             raise MalformedRequest(f"request id {request.id!r} is not a valid id")
         owner = owner_from_input_key(request.key)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from iraas import aws
+from iraas.callbacks.policy import RefusedDestination
 from iraas.errors import InvalidRequest, NotFound
 from iraas.images.jobs import (
     ImageRequest,
@@ -64,26 +65,29 @@ class ImageService:
 
     def submit(
         self, upload: Upload, owner: str, idempotency_key: str | None = None, wait_s: float = 0.0,
-        top: int | None = None,
+        top: int | None = None, callback: str | None = None,
     ) -> Submission:
         """Accept the image (:meth:`accept`) and wait up to ``wait_s`` for its answer (:meth:`wait`)."""
-        submission = self.accept(upload, owner, idempotency_key, expect_answer=wait_s > 0, top=top)
+        submission = self.accept(upload, owner, idempotency_key, expect_answer=wait_s > 0, top=top, callback=callback)
         if submission.result is not None or wait_s <= 0:
             return submission
         return self.wait(submission, wait_s)
 
     def submit_batch(
-        self, parts: Sequence[Upload | RejectedPart], owner: str, wait_s: float = 0.0, top: int | None = None
+        self, parts: Sequence[Upload | RejectedPart], owner: str, wait_s: float = 0.0, top: int | None = None,
+        callback: str | None = None,
     ) -> list[Submission | RejectedPart]:
         """Accept each image of a batch (stored and queued side by side), then wait up to ``wait_s``
         in all for their answers; a rejected part stays in its place, and fails nothing else. An image
         that AWS would not take (after boto3's retries) is a part rejected as ``unavailable``, so the
-        caller still learns the ids of the others; if AWS took none, that error is raised (a 503)."""
+        caller still learns the ids of the others; if AWS took none, that error is raised (a 503). With
+        a ``callback``, each image's answer is POSTed there on its own."""
+        self.check_callback(callback)
         uploads = [part for part in parts if isinstance(part, Upload)]
 
         def accept(upload: Upload) -> Submission | Exception:
             try:
-                return self.accept(upload, owner, expect_answer=wait_s > 0, top=top)
+                return self.accept(upload, owner, expect_answer=wait_s > 0, top=top, callback=callback)
             except Exception as exc:  # noqa: BLE001 - only AWS trouble is the part's own; see below
                 if not aws.is_unavailable(exc):
                     raise
@@ -115,7 +119,7 @@ class ImageService:
 
     def accept(
         self, upload: Upload, owner: str, idempotency_key: str | None = None, expect_answer: bool = False,
-        top: int | None = None,
+        top: int | None = None, callback: str | None = None,
     ) -> Submission:
         """Store the image under its caller (``owner``, see ``iraas.web.auth.caller_identity``), then
         queue a request that points at it (and carries it, if it is small: ``ImageRequest.carrying``);
@@ -124,7 +128,10 @@ class ImageService:
         With an ``idempotency_key`` (the caller's own: another caller's same key is another request),
         a repeated submission is recognised: it is not stored again, and is queued again only if it
         has no answer yet (its first send may have failed); one that has an answer carries it.
+
+        With a ``callback`` URL (:meth:`check_callback`), the worker has the answer POSTed there.
         """
+        self.check_callback(callback)
         try:
             request_id = id_for_idempotency_key(idempotency_key, owner) if idempotency_key is not None else None
         except ValueError as exc:
@@ -134,7 +141,7 @@ class ImageService:
         name = known or upload.name
         request = ImageRequest(
             id=request_id, name=name, bucket=self.settings.image_input_bucket, key=input_key(owner, request_id, name),
-            top=top,
+            top=top, callback=callback,
         )
         if known is None:
             self.s3.put_object(
@@ -158,6 +165,22 @@ class ImageService:
             self.replies.forget(request.id)
             raise
         return Submission(request)
+
+    def check_callback(self, url: str | None) -> None:
+        """InvalidRequest unless this stack may POST answers to ``url`` (None: no callback asked for):
+        ``callbacks_disabled`` without a webhook secret, ``bad_callback`` for a URL the callback policy
+        refuses as written (it is checked again after DNS when the answer is sent)."""
+        if url is None:
+            return
+        if not self.settings.callbacks_enabled:
+            raise InvalidRequest(
+                "callbacks_disabled", "this stack has no webhook secret, so it sends no callbacks "
+                "(set IRAAS_WEBHOOK_SECRET for iraas up; a deployment has one)",
+            )
+        try:
+            self.settings.callback_policy.check_url(url)
+        except RefusedDestination as exc:
+            raise InvalidRequest("bad_callback", f"callback: {exc}") from None
 
     def wait(self, submission: Submission, timeout_s: float) -> Submission:
         """The submission with its answer, pushed by the worker within ``timeout_s``; else with
@@ -184,6 +207,12 @@ class ImageService:
         if self.settings.dead_letter_queue_url:
             stats["dead_letter"] = asdict(queue_depth(self.sqs, self.settings.dead_letter_queue_url))
         stats["workers"] = asdict(S3StatusStore(self.s3, self.settings.image_output_bucket).fleet())
+        if self.settings.callbacks_enabled and self.settings.callback_queue_url:
+            # Answers still to be POSTed (first tries and retries), and those given up on.
+            callbacks = {"pending": queue_depth(self.sqs, self.settings.callback_queue_url).queued}
+            if self.settings.callback_dead_letter_queue_url:
+                callbacks["failed"] = queue_depth(self.sqs, self.settings.callback_dead_letter_queue_url).visible
+            stats["callbacks"] = callbacks
         return stats
 
     def metrics(self, now: float | None = None) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from iraas.callbacks.policy import CallbackPolicy
+from iraas.callbacks.settings import callback_policy, callbacks_enabled
 from iraas.config import (
     RESOURCE_ENV,
     AwsSettings,
@@ -34,6 +36,8 @@ IMAGE_RESOURCE_FIELDS: dict[str, str] = {
     "RequestQueue": "request_queue_url",
     "ResponseQueue": "response_queue_url",
     "RequestDeadLetterQueue": "dead_letter_queue_url",  # optional: only /v1/stats reads it
+    "CallbackQueue": "callback_queue_url",  # optional: where workers put answers to POST
+    "CallbackDeadLetterQueue": "callback_dead_letter_queue_url",  # optional: failed callbacks, for /v1/stats
 }
 
 
@@ -79,6 +83,11 @@ class ImageSettings(AwsSettings):
     # Web processes create their reply queues under this prefix (template.yaml: "<stack>-reply-"),
     # which the IAM policies name; workers reply only to queues with it.
     reply_queue_prefix: str = "iraas-reply-"
+    callback_queue_url: str | None = None
+    callback_dead_letter_queue_url: str | None = None
+    # Whether requests may ask for callbacks (the stack has a webhook secret), and to where.
+    callbacks_enabled: bool = False
+    callback_policy: CallbackPolicy = field(default_factory=CallbackPolicy)
 
 
 def default_model_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -124,6 +133,10 @@ def load_image_settings(env: Mapping[str, str] | None = None) -> ImageSettings:
         model=default_model(env),
         runtime=default_runtime(env),
         reply_queue_prefix=queue_prefix(env, "IRAAS_REPLY_QUEUE_PREFIX", ImageSettings.reply_queue_prefix),
+        callback_queue_url=resource(env, resources, "CallbackQueue"),
+        callback_dead_letter_queue_url=resource(env, resources, "CallbackDeadLetterQueue"),
+        callbacks_enabled=callbacks_enabled(env),
+        callback_policy=callback_policy(env, where.endpoint_url),
     )
 
 

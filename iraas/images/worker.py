@@ -48,12 +48,13 @@ from typing import Any, Protocol
 
 from iraas import aws
 from iraas.aws import Backoff
+from iraas.callbacks.jobs import CallbackJob
 from iraas.images.jobs import ImageRequest, ImageResult, MalformedRequest, base64_length
 from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore, S3ResultStore
 from iraas.images.settings import ImageSettings
-from iraas.queues import entry_batches, send_batches
+from iraas.queues import entry_batches, send_batches, send_each
 from iraas.scaling.heartbeat import HeartbeatPublisher
 from iraas.scaling.status import S3StatusStore
 
@@ -460,6 +461,7 @@ class Worker:
                 return item, answer, body, None
 
         stored = list(self._pool.map(store, answers))
+        unqueued = self._queue_callbacks([(item, answer) for item, answer, _, first in stored if first is not None])
         new = [(item, answer, body) for item, answer, body, first in stored if first]
         replies: dict[str, list[str]] = {}
         for item, _, body in new:
@@ -475,7 +477,36 @@ class Worker:
         for item, answer, _ in new:
             sent_at = item.sent_at
             self.metrics.record(None if sent_at is None else sent - sent_at, answer.status == "failed", sent)
-        return {item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None}
+        return {
+            item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None and item not in unqueued
+        }
+
+    def _queue_callbacks(self, stored: list[tuple[_Item, ImageResult]]) -> list[_Item]:
+        """Put each stored answer whose request names a callback on the callback queue (one batch
+        call per ten). Also a repeated delivery's: its first may have stopped before this, and a
+        receiver drops a repeat by its delivery id. Returns those the queue did not take, with their
+        error: their messages are kept, so that the queue delivers them again (and this is tried again)."""
+        wanted = [(item, answer) for item, answer in stored if item.request is not None and item.request.callback]
+        if not wanted:
+            return []  # no call at all for requests without a callback
+        bodies = [
+            CallbackJob(str(item.request.callback), answer.id, json.dumps(answer.public(), separators=(",", ":"))).to_message()
+            for item, answer in wanted if item.request is not None
+        ]
+        url = self.settings.callback_queue_url
+        try:
+            if url is None:
+                raise RuntimeError("this worker has no callback queue (IRAAS_CALLBACK_QUEUE_URL)")
+            failed = send_each(self.sqs, url, bodies)
+        except Exception as exc:  # noqa: BLE001 - keep the messages; they will be retried
+            failed = dict.fromkeys(range(len(bodies)), str(exc))
+        unqueued = []
+        for index, reason in failed.items():
+            item = wanted[index][0]
+            log.warning("could not queue the callback", extra={**item.fields(), "error": reason})
+            item.error = item.error or ProcessingError("callback_queue_failed", reason, aws_trouble=True)
+            unqueued.append(item)
+        return unqueued
 
     def _send(self, url: str, bodies: list[str], what: str) -> None:
         """Best effort: the stored answer is what counts; a lost reply makes its waiter read S3."""

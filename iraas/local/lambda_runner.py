@@ -229,7 +229,8 @@ def _invoke_sqs(
     function_name: str, timeout_s: int,
 ) -> None:
     """One message of the function's own queue, as Lambda's SQS trigger runs it: deleted when the
-    handler returns, left to the queue (and its redrive policy) when it fails."""
+    handler returns, left to the queue (and its redrive policy) when it fails or reports the message
+    in its ``batchItemFailures`` (the event source's ReportBatchItemFailures)."""
     receipt = message["ReceiptHandle"]
     held = threading.Event()
 
@@ -242,18 +243,21 @@ def _invoke_sqs(
 
     holder = threading.Thread(target=hold, name="hold", daemon=True)
     holder.start()
+    attempt = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
     try:
-        handler(sqs_event(message, arn), LocalContext(function_name, timeout_s))
+        response = handler(sqs_event(message, arn), LocalContext(function_name, timeout_s))
+        failed = isinstance(response, dict) and bool(response.get("batchItemFailures"))
+        if failed:
+            log.warning("%s reported receive %s of a message failed; the queue retries it", function_name, attempt)
     except Exception:  # noqa: BLE001 - the function failed: the queue retries it
-        attempt = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
         log.exception("%s failed on receive %s of a message; the queue retries it", function_name, attempt)
-        held.set()
-        holder.join()
+        failed = True
+    held.set()
+    holder.join()
+    if failed:
         with contextlib.suppress(Exception):
             sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=receipt, VisibilityTimeout=RETRY_DELAY_S)
         return
-    held.set()
-    holder.join()
     _delete(sqs, queue_url, message, function_name)
 
 

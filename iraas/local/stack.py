@@ -22,6 +22,7 @@ from pathlib import Path
 
 from iraas import aws
 from iraas.aws import faults, local_credentials_env
+from iraas.callbacks.settings import callbacks_enabled
 from iraas.config import REPO_ROOT, TEMPLATE, usable_cores
 from iraas.images import replies
 from iraas.images.settings import ImageSettings, load_image_settings, settings_env
@@ -53,6 +54,7 @@ WEB_STOP_S = WEB_DRAIN_S + 1.5  # by then the web tier has answered everything i
 ENDPOINT_STOP_S = 1.0  # left at the end for the endpoint
 SCALER_STOP_S = 1.0  # how long a stop waits for the scaler's current tick
 LOCAL_LONG_POLL_S = 2  # the local workers' SQS long poll
+CALLBACK_FUNCTION = "CallbackFunction"  # the template's callback sender: run only with a webhook secret
 FUNCTION_NICENESS = 10  # the face runners yield the cores to the web tier and the workers
 SEGMENT_NICENESS = 5  # and a lecture's attendance segments, further, to a new video's first frame
 
@@ -343,7 +345,8 @@ class EmbeddedStack:
             raise StackError(str(exc)) from None
 
     def _start_functions(self, resources: dict[str, str], env: dict[str, str]) -> None:
-        """Runners that invoke the template's S3-triggered functions (the face pipeline): for each,
+        """Runners that invoke the template's functions (the face pipeline; the callback sender when
+        there is a webhook secret): for each,
         a pool that follows its event queue's backlog up to the cap (``iraas/local/functions.py``),
         forking warm runners from a zygote that has loaded the handler and its models."""
         from iraas.local.runners import concurrency, idle_s, local_functions
@@ -354,6 +357,8 @@ class EmbeddedStack:
         functions = local_functions(load_template(self.template), resources, REPO_ROOT)
         s3_events = {f.logical_id: f.queue_url for f in functions if f.source == "s3"}
         for function in functions:
+            if function.logical_id == CALLBACK_FUNCTION and not callbacks_enabled(env):
+                continue  # without a webhook secret no request may ask for a callback: nothing to send
             # A lecture's attendance segments (the function's SQS event) yield to its first-frame
             # events (its S3 event): a new video's CSV comes as fast as without attendance.
             first = s3_events.get(function.logical_id) if function.source == "sqs" else None

@@ -3,9 +3,10 @@
 Same properties, dependency order, generated names; idempotent for a given stack name. Created:
 AWS::S3::Bucket, AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::DynamoDB::Table; an
 AWS::Serverless::Function's S3 events become an S3 -> SQS notification to a local-only queue, which
-``iraas up``'s runner polls to invoke the function's handler with the real S3 event. Every other type
-(Serverless, IAM, EC2, Lambda, S3 bucket policies, ...) is skipped with a debug line; a created
-resource that refers to a skipped one is an error.
+``iraas up``'s runner polls to invoke the function's handler with the real S3 event; its SQS event's
+queue is named as the queue that the runner polls. Every other type (Serverless, IAM, EC2, Lambda, S3
+bucket policies, Secrets Manager, KMS, ...) is skipped with a debug line; a created resource that
+refers to a skipped one is an error.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ SKIPPED_BECAUSE = {
     # requests without evaluating their Condition: the TLS-only policy would refuse every
     # GetObject/PutObject, and the local endpoint is plain HTTP anyway.
     "AWS::S3::BucketPolicy": "moto would enforce its Deny statements ignoring their Condition",
+    # The webhook secret: on `iraas up` callbacks are signed with $IRAAS_WEBHOOK_SECRET, from the
+    # environment, not the endpoint; the secret's key goes with it.
+    "AWS::SecretsManager::Secret": "locally the secret is $IRAAS_WEBHOOK_SECRET",
+    "AWS::KMS::Key": "it encrypts only the webhook secret, which is not created locally",
 }
 
 HANDLERS: dict[str, Handler] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from iraas import aws
@@ -30,7 +31,8 @@ def test_status_shows_resources_queue_depths_workers_and_throughput(stack, capsy
     assert rows["dead letters"] == "1"
     assert rows["workers"].startswith("2 running, 3 desired, at most 4 (one per core); 1 of 2 busy; local fleet")
     assert rows["throughput"].startswith("0 answered in the last minute")
-    assert f"ImageInputBucket        {stack.image_input_bucket}" in rows["resources"]
+    assert re.fullmatch(rf"ImageInputBucket +{stack.image_input_bucket}", rows["resources"])  # padded to the longest id
+    assert any(line.split()[-2:] == ["CallbackQueue", stack.callback_queue_url] for line in lines)
     assert any(stack.request_queue_url in line for line in lines)
     assert any(line.strip().startswith("StudentsTable") for line in lines)
 

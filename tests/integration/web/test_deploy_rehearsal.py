@@ -17,7 +17,12 @@ tests/integration/web/test_packaged_security.py and tests/support/iam.py).
 Each tier runs with what the stack gives it: the web tier with the APIHandler function's
 environment as moto's CloudFormation resolved it (and on its Lambda code path: one SendMessage
 per request, the invocation polls its own reply queue), the worker with the environment file the
-launch template's user data writes.
+launch template's user data writes, the callback function with its environment (the webhook
+secret read by its ARN, as at its cold start; moto's CloudFormation creates the secret with the
+patch in tests/support/moto_iam.py, and moto checks Secrets Manager calls against the secret's ARN).
+What the callback function does on AWS is rehearsed as Lambda's SQS trigger runs it: its jobs
+received with its role, each settled (a POST is stood in for, and DNS: no network here). The stack's
+SQS triggers are disabled once it is created, for moto would run their functions at each message.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import io
 import json
 import random
 import re
+import socket
 import time
 import warnings
 import zipfile
@@ -45,6 +51,10 @@ from moto.core import enable_iam_authentication
 from PIL import Image
 
 from iraas import aws
+from iraas.callbacks.delivery import Attempt
+from iraas.callbacks.sender import CallbackSender
+from iraas.callbacks.settings import CallbackSettings, load_callback_settings, load_secret
+from iraas.errors import ConfigError
 from iraas.images import replies
 from iraas.images.jobs import CARRY_LIMIT, ImageResult, new_id
 from iraas.images.model.runtime import Classification, Prediction
@@ -99,8 +109,9 @@ class TheClassifier:
 class Tier:
     """What one tier runs with: the settings the stack gives it, and its role's credentials."""
 
-    settings: Any  # ImageSettings; ScalingSettings for the scaler
+    settings: Any  # ImageSettings; ScalingSettings for the scaler, CallbackSettings for the callback function
     session: boto3.session.Session
+    env: dict[str, str] = field(default_factory=dict)  # the environment the stack gave it
 
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=REGION)
@@ -112,6 +123,7 @@ class Deployed:
     worker: Tier
     scaler: Tier
     sweeper: Tier
+    callbacks: Tier
 
 
 def _role_session(resources: dict[str, str], role: str) -> boto3.session.Session:
@@ -174,6 +186,11 @@ def _create_stack(template: dict[str, Any], parameters: dict[str, str]) -> dict[
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     skipped = {m.group(1) for w in caught if (m := _SKIPPED.search(str(w.message)))}
     assert skipped <= SKIPPED_BY_MOTO, f"moto skips {skipped - SKIPPED_BY_MOTO} too: name it in SKIPPED_BY_MOTO and the docstring"
+    # The SQS triggers, off once created: moto would run their functions (in Docker) at each message
+    # sent; the rehearsal takes the callback function's jobs itself, as its trigger would.
+    functions = boto3.client("lambda", region_name=REGION)
+    for mapping in functions.list_event_source_mappings()["EventSourceMappings"]:
+        functions.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     return {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}
 
 
@@ -188,6 +205,7 @@ def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
         def create(template: dict[str, Any], **parameters: str) -> Deployed:
             resources = _create_stack(template, parameters)
+            callback_env = _function_env(resources, "CallbackFunction")
             deployed = Deployed(
                 web=Tier(load_image_settings({**_function_env(resources, "APIHandler"), "IRAAS_HOME": home}),
                          _role_session(resources, "ApiHandlerRole")),
@@ -197,6 +215,8 @@ def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                             _role_session(resources, "ScaleRole")),
                 sweeper=Tier(load_image_settings({**_function_env(resources, "SweepReplies"), "IRAAS_HOME": home}),
                              _role_session(resources, "SweepRepliesRole")),
+                callbacks=Tier(load_callback_settings({**callback_env, "IRAAS_HOME": home}),
+                               _role_session(resources, "CallbackRole"), callback_env),
             )
             enforcement.enter_context(enable_iam_authentication())
             return deployed
@@ -250,17 +270,19 @@ class Trace:
         return True
 
 
-def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture, announce: bool = False) -> Trace:
-    """POST /v1/images with an idempotency key and a wait; a worker's heartbeat, one poll and its
-    stop; the wait; then GET /v1/images/{id}, /v1/stats and /v1/metrics: each tier's calls signed
-    as its role. A refused call the code does not absorb ends the flow; one it absorbs (the worker
-    logs it and leaves the message) is read from its log record."""
+def send_one_image(stack: Deployed, caplog: pytest.LogCaptureFixture, announce: bool = False,
+                   callback: str | None = None) -> Trace:
+    """POST /v1/images with an idempotency key and a wait (and a ``callback`` URL); a worker's
+    heartbeat, one poll and its stop; the wait; then GET /v1/images/{id}, /v1/stats and /v1/metrics:
+    each tier's calls signed as its role. A refused call the code does not absorb ends the flow; one
+    it absorbs (the worker logs it and leaves the message) is read from its log record."""
     trace = Trace()
     web = web_tier(stack.web)
     try:
         try:
             # An idempotency key: the web tier also looks for an earlier upload of the same request.
-            submission = web.accept(an_upload(stack.web.settings), "anonymous", new_id(), expect_answer=True)
+            submission = web.accept(an_upload(stack.web.settings), "anonymous", new_id(), expect_answer=True,
+                                    callback=callback)
             consumer = worker(stack.worker, announce)
             heartbeat = consumer.heartbeat()
             heartbeat.beat()
@@ -330,7 +352,106 @@ def test_a_worker_as_the_stack_starts_it_announces_nothing(deploy, expanded, cap
     assert (trace.denied, trace.answered) == ([], 1)
 
 
-# The statements of the two roles that the image's way does not use, and why.
+# --- Completion callbacks: the worker queues the job, the callback function settles it --------
+
+CALLBACK_URL = "https://receiver.example/hook"
+PUBLIC_ADDRESS, PRIVATE_ADDRESS = "93.184.216.34", "10.0.0.7"
+
+
+def resolving_to(address: str) -> Any:
+    """DNS (socket.getaddrinfo's shape) that answers every host with ``address``."""
+    return lambda host, port, **_: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+
+def receiver_down(*_: Any) -> Attempt:
+    return Attempt(False, "503 Service Unavailable")
+
+
+@dataclass
+class Settled:
+    """What the callback function's runs did: their counts, the secret it read, the calls refused."""
+
+    counts: list[dict[str, int]] = field(default_factory=list)
+    secret: bytes = b""
+    trace: Trace = field(default_factory=Trace)
+
+
+def run_callback_function(stack: Deployed, settled: Settled, address: str) -> None:
+    """One invocation as Lambda's SQS trigger makes it, signed as CallbackRole: its cold start reads
+    the webhook secret; the trigger receives a batch; each job is POSTed (the receiver answers 503)
+    to ``address`` and settled (sent back to retry, or given up on the dead-letter queue); the batch's
+    settled messages are deleted. Retries are due at once here (no DelaySeconds)."""
+    tier = stack.callbacks
+    sqs = tier.client("sqs")
+    settings: CallbackSettings = dataclasses.replace(tier.settings, retry_base_s=0)
+    try:
+        settled.secret = load_secret(tier.env, secrets_client=lambda: tier.client("secretsmanager"))
+        sender = CallbackSender(settings, settled.secret, sqs=sqs, resolver=resolving_to(address), post=receiver_down)
+        messages = sqs.receive_message(QueueUrl=settings.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        outcome = sender.handle([(m["MessageId"], m["Body"]) for m in messages])
+        settled.counts.append({k: v for k, v in outcome.counts.items() if v})
+        for message in messages:
+            if message["MessageId"] not in outcome.unsettled:
+                sqs.delete_message(QueueUrl=settings.queue_url, ReceiptHandle=message["ReceiptHandle"])
+    except (ClientError, ConfigError) as error:  # ConfigError: the secret could not be read, and why
+        if not settled.trace.refused(str(error)):
+            raise
+
+
+def send_one_image_with_a_callback(stack: Deployed, caplog: pytest.LogCaptureFixture) -> Settled:
+    """The image's way with a callback, then the callback function twice: the receiver is down (the
+    job goes back to the queue), then its address is a private one (the job is given up on)."""
+    settled = Settled(trace=send_one_image(stack, caplog, callback=CALLBACK_URL))
+    caplog.clear()  # the image's way has been read; what follows is the callback function's
+    run_callback_function(stack, settled, PUBLIC_ADDRESS)
+    run_callback_function(stack, settled, PRIVATE_ADDRESS)
+    for record in caplog.records:
+        settled.trace.refused(str(getattr(record, "error", "")))
+    return settled
+
+
+def test_an_answers_callback_is_queued_by_the_worker_and_settled_by_the_callback_function_with_its_role(
+        deploy, expanded, caplog):
+    stack = deploy(expanded)
+    settled = send_one_image_with_a_callback(stack, caplog)
+    assert settled.trace.denied == [] and settled.trace.answered == 1
+    assert settled.counts == [{"retried": 1}, {"failed": 1}]
+    # The secret CloudFormation generated, read by its ARN with the function's role.
+    assert len(settled.secret) == 48 and settled.secret.isalnum()
+    # /v1/stats, as the web tier's role reads it: nothing pending, one delivery given up on.
+    assert web_tier(stack.web).stats()["callbacks"] == {"pending": 0, "failed": 1}
+
+
+def test_only_the_callback_function_may_read_the_webhook_secret(deploy, expanded):
+    stack = deploy(expanded)
+    arn = stack.callbacks.env["IRAAS_WEBHOOK_SECRET_ARN"]
+    assert arn.startswith("arn:aws:secretsmanager:") and stack.web.settings.callbacks_enabled  # named to the web tier too
+    value = stack.callbacks.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    assert len(value) == 48
+    for tier in (stack.web, stack.worker, stack.scaler, stack.sweeper):  # the web tier only sees it is set
+        with pytest.raises(ClientError) as error:
+            tier.client("secretsmanager").get_secret_value(SecretId=arn)
+        assert Trace().refused(str(error.value))
+
+
+# Each statement the callback's way needs, and the call that is refused without it.
+NEEDED_FOR_CALLBACKS = [
+    ("WorkerRole", "QueueCallbacks", "SendMessageBatch"),
+    ("CallbackRole", "ReadTheWebhookSecret", "GetSecretValue"),
+    ("CallbackRole", "TakeJobs", "ReceiveMessage"),
+    ("CallbackRole", "RetryLater", "SendMessage"),
+    ("CallbackRole", "GiveUp", "SendMessage"),
+]
+
+
+@pytest.mark.parametrize(("role", "sid", "operation"), NEEDED_FOR_CALLBACKS,
+                         ids=[f"{r}-{s}" for r, s, _ in NEEDED_FOR_CALLBACKS])
+def test_without_a_statement_the_callbacks_need_a_role_is_refused_that_call(deploy, expanded, caplog, role, sid, operation):
+    settled = send_one_image_with_a_callback(deploy(without_statement(expanded, role, sid)), caplog)
+    assert settled.trace.denied[:1] == [operation]
+
+
+# The statements of the three roles that neither the image's way nor the callback's uses, and why.
 NOT_ON_THIS_WAY = {
     ("ApiHandlerRole", "Logs"),  # Lambda's runtime writes the logs; moto checks no log group ARNs
     ("ApiHandlerRole", "UploadVideos"),  # the classroom routes, from here on
@@ -339,12 +460,14 @@ NOT_ON_THIS_WAY = {
     ("ApiHandlerRole", "ImportStudentRecordsNotFaces"),
     ("ApiHandlerRole", "ListFindAndRemoveStudents"),
     ("WorkerRole", "ClearOwnHeartbeat"),  # its own test above
+    ("CallbackRole", "Logs"),
+    ("CallbackRole", "DecryptTheWebhookSecret"),  # moto's Secrets Manager does not encrypt with KMS
 }
 
 
-def test_every_statement_of_the_two_roles_is_rehearsed_or_named_as_not_on_this_way(expanded):
-    rehearsed = {(role, sid) for role, sid, _ in NEEDED}
-    for role in ("ApiHandlerRole", "WorkerRole"):
+def test_every_statement_of_the_three_roles_is_rehearsed_or_named_as_not_on_this_way(expanded):
+    rehearsed = {(role, sid) for role, sid, _ in NEEDED + NEEDED_FOR_CALLBACKS}
+    for role in ("ApiHandlerRole", "WorkerRole", "CallbackRole"):
         sids = {s.get("Sid") for p in expanded["Resources"][role]["Properties"]["Policies"]
                 for s in p["PolicyDocument"]["Statement"]}
         assert {(role, sid) for sid in sids} == {k for k in rehearsed | NOT_ON_THIS_WAY if k[0] == role}
@@ -365,6 +488,14 @@ def test_each_tier_is_refused_the_other_tiers_calls(deploy, expanded):
             Bucket=work.settings.image_output_bucket, Key=f"results/x.jpg/{new_id()}.json"),
         "the worker makes a reply queue": lambda: work.client("sqs").create_queue(
             QueueName=work.settings.reply_queue_prefix + "x"),
+        "the web tier queues a callback": lambda: web.client("sqs").send_message(
+            QueueUrl=web.settings.callback_queue_url, MessageBody="{}"),
+        "the worker gives a callback up": lambda: work.client("sqs").send_message(
+            QueueUrl=web.settings.callback_dead_letter_queue_url, MessageBody="{}"),
+        "the callback function queues a request": lambda: stack.callbacks.client("sqs").send_message(
+            QueueUrl=web.settings.request_queue_url, MessageBody="{}"),
+        "the callback function reads a result": lambda: stack.callbacks.client("s3").get_object(
+            Bucket=web.settings.image_output_bucket, Key=f"results/x.jpg/{new_id()}.json"),
     }
     for what, call in refused.items():
         with pytest.raises(ClientError) as error:

@@ -150,6 +150,7 @@ def test_what_the_image_routes_answer_is_what_the_document_says(client):
     assert check("GET", "/v1/images/{image_id}", "/v1/images/" + "0" * 32).status_code == 404
     refusals = [
         ("/v1/images?top=21", "image/jpeg", photo, 400),
+        ("/v1/images?callback=https://hooks.example.com/in", "image/jpeg", photo, 400),  # no webhook secret here
         ("/v1/images?wait=soon", "image/jpeg", photo, 400),
         ("/v1/images", "image/jpeg", b"I am text", 400),
         ("/v1/images", "text/plain", photo, 415),
@@ -167,6 +168,16 @@ def test_what_the_image_routes_answer_is_what_the_document_says(client):
 
     for path in ("/v1/healthz", "/v1/stats", "/v1/metrics", "/openapi.json"):
         assert check("GET", path).status_code == 200
+
+
+def test_the_document_describes_the_callback_post_and_its_signature(client):
+    document = get_document(client)
+    for path in ("/v1/images", "/v1/batches"):
+        operation = document["paths"][path]["post"]
+        assert "callback" in [parameter["name"] for parameter in operation["parameters"]]
+        post = operation["callbacks"]["answered"]["{$request.query.callback}"]["post"]
+        assert {parameter["name"] for parameter in post["parameters"]} == {"Iraas-Signature", "Iraas-Delivery"}
+        assert {"bad_callback", "callbacks_disabled"} <= set(str(operation["responses"]["400"]).split("'"))
 
 
 def test_what_the_classroom_routes_answer_is_what_the_document_says(client):

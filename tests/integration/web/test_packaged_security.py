@@ -53,3 +53,14 @@ def test_the_packaged_template_keeps_recovery_on(deployed: dict):
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     rules = deployed["Resources"]["VideoOutputBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert {r["Id"] for r in rules} == {"ExpireAttendance", "ExpireEnrolmentOutcomes", "ExpireAttendanceRuns", "ExpireUnknownFaces"}
+
+
+def test_the_callback_functions_trigger_reports_partial_batch_failures_within_its_concurrency(deployed: dict):
+    [trigger] = [r["Properties"] for r in _of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+                 if r["Properties"]["FunctionName"] == {"Ref": "CallbackFunction"}]
+    assert trigger["EventSourceArn"] == {"Fn::GetAtt": ["CallbackQueue", "Arn"]} and trigger["BatchSize"] == 10
+    assert trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]  # the handler's batchItemFailures count
+    assert trigger["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "CallbackConcurrency"}}
+    assert deployed["Resources"]["CallbackFunction"]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "CallbackConcurrency"}
+    queue = deployed["Resources"]["CallbackQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}

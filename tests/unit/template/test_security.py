@@ -33,7 +33,7 @@ from tests.support.iam import allows, resolved_statements
 REPO_ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = load_template(REPO_ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
-ROLES = ("ApiHandlerRole", "ScaleRole", "SweepRepliesRole", "WorkerRole", "FaceRecognitionRole")
+ROLES = ("ApiHandlerRole", "ScaleRole", "SweepRepliesRole", "WorkerRole", "FaceRecognitionRole", "CallbackRole")
 
 LAUNCH_TEMPLATE_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:launch-template/${WorkerLaunchTemplate}"
@@ -285,7 +285,7 @@ def test_a_model_from_s3_needs_its_sha256():
 # --- Logs: each function's own log group ---------------------------------------------------------
 
 LOG_GROUPS = {"ApiHandlerRole": "WebTierLogGroup", "ScaleRole": "WebTierLogGroup", "SweepRepliesRole": "WebTierLogGroup",
-              "FaceRecognitionRole": "FaceRecognitionLogGroup"}
+              "FaceRecognitionRole": "FaceRecognitionLogGroup", "CallbackRole": "CallbackLogGroup"}
 
 
 @pytest.mark.parametrize("role", sorted(LOG_GROUPS))
@@ -301,7 +301,9 @@ def test_the_functions_log_to_the_stacks_log_groups_which_expire():
     assert globals_logging == {"LogGroup": {"Ref": "WebTierLogGroup"}}
     face = RESOURCES["FaceRecognitionFunction"]["Properties"]["LoggingConfig"]
     assert face == {"LogGroup": {"Ref": "FaceRecognitionLogGroup"}}
-    for name in ("WebTierLogGroup", "FaceRecognitionLogGroup", "ApiAccessLogGroup"):
+    callbacks = RESOURCES["CallbackFunction"]["Properties"]["LoggingConfig"]
+    assert callbacks == {"LogGroup": {"Ref": "CallbackLogGroup"}}
+    for name in ("WebTierLogGroup", "FaceRecognitionLogGroup", "CallbackLogGroup", "ApiAccessLogGroup"):
         group = RESOURCES[name]
         assert group["Type"] == "AWS::Logs::LogGroup"
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
@@ -337,9 +339,11 @@ CALLS = {
     "ec2:CreateTags": ["TagSpecifications"],  # tags on launch, in the RunInstances call
     "ec2:TerminateInstances": ["terminate_instances"],
     "iam:PassRole": ["run_instances"],  # the launch template's instance profile
+    "secretsmanager:GetSecretValue": ["get_secret_value"],
 }
-# What Lambda itself does with a function's role (its on-failure destination: sqs:SendMessage, above).
-BY_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# What AWS does with a function's role on its behalf: Lambda writes its logs (and sends to its
+# on-failure destination: sqs:SendMessage, above); Secrets Manager decrypts the secret it reads.
+BY_LAMBDA = {"logs:CreateLogStream", "logs:PutLogEvents", "kms:Decrypt"}
 
 
 def _package_source() -> str:

@@ -17,10 +17,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from iraas.aws import local_credentials_env
-from iraas.config import RESOURCE_ENV
+from iraas.config import REPO_ROOT, RESOURCE_ENV
 from iraas.images.settings import load_image_settings
 from iraas.local.motoserver import MotoServer
 from iraas.local.provision import physical_name, provision
+from iraas.local.runners import local_functions
 from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.template import Resolver, TemplateError, load_template
 
@@ -125,6 +126,31 @@ def test_recovery_settings_apply_locally_and_the_rest_of_it_is_skipped(local_sta
     assert "FaceRecognitionFunction.EventQueue" in local_stack.resources  # `iraas up` still runs it
     for skipped in ("WebTierLogGroup", "FaceRecognitionLogGroup", "ApiAccessLogGroup", "ApiGatewayAccount"):
         assert skipped not in local_stack.resources
+
+
+def test_callbacks_get_their_queues_and_a_runner_and_no_secret_is_made(local_stack: Stack, template: dict) -> None:
+    """The callback function takes the messages of its queue (an SQS runner, as on AWS its trigger);
+    the webhook secret is $IRAAS_WEBHOOK_SECRET locally, so neither it nor its key is created."""
+    sqs = local_stack.client("sqs")
+    dlq = _attributes(sqs, local_stack.resources["CallbackDeadLetterQueue"])
+    jobs = _attributes(sqs, local_stack.resources["CallbackQueue"])
+    assert json.loads(jobs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+    assert jobs["VisibilityTimeout"] == "360" and dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
+    assert jobs["SqsManagedSseEnabled"] == dlq["SqsManagedSseEnabled"] == "true"
+    assert local_stack.resources["CallbackFunction.SqsQueue"] == local_stack.resources["CallbackQueue"]
+    [runner] = [f for f in local_functions(template, local_stack.resources, REPO_ROOT) if f.logical_id == "CallbackFunction"]
+    assert (runner.source, runner.queue_url, runner.timeout_s) == ("sqs", local_stack.resources["CallbackQueue"], 60)
+    assert runner.handler == f"{REPO_ROOT / 'functions' / 'callbacks' / 'handler.py'}:lambda_handler"
+    for skipped in ("WebhookSecret", "WebhookSecretKey", "CallbackRole", "CallbackLogGroup"):
+        assert skipped not in local_stack.resources
+    assert local_stack.client("secretsmanager").list_secrets()["SecretList"] == []
+
+
+def test_the_webhook_secret_is_skipped_with_its_reason(template: dict, caplog: pytest.LogCaptureFixture) -> None:
+    with mock_aws(), caplog.at_level(logging.DEBUG, logger="iraas.local.provision"):
+        provision(template, _session(), None, REGION)
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    assert "skipped WebhookSecret (AWS::SecretsManager::Secret): locally the secret is $IRAAS_WEBHOOK_SECRET" in skipped
 
 
 def test_message_received_three_times_lands_in_dead_letter_queue(local_stack: Stack) -> None:
