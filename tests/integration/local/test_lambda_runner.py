@@ -72,3 +72,40 @@ def test_a_failing_event_is_tried_three_times_then_dropped_and_a_good_one_once(
     assert Counter(calls.read_text().split()) == {"broken.jpg": 3, "good.jpg": 1}
     assert seen["DeleteMessage"] == 2 and seen["ReceiveMessage"] <= MAX_RECEIVES
     assert queue_depth(sqs, queue).queued == 0  # both deleted: nothing is retried forever or left in flight
+
+
+SQS_HANDLER = """
+import pathlib
+
+def lambda_handler(event, context):
+    record = event["Records"][0]
+    with pathlib.Path({calls!r}).open("a") as f:
+        f.write(record["attributes"]["ApproximateReceiveCount"] + "\\n")
+    if record["attributes"]["ApproximateReceiveCount"] == "1":  # as ReportBatchItemFailures reports one
+        return {{"batchItemFailures": [{{"itemIdentifier": record["messageId"]}}]}}
+    return {{"batchItemFailures": []}}
+"""
+
+
+def test_a_message_the_handler_reports_failed_is_kept_and_received_again(
+    stack, tmp_path: Path, restore_signal_handlers: None
+) -> None:
+    calls = tmp_path / "calls.txt"
+    handler = tmp_path / "handler.py"
+    handler.write_text(SQS_HANDLER.format(calls=str(calls)))
+    sqs = aws.client(load_face_settings(), "sqs")
+    queue = sqs.create_queue(QueueName="callback-jobs")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+    seen: Counter[str] = Counter()
+
+    def count(event_name: str, **_: object) -> None:
+        seen[event_name.rsplit(".", 1)[1]] += 1
+        if seen["DeleteMessage"] == 1 or seen["ReceiveMessage"] > MAX_RECEIVES:
+            signal.raise_signal(signal.SIGTERM)
+
+    sqs.meta.events.register("after-call.sqs", count)
+
+    lambda_runner.serve(queue, f"{handler}:lambda_handler", "callbacks", timeout_s=30, ready_file=None, source="sqs")
+
+    assert calls.read_text().split() == ["1", "2"]  # reported failed, kept, received again, then deleted
+    assert queue_depth(sqs, queue).queued == 0
