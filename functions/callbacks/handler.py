@@ -18,7 +18,8 @@ from iraas.callbacks.sender import CallbackSender
 from iraas.callbacks.settings import callbacks_enabled, load_callback_settings, load_secret
 from iraas.errors import ConfigError
 
-logs.configure()
+logs.configure()  # under iraas up; Lambda's runtime has its own root handler, so only the level is ours
+logging.getLogger("iraas").setLevel(logging.INFO)
 log = logging.getLogger("iraas.callbacks")
 
 SETTINGS = load_callback_settings()
