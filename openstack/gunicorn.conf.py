@@ -5,6 +5,7 @@ EnvironmentFile on Nova, ``iraas up --web gunicorn`` locally). Command-line flag
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 # Load openstack/wsgi.py by path: this folder goes on sys.path, the repository root does not,
@@ -37,6 +38,18 @@ loglevel = os.environ.get("IRAAS_WEB_LOG_LEVEL", "info")
 proc_name = "iraas-web"
 # No gunicornc control socket: it would default to one shared path in $HOME, and nothing uses it.
 control_socket_disable = True
+
+# GET /metrics adds up every worker process's request counts (prometheus-client's multiprocess
+# mode, iraas/web/prometheus.py): each process writes them under this folder, a fresh one per start.
+# Set here, in the master, before any worker imports prometheus-client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="iraas-prometheus-"))
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    """A worker process that exits: its live gauges go (counters are kept in the sum)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature

@@ -476,7 +476,8 @@ class Worker:
         sent = time.time()
         for item, answer, _ in new:
             sent_at = item.sent_at
-            self.metrics.record(None if sent_at is None else sent - sent_at, answer.status == "failed", sent)
+            reason = answer.error.code if answer.error is not None else "unknown"
+            self.metrics.record(None if sent_at is None else sent - sent_at, answer.status == "failed", sent, reason)
         return {
             item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None and item not in unqueued
         }

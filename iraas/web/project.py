@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayException
+from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayException, RouteMatcher
 
 from iraas.config import CHALICE_PROJECT
 from iraas.web.errors import error_body
+from iraas.web.prometheus import METRICS_PATH, count_request, metrics_response
 
 if TYPE_CHECKING:
     from chalice import Chalice
@@ -36,7 +37,31 @@ class NoRouteError(LocalGatewayException):
 
 
 class ProjectGateway(LocalGateway):
-    """chalice's local gateway, answering unknown paths and decoding path parameters as API Gateway does."""
+    """chalice's local gateway, answering unknown paths and decoding path parameters as API Gateway
+    does; beside the app, ``GET /metrics`` for Prometheus, and each answer counted for it
+    (``iraas/web/prometheus.py``)."""
+
+    def __init__(self, app_object: Chalice, config: Config) -> None:
+        super().__init__(app_object, config)
+        self._routes = RouteMatcher(list(app_object.routes))  # a request's route, as its metrics label
+
+    def handle_request(self, method: str, path: str, headers: dict, body: bytes | None) -> dict:
+        route_path = path.split("?", 1)[0]
+        if route_path == METRICS_PATH and method == "GET":
+            response = metrics_response(headers)
+            count_request(METRICS_PATH, response["statusCode"])
+            return response
+        try:
+            route: str | None = self._routes.match_route(path).route
+        except ValueError:
+            route = None
+        try:
+            answer: dict = super().handle_request(method, path, headers, body)
+        except LocalGatewayException as exc:
+            count_request(route, exc.CODE)
+            raise
+        count_request(route, int(answer["statusCode"]))
+        return answer
 
     def _generate_lambda_event(self, method: str, path: str, headers: dict, body: bytes | None) -> dict:
         try:

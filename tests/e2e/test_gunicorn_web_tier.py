@@ -292,3 +292,21 @@ def test_iraas_up_with_web_gunicorn_serves_through_the_adapter_and_stops_cleanly
         requests.get(f"http://127.0.0.1:{port}/v1/healthz", timeout=2)
     left = subprocess.run(["pgrep", "-f", f"gunicorn.*127.0.0.1:{port}"], capture_output=True, text=True)
     assert left.stdout == ""
+
+
+def test_metrics_add_up_the_requests_of_every_gunicorn_process(gunicorn_url):
+    """prometheus-client's multiprocess mode: whichever process answers the scrape counts them all."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def healthz_answers() -> float:
+        text = requests.get(f"{gunicorn_url}/metrics", timeout=10).text
+        return sum(
+            sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name == "iraas_http_requests_total" and sample.labels == {"route": "/v1/healthz", "code": "200"}
+        )
+
+    before = healthz_answers()
+    with ThreadPoolExecutor(max_workers=8) as pool:  # side by side: both processes take some
+        assert all(r.status_code == 200 for r in pool.map(
+            lambda _: requests.get(f"{gunicorn_url}/v1/healthz", timeout=10), range(40)))
+    assert [healthz_answers() - before for _ in range(4)] == [40] * 4
