@@ -21,7 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event, SQSEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from iraas.classroom import lecture, pipeline
+from iraas.classroom import function_metrics, lecture, pipeline
 from iraas.classroom.engines import engine_for
 from iraas.classroom.enrol import enrol_upload
 from iraas.classroom.enrolments import ENROLLED
@@ -62,6 +62,7 @@ def _objects(event: S3Event) -> dict[str, Any]:
             enrolments.append(_enrol(record.s3.bucket.name, key))
             continue
         outcome = pipeline.process_video(SETTINGS, record.s3.bucket.name, key, ENGINE)
+        function_metrics.record_video(SETTINGS, outcome)  # for GET /metrics, under iraas up only
         if outcome.reason:
             metrics.add_metric(name=_REASON_METRICS[outcome.reason], unit=MetricUnit.Count, value=1)
             logger.warning("no student recognised", extra=outcome.to_dict())

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iraas.config import MIB, AwsSettings, integer, load_aws, missing_resource, number, resource
+from iraas.config import MIB, AwsSettings, flag, integer, load_aws, missing_resource, number, resource
 from iraas.errors import ConfigError
 from iraas.media.uploads import UploadLimits, load_upload_limits
 
@@ -46,6 +46,8 @@ class FaceSettings(AwsSettings):
     # Enrolment photos are bounded like image uploads (the same variables, the same defaults).
     photo_limits: UploadLimits = field(default_factory=UploadLimits)
     facenet_weights: Path | None = None
+    # Publish the function's videos and durations for GET /metrics (IRAAS_FUNCTION_METRICS; iraas up).
+    publish_metrics: bool = False
 
     def require(self, *fields: str) -> FaceSettings:
         """Check that the named resources are configured; raise ConfigError naming the variable."""
@@ -86,4 +88,5 @@ def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
         max_frame_pixels=integer(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
         photo_limits=load_upload_limits(env),
         facenet_weights=Path(weights).expanduser() if weights else None,
+        publish_metrics=flag(env, "IRAAS_FUNCTION_METRICS"),
     )

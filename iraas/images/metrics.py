@@ -18,50 +18,29 @@ and a lifecycle rule in template.yaml expires them after a day.
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from iraas import aws
 from iraas.names import safe_segment
+from iraas.tallies import BINS, LATENCY_BOUNDS_S, Tally, bin_range, latency_bin, read_published, sum_tallies
 
 METRICS_PREFIX = "status/metrics/"  # in the output bucket
 SCHEMA_VERSION = 1
 BUCKET_S = 10
 WINDOW_S = 600
 LAST_MINUTE_S = 60
-# Upper bounds of the latency bins: 24 log-spaced bounds from 5 ms to 120 s (each about 1.55x the
-# last), plus one overflow bin above 120 s. A value v falls in the first bin whose bound is >= v.
-_LOW_S, _HIGH_S, _BOUNDS = 0.005, 120.0, 24
-LATENCY_BOUNDS_S: tuple[float, ...] = tuple(
-    float(f"{_LOW_S * (_HIGH_S / _LOW_S) ** (k / (_BOUNDS - 1)):.4g}") for k in range(_BOUNDS)
-)
-BINS = len(LATENCY_BOUNDS_S) + 1
 _READ_THREADS = 8
-T = TypeVar("T")
+DONE = "done"  # the outcome of an image classified; a failed one's is its error code
 
 
 def metrics_key(worker_id: str) -> str:
     """Where a worker publishes its window (an EC2 instance id, or ``local-3``)."""
     return f"{METRICS_PREFIX}{safe_segment(worker_id)}.json"
-
-
-def latency_bin(latency_s: float) -> int:
-    """The histogram bin of a latency: 0 for up to 5 ms, ``BINS - 1`` for over 120 s."""
-    return bisect.bisect_left(LATENCY_BOUNDS_S, latency_s)
-
-
-def bin_range(index: int) -> tuple[float, float]:
-    """(lower, upper] of a bin; the overflow bin's upper bound is infinity."""
-    lower = LATENCY_BOUNDS_S[index - 1] if index > 0 else 0.0
-    upper = LATENCY_BOUNDS_S[index] if index < len(LATENCY_BOUNDS_S) else math.inf
-    return lower, upper
 
 
 @dataclass
@@ -96,42 +75,6 @@ class TimeBucket:
                    latency_sum_s=float(data["latency_sum_s"]), latency_max_s=float(data["latency_max_s"]), hist=hist)
 
 
-@dataclass
-class Totals:
-    """What a worker answered since it started, for counters (``GET /metrics``): they only grow.
-
-    ``answered`` counts the images classified, ``failed`` those that failed for good, by their error
-    code; the latency histogram (the same bins) and sum cover every answer whose latency is known.
-    """
-
-    answered: int = 0
-    failed: dict[str, int] = field(default_factory=dict)
-    latency_sum_s: float = 0.0
-    hist: list[int] = field(default_factory=lambda: [0] * BINS)
-
-    def add(self, other: Totals) -> None:
-        self.answered += other.answered
-        for reason, count in other.failed.items():
-            self.failed[reason] = self.failed.get(reason, 0) + count
-        self.latency_sum_s += other.latency_sum_s
-        self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
-
-    def copy(self) -> Totals:
-        return Totals(self.answered, dict(self.failed), self.latency_sum_s, list(self.hist))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"answered": self.answered, "failed": dict(self.failed),
-                "latency_sum_s": round(self.latency_sum_s, 6), "hist": list(self.hist)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Totals:
-        hist = [int(n) for n in data["hist"]]
-        if len(hist) != BINS:
-            raise ValueError(f"a histogram of {len(hist)} bins, not {BINS}")
-        failed = {str(reason): int(count) for reason, count in dict(data["failed"]).items()}
-        return cls(int(data["answered"]), failed, float(data["latency_sum_s"]), hist)
-
-
 class LatencyWindow:
     """One worker's answers in fixed time buckets over the last ``window_s`` seconds.
 
@@ -144,7 +87,7 @@ class LatencyWindow:
             raise ValueError("need 0 < bucket_s <= window_s")
         self.bucket_s, self.window_s = bucket_s, window_s
         self._buckets: dict[int, TimeBucket] = {}
-        self._totals = Totals()
+        self._totals = Tally()  # since the start: counts by outcome ("done" or the error code)
         self._version = 0
         self._lock = threading.Lock()
 
@@ -162,21 +105,15 @@ class LatencyWindow:
                 self._expire(now)
             bucket.answered += 1
             bucket.failed += failed
-            totals = self._totals
-            if failed:
-                totals.failed[reason] = totals.failed.get(reason, 0) + 1
-            else:
-                totals.answered += 1
+            self._totals.record(reason if failed else DONE, latency_s)
             if latency_s is not None:
                 latency_s = max(0.0, latency_s)  # clocks of SQS and this host may differ a little
                 bucket.latency_sum_s += latency_s
                 bucket.latency_max_s = max(bucket.latency_max_s, latency_s)
                 bucket.hist[latency_bin(latency_s)] += 1
-                totals.latency_sum_s += latency_s
-                totals.hist[latency_bin(latency_s)] += 1
             self._version += 1
 
-    def totals(self) -> Totals:
+    def totals(self) -> Tally:
         """A copy of what this worker answered since it started."""
         with self._lock:
             return self._totals.copy()
@@ -267,56 +204,27 @@ def _stats(bucket: TimeBucket, seconds: float) -> dict[str, Any]:
 
 def _read(s3: Any, bucket: str, key: str) -> list[TimeBucket] | None:
     """One worker's buckets; None if the object is gone or is not ours."""
-    return _read_part(s3, bucket, key, lambda data: [TimeBucket.from_dict(b) for b in data["buckets"]])
 
-
-def _read_totals(s3: Any, bucket: str, key: str) -> Totals | None:
-    """One worker's totals; None if the object is gone, not ours, or from before totals were published."""
-    return _read_part(s3, bucket, key, lambda data: Totals.from_dict(data["totals"]) if "totals" in data else None)
-
-
-def _read_part(s3: Any, bucket: str, key: str, part: Callable[[dict[str, Any]], T | None]) -> T | None:
-    try:
-        data = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    def buckets(data: dict[str, Any]) -> list[TimeBucket] | None:
         if data.get("v") != SCHEMA_VERSION or data.get("latency_bounds_s") != list(LATENCY_BOUNDS_S):
             return None  # another version's bins cannot be merged with these
-        return part(data)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None  # not ours
-    except Exception as exc:
-        if aws.is_not_found(exc):
-            return None  # expired meanwhile
-        raise
+        return [TimeBucket.from_dict(b) for b in data["buckets"]]
+
+    return read_published(s3, bucket, key, buckets)
 
 
-def _metrics_keys(s3: Any, bucket: str, since: float | None = None) -> list[str]:
-    """The workers' metrics objects, those modified at or after ``since`` (None: all)."""
-    keys = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=METRICS_PREFIX):
-        for obj in page.get("Contents", []):
-            # Not modified since: everything in it is older too.
-            if obj["Key"].endswith(".json") and (since is None or obj["LastModified"].timestamp() >= since):
-                keys.append(obj["Key"])
-    return keys
-
-
-def _read_all(keys: list[str], read: Callable[[str], T | None]) -> list[T | None]:
-    if len(keys) > 1:
-        with ThreadPoolExecutor(max_workers=min(_READ_THREADS, len(keys)), thread_name_prefix="metrics") as pool:
-            return list(pool.map(read, keys))
-    return [read(key) for key in keys]
-
-
-def fleet_totals(s3: Any, bucket: str) -> Totals:
+def fleet_totals(s3: Any, bucket: str) -> Tally:
     """What every worker that published (in the last day: the objects' lifecycle) answered since it
-    started, summed: one LIST and a GET per worker, never a call per image. A worker's totals stay
-    after it stops, so the sum only grows, until a stopped worker's object expires."""
-    summed = Totals()
-    keys = _metrics_keys(s3, bucket)
-    for totals in _read_all(keys, lambda key: _read_totals(s3, bucket, key)):
-        if totals is not None:
-            summed.add(totals)
-    return summed
+    started, summed, by outcome (``done`` or the error code): one LIST and a GET per worker, never a
+    call per image. A worker's totals stay after it stops, so the sum only grows, until a stopped
+    worker's object expires."""
+
+    def totals(data: dict[str, Any]) -> Tally | None:
+        if data.get("v") != SCHEMA_VERSION or data.get("latency_bounds_s") != list(LATENCY_BOUNDS_S):
+            return None  # another version's bins cannot be added to these
+        return Tally.from_dict(data["totals"]) if "totals" in data else None
+
+    return sum_tallies(s3, bucket, METRICS_PREFIX, totals)
 
 
 def recent_metrics(s3: Any, bucket: str, now: float, window_s: int = WINDOW_S, bucket_s: int = BUCKET_S) -> dict[str, Any]:
@@ -331,8 +239,17 @@ def recent_metrics(s3: Any, bucket: str, now: float, window_s: int = WINDOW_S, b
     """
     if bucket_s <= 0 or window_s < bucket_s:
         raise ValueError("need 0 < bucket_s <= window_s")
-    keys = _metrics_keys(s3, bucket, since=now - window_s)
-    windows = _read_all(keys, lambda key: _read(s3, bucket, key))
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=METRICS_PREFIX):
+        for obj in page.get("Contents", []):
+            # Not modified within the window: everything in it is older than the window too.
+            if obj["Key"].endswith(".json") and obj["LastModified"].timestamp() >= now - window_s:
+                keys.append(obj["Key"])
+    if len(keys) > 1:
+        with ThreadPoolExecutor(max_workers=min(_READ_THREADS, len(keys)), thread_name_prefix="metrics") as pool:
+            windows = list(pool.map(lambda key: _read(s3, bucket, key), keys))
+    else:
+        windows = [_read(s3, bucket, key) for key in keys]
 
     current = int(now // bucket_s) * bucket_s
     starts = [current - i * bucket_s for i in reversed(range(window_s // bucket_s))]

@@ -141,6 +141,8 @@ class EmbeddedStack:
         # The workers announce each answer on the response queue, which report_results prints
         # (IRAAS_WORKER_ANNOUNCE=0 runs them as on AWS: no lines; bench.worker_cpu does).
         env.setdefault("IRAAS_WORKER_ANNOUNCE", "1")
+        # The face function's runners publish their videos and durations for the web tier's GET /metrics.
+        env.setdefault("IRAAS_FUNCTION_METRICS", "1")
         self._env = env
         logs = self.home / "logs"
         self.web = Child("web", self._web_command(), logs / "web.log")

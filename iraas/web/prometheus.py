@@ -14,7 +14,8 @@ per image):
 - the request queue (visible and in flight) and the dead letters: a GetQueueAttributes each;
 - the fleet (running, desired): one GET of the scaler's published status;
 - the completion callbacks still to send and given up on, where callbacks are on: a call each;
-- the videos processed (their CSVs in the output bucket): a LIST per 1,000 videos.
+- the videos the face function processed and its durations, from what its processes publish
+  (``iraas.classroom.function_metrics``, under ``iraas up``): a LIST and a GET per process.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from iraas import aws
+from iraas.classroom.function_metrics import videos_tally
 from iraas.classroom.settings import load_face_settings
 from iraas.errors import ServiceError
-from iraas.images.metrics import LATENCY_BOUNDS_S, fleet_totals
+from iraas.images.metrics import DONE, fleet_totals
 from iraas.images.settings import ImageSettings, load_image_settings
 from iraas.queues import queue_depth
 from iraas.scaling.status import S3StatusStore
@@ -63,18 +65,16 @@ class StackCollector(Collector):
         settings = self.settings
         s3, sqs = aws.client(settings, "s3"), aws.client(settings, "sqs")
         totals = fleet_totals(s3, settings.image_output_bucket)
-        yield CounterMetricFamily("iraas_images_answered", "Images classified, by every worker.", totals.answered)
+        answered = totals.counts.get(DONE, 0)
+        yield CounterMetricFamily("iraas_images_answered", "Images classified, by every worker.", answered)
         failed = CounterMetricFamily("iraas_images_failed", "Images that failed for good, by reason.", labels=["reason"])
-        for reason, count in sorted(totals.failed.items()):
-            failed.add_metric([reason], count)
+        for reason, count in sorted(totals.counts.items()):
+            if reason != DONE:
+                failed.add_metric([reason], count)
         yield failed
-        cumulative, buckets = 0, []
-        for bound, count in zip((*LATENCY_BOUNDS_S, float("inf")), totals.hist, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
         yield HistogramMetricFamily(
             "iraas_answer_latency_seconds", "Seconds from an image's request being queued to its answer being sent.",
-            buckets=buckets, sum_value=totals.latency_sum_s,
+            buckets=totals.buckets(), sum_value=totals.seconds_sum,
         )
         depth = queue_depth(sqs, settings.request_queue_url)
         queue = GaugeMetricFamily("iraas_request_queue_messages", "Requests in the queue.", labels=["state"])
@@ -95,20 +95,20 @@ class StackCollector(Collector):
             if settings.callback_dead_letter_queue_url:
                 given_up = queue_depth(sqs, settings.callback_dead_letter_queue_url).visible
                 yield GaugeMetricFamily("iraas_callbacks_failed", "Completion callbacks given up on.", given_up)
-        videos = _videos_processed(s3)
-        if videos is not None:
-            yield CounterMetricFamily("iraas_videos_processed", "Videos whose first-frame CSV is written.", videos)
-
-
-def _videos_processed(s3: Any) -> int | None:
-    bucket = load_face_settings().video_output_bucket
-    if not bucket:
-        return None
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        count += sum(1 for o in page.get("Contents", []) if o["Key"].endswith(".csv")
-                     and not o["Key"].endswith(".attendance.csv"))
-    return count
+        bucket = load_face_settings().video_output_bucket
+        if bucket:
+            videos = videos_tally(s3, bucket)
+            processed = CounterMetricFamily(
+                "iraas_videos_processed", "Videos whose first-frame CSV the face function wrote, by outcome "
+                "(ok, or why no student is in it).", labels=["outcome"],
+            )
+            for outcome, count in sorted(videos.counts.items()):
+                processed.add_metric([outcome], count)
+            yield processed
+            yield HistogramMetricFamily(
+                "iraas_face_function_seconds", "Seconds from a video's first frame to its CSV written.",
+                buckets=videos.buckets(), sum_value=videos.seconds_sum,
+            )
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,6 +11,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from iraas import aws
+from iraas.classroom import function_metrics
+from iraas.classroom.pipeline import VideoOutcome
+from iraas.classroom.settings import load_face_settings
 from iraas.config import REPO_ROOT
 from iraas.images.worker import Worker
 from iraas.web import prometheus
@@ -104,3 +108,31 @@ def test_every_metric_the_documented_grafana_dashboard_queries_is_served(gateway
     response = gateway.handle_request("GET", "/metrics", {}, None)
     served = {family.name for family in text_string_to_metric_families(response["body"])}  # without _total
     assert queried and {re.sub(r"_total$", "", name) for name in queried} <= served
+
+
+def test_the_face_functions_videos_and_durations_are_scraped_where_iraas_up_has_them_published(
+    gateway: ProjectGateway, stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = aws.client(stack, "s3")
+    bucket = load_face_settings().video_output_bucket
+    quiet = load_face_settings()  # IRAAS_FUNCTION_METRICS unset, as on AWS: nothing is published
+    function_metrics.record_video(quiet, VideoOutcome("in", "a.mp4", csv_key="a.csv", latency_ms=900))
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=function_metrics.PREFIX).get("KeyCount") == 0
+    before = scrape(gateway)
+
+    monkeypatch.setenv("IRAAS_FUNCTION_METRICS", "1")
+    publishing = load_face_settings()
+    function_metrics.record_video(publishing, VideoOutcome("in", "b.mp4", csv_key="b.csv", latency_ms=1500))
+    function_metrics.record_video(
+        publishing, VideoOutcome("in", "c.mp4", csv_key="c.csv", reason="no_faces", latency_ms=400)
+    )
+    function_metrics.record_video(publishing, VideoOutcome("in", "notes.txt"))  # no CSV: not a video
+    after = scrape(gateway)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("iraas_videos_processed_total", outcome="ok") == 1
+    assert moved("iraas_videos_processed_total", outcome="no_faces") == 1
+    assert moved("iraas_face_function_seconds_count") == 2
+    assert moved("iraas_face_function_seconds_sum") == pytest.approx(1.9)

@@ -13,11 +13,11 @@ from iraas.images.metrics import (
     LATENCY_BOUNDS_S,
     METRICS_PREFIX,
     LatencyWindow,
-    Totals,
     latency_bin,
     metrics_key,
     percentile,
 )
+from iraas.tallies import Tally
 
 T0 = 1_800_000_000.0  # a bucket boundary (a multiple of 10 s)
 
@@ -37,7 +37,7 @@ def test_answers_fall_into_ten_second_buckets_by_when_they_were_sent() -> None:
     assert (second.t, second.answered, sum(second.hist)) == (T0 + 10, 1, 0)
 
 
-def test_totals_count_every_answer_since_the_start_failures_by_reason_and_never_expire() -> None:
+def test_totals_count_every_answer_since_the_start_by_outcome_and_never_expire() -> None:
     window = LatencyWindow()
     window.record(0.2, now=T0)
     window.record(None, now=T0 + 1)  # answered, not timed
@@ -46,9 +46,9 @@ def test_totals_count_every_answer_since_the_start_failures_by_reason_and_never_
     window.record(None, failed=True, now=T0 + 4000, reason="input_missing")  # long after the window
     totals = window.totals()
     assert window.buckets(now=T0 + 4000)[0].t == T0 + 4000  # the window forgot the first four...
-    assert (totals.answered, totals.failed) == (2, {"undecodable": 2, "input_missing": 1})  # ...the totals did not
-    assert sum(totals.hist) == 3 and totals.latency_sum_s == pytest.approx(1.4)
-    assert Totals.from_dict(totals.to_dict()) == totals
+    assert totals.counts == {"done": 2, "undecodable": 2, "input_missing": 1}  # ...the totals did not
+    assert sum(totals.hist) == 3 and totals.seconds_sum == pytest.approx(1.4)
+    assert Tally.from_dict(totals.to_dict()) == totals
 
 
 def test_buckets_older_than_ten_minutes_are_dropped() -> None:
