@@ -91,9 +91,14 @@ def process_role(pid: int, root: int) -> str:
         return "gone"
     if pid == root:
         return "iraas up"
-    if "moto" in cmd:
+    # Their titles (iraas/proctitle.py), else their command lines (a process without setproctitle).
+    if cmd.startswith(("iraas worker", "iraas zygote worker")):
+        return "workers"
+    if cmd.startswith(("iraas function", "iraas zygote")):
+        return "face runners"
+    if cmd.startswith("iraas endpoint") or "moto" in cmd:
         return "endpoint"
-    if "iraas.web.server" in cmd or "gunicorn" in cmd:
+    if cmd.startswith("iraas web") or "iraas.web.server" in cmd or "gunicorn" in cmd:
         return "web"
     if "lambda_runner" in cmd:
         return "face runners"

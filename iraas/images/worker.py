@@ -54,6 +54,7 @@ from iraas.images.metrics import LatencyWindow, MetricsPublisher
 from iraas.images.replies import is_reply_queue
 from iraas.images.results import ResultStore, S3ResultStore
 from iraas.images.settings import ImageSettings
+from iraas.proctitle import set_title, stack_of, worker_title
 from iraas.queues import entry_batches, send_batches, send_each
 from iraas.scaling.heartbeat import HeartbeatPublisher
 from iraas.scaling.status import S3StatusStore
@@ -595,6 +596,8 @@ def serve(settings: ImageSettings, ready_file: str | None = None, max_idle_s: fl
 
     from iraas.images.model.runtime import load_classifier
 
+    # Named before the model loads: a worker forked from the zygote shows its own title from here on.
+    set_title(worker_title(os.environ.get("IRAAS_WORKER_ID") or None), stack_of())
     classifier = load_classifier(
         settings.model_dir,
         threads=settings.worker.threads,

@@ -41,6 +41,7 @@ from typing import Any
 from iraas import aws, logs
 from iraas.aws import Backoff
 from iraas.classroom.settings import FaceSettings, load_face_settings
+from iraas.proctitle import function_title, set_title, stack_of, zygote_forks, zygote_title
 
 log = logging.getLogger("iraas.lambda_runner")
 MAX_ATTEMPTS = 3  # Lambda's asynchronous invocation: the first try and two retries
@@ -114,21 +115,23 @@ def preforked(options: dict[str, Any]) -> Callable[[dict[str, Any]], int]:
     connection, and no thread of ours, is inherited by a fork). ``options``: ``queue_url``,
     ``handler``, ``function_name``, ``timeout_s``. Returns what each forked runner runs."""
     started = time.perf_counter()
+    function_name, source = str(options.get("function_name", "function")), str(options.get("source", "s3"))
+    set_title(zygote_title(zygote_forks(function_name, source)), stack_of())
     settings = load_face_settings()
     sqs, handler = _load(str(options["handler"]), settings)
     for service in ("s3", "dynamodb"):  # the pipeline's; botocore parses their models once, here
         aws.client(settings, service)
-    function_name = str(options.get("function_name", "function"))
     log.info("%s preloaded in %.0f ms; forking runners", function_name, (time.perf_counter() - started) * 1000)
 
     def run(request: dict[str, Any]) -> int:
         forked = time.perf_counter()
+        set_title(function_title(function_name, source), stack_of())
         stopping = _stop_on_signals()
         ready_ms = (time.perf_counter() - forked) * 1000
         log.info("%s forked (warm from the zygote), ready in %.1f ms", request["id"], ready_ms)
         _poll(
             sqs, str(options["queue_url"]), handler, function_name, int(options.get("timeout_s", 300)),
-            Path(request["ready_file"]), ready_ms, stopping, str(options.get("source", "s3")),
+            Path(request["ready_file"]), ready_ms, stopping, source,
         )
         return 0
 
@@ -278,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", choices=["s3", "sqs"], default="s3", help="what the queue's messages are")
     args = parser.parse_args(argv)
     logs.configure()
+    set_title(function_title(args.function_name, args.source), stack_of())
     serve(args.queue_url, args.handler, args.function_name, args.timeout, args.ready_file, args.source)
     return 0
 

@@ -71,6 +71,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import run_simple
 
 from iraas.local.keep_alive import KeepAliveMixin, keeping_alive
+from iraas.proctitle import endpoint_title, set_title, stack_of
 
 
 class MotoPatchError(RuntimeError):
@@ -533,6 +534,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.state is not None and args.template is None:
         parser.error("--state needs --template")
+    set_title(endpoint_title(f"{args.host}:{args.port}"), stack_of())
     # moto reads MOTO_PORT to build URLs that point back at itself (as moto.server does).
     os.environ.setdefault("MOTO_PORT", str(args.port))
     signal.signal(signal.SIGINT, _exit)

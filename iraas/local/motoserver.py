@@ -15,6 +15,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -48,8 +49,10 @@ class MotoServer:
         state_dir: Path | None = None,
         template: Path | None = None,
         region: str = "us-east-1",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.env = dict(env or {})  # more of the server's environment (iraas up's IRAAS_HOME: its title shows it)
         self.start_timeout_s = start_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self.state_dir, self.template, self.region = state_dir, template, region
@@ -103,7 +106,7 @@ class MotoServer:
         # block the server.
         # Open for the server's lifetime (closed in stop()), so not a with-block.
         self._log = open(self.log_path, "ab") if self.log_path else tempfile.TemporaryFile()  # noqa: SIM115
-        env = {**os.environ, **local_credentials_env(), "MOTO_PORT": str(port)}
+        env = {**os.environ, **self.env, **local_credentials_env(), "MOTO_PORT": str(port)}
         command = [sys.executable, "-m", "iraas.local.moto_app", "-H", self.host, "-p", str(port)]
         if self.state_dir is not None:
             command += ["--state", str(self.state_dir), "--template", str(self.template), "--region", self.region]

@@ -38,6 +38,7 @@ from iraas.local.stackfile import remove_stack_file, write_stack_file
 from iraas.local.supervisor import Child, CrashLoop, log_tail, port_is_free
 from iraas.local.template import load_template
 from iraas.local.zygote import Zygote, ZygoteError
+from iraas.proctitle import set_title, up_title
 from iraas.queues import queue_depth
 from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
@@ -120,7 +121,7 @@ class EmbeddedStack:
             self.say(f"--fresh: removed what the last run stored ({state / STATE_FILE})")
         self.moto = MotoServer(
             host="127.0.0.1", log_path=self.home / "logs" / "moto.log", state_dir=state, template=self.template,
-            region=region, start_timeout_s=ENDPOINT_START_S,
+            region=region, start_timeout_s=ENDPOINT_START_S, env={"IRAAS_HOME": str(self.home)},
         )
         endpoint = self.moto.start()
         self.say(f"AWS endpoint (moto) on {endpoint}; {self._restored()}")
@@ -419,6 +420,7 @@ def up(
         home=home, host=host, port=port, workers=workers, say=say, web_server=web_server, fresh=fresh
     )
     stop = threading.Event()
+    set_title(up_title(f"{host}:{port}"), str(home))
 
     def on_signal(signum: int, _frame: object) -> None:
         stop.set()

@@ -47,6 +47,7 @@ from typing import Any
 
 from iraas.images.settings import ImageSettings
 from iraas.local.supervisor import die_with_parent, log_tail
+from iraas.proctitle import set_title, stack_of, zygote_title
 
 log = logging.getLogger("iraas.zygote")
 
@@ -316,7 +317,9 @@ def _compile_once(settings: ImageSettings) -> None:
 
 
 def image_worker(_options: dict[str, Any]) -> Run:
-    """The default entry: preload the image worker; each child runs ``iraas worker``'s ``serve``."""
+    """The default entry: preload the image worker; each child runs ``iraas worker``'s ``serve``
+    (which titles it ``iraas worker <id>``)."""
+    set_title(zygote_title("worker"), stack_of())
     settings = preload()
 
     def run(request: dict[str, Any]) -> int:

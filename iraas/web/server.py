@@ -21,6 +21,7 @@ from typing import Any
 from chalice.local import LocalDevServer, ThreadedHTTPServer
 
 from iraas.config import CHALICE_PROJECT
+from iraas.proctitle import set_title, stack_of, web_title
 from iraas.web import drain
 from iraas.web.project import ProjectRequestHandler, load_chalice_project
 
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project-dir", type=Path, default=CHALICE_PROJECT)
     parser.add_argument("--drain", type=float, default=DRAIN_S, help="seconds waiting requests get after SIGTERM")
     args = parser.parse_args(argv)
+    set_title(web_title(f"{args.host}:{args.port}"), stack_of())
     serve_until_stopped(make_server(args.host, args.port, args.project_dir), args.drain)
 
 

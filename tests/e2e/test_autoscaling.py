@@ -90,15 +90,15 @@ class RunningStack:
         return Counter(line.split()[0] for line in self.lines if line.startswith("  "))
 
     def worker_pids(self) -> list[int]:
-        """The local workers: children of this stack's zygote (forked workers share its command
-        line), and `iraas worker` processes, should the stack have fallen back to starting those."""
+        """The local workers: each titled `iraas worker local-N (<home>)` (iraas/proctitle.py), forked
+        from the zygote or, should the stack have fallen back to those, started as `iraas worker`
+        processes (named by their command line until their title is set)."""
 
         def pgrep(*args: str) -> list[int]:
             return [int(pid) for pid in subprocess.run(["pgrep", *args], capture_output=True, text=True).stdout.split()]
 
-        zygotes = pgrep("-f", f"iraas.local.zygote --ready-file {self.home}/ready/")
-        forked = [pid for zygote in zygotes for pid in pgrep("-P", str(zygote))]
-        return forked + pgrep("-f", f"ready-file {self.home}/ready/local-")
+        titled = pgrep("-f", f"^iraas worker local-[0-9]+ [(]{self.home}[)]")
+        return sorted({*titled, *pgrep("-f", f"ready-file {self.home}/ready/local-")})
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)

@@ -39,9 +39,9 @@ def students_of(url: str) -> list[dict]:
 
 
 def endpoint_process(stack: RunningStack) -> psutil.Process:
-    """The moto server `iraas up` started."""
+    """The moto server `iraas up` started (its title: iraas/proctitle.py)."""
     for child in psutil.Process(stack.process.pid).children(recursive=True):
-        if "iraas.local.moto_app" in " ".join(child.cmdline()):
+        if " ".join(child.cmdline()).startswith("iraas endpoint "):
             return child
     raise AssertionError("no endpoint process under iraas up")
 
@@ -75,7 +75,7 @@ def test_results_csvs_and_students_survive_a_kill_9_of_iraas_up_and_fresh_starts
         # A crash of iraas up itself: no orderly stop, no chance to save anything at the end.
         stack.process.send_signal(signal.SIGKILL)
         stack.process.wait()
-        wait_until(lambda: not any("iraas.local.moto_app" in line for line in _stack_processes(home)),
+        wait_until(lambda: not any(line.startswith("iraas endpoint ") for line in _stack_processes(home)),
                    timeout_s=15, what="the endpoint to go with iraas up")
 
     started = time.time()
@@ -95,7 +95,8 @@ def test_results_csvs_and_students_survive_a_kill_9_of_iraas_up_and_fresh_starts
 
 
 def _stack_processes(home: Path) -> list[str]:
-    """The command lines of the running processes of the stack in ``home`` (not zombies)."""
+    """What `ps` shows for the running processes of the stack in ``home`` (not zombies): their titles
+(iraas/proctitle.py keeps /proc/<pid>/environ, and so their IRAAS_HOME, readable)."""
     found = []
     for process in psutil.process_iter(["cmdline", "environ", "status"]):
         info = process.info
@@ -183,7 +184,7 @@ def test_sigterm_answers_every_request_it_holds_and_the_next_start_answers_the_r
     with running_stack(home, workers=1, args=("--web", web)) as stack:
         assert classify(0).status_code == 200
         zygote = next(p for p in psutil.Process(stack.process.pid).children()
-                      if f"{home}/ready/zygote" in " ".join(p.cmdline()))
+                      if " ".join(p.cmdline()).startswith(f"iraas zygote worker ({home})"))
         [worker] = zygote.children()  # the one worker, forked by the image workers' zygote
         worker.suspend()  # a worker that cannot answer in time: every waiting request is held to the end
         with ThreadPoolExecutor(max_workers=19) as pool:

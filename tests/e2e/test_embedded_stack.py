@@ -162,5 +162,6 @@ def test_ctrl_c_stops_the_stack_and_everything_it_started_within_ten_seconds(emb
         with pytest.raises(requests.ConnectionError):
             requests.get(address, timeout=2)
     assert not (home / "stack.json").exists()
-    workers = subprocess.run(["pgrep", "-f", f"ready-file {home}"], capture_output=True, text=True)
-    assert workers.stdout == ""
+    # Every process of the stack names it: a title `iraas ... (<home>)`, or a `--ready-file <home>/...`.
+    left = subprocess.run(["pgrep", "-af", str(home)], capture_output=True, text=True)
+    assert left.stdout == ""

@@ -16,6 +16,14 @@ from pathlib import Path
 import psutil
 
 MIB = 1 << 20
+TITLES = [  # what `ps` shows for each part, first match wins
+    ("iraas endpoint", "moto"),
+    ("iraas web", "web"),
+    ("iraas zygote worker", "worker zygote"),
+    ("iraas worker", "worker"),
+    ("iraas zygote FaceRecognitionFunction", "face zygote"),
+    ("iraas function FaceRecognitionFunction", "face runner"),
+]
 
 
 def part_of(process: psutil.Process, root_pid: int) -> str:
@@ -24,7 +32,11 @@ def part_of(process: psutil.Process, root_pid: int) -> str:
     if process.pid == root_pid:
         return "iraas up"
     command = " ".join(process.cmdline())
-    forked = process.ppid() != root_pid  # a zygote's child has the zygote's command line
+    # Their titles (iraas/proctitle.py); below, the command lines of processes without setproctitle.
+    for title, part in TITLES:
+        if command.startswith(title):
+            return part
+    forked = process.ppid() != root_pid  # without a title, a zygote's child has the zygote's command line
     if "iraas.local.moto_app" in command:
         return "moto"
     if "iraas.web.server" in command or "gunicorn" in command:
