@@ -77,6 +77,14 @@ def submit_video() -> Response:
     return json_response(202, answer, {"Location": f"/v1/videos/{answer['video']}/csv"})
 
 
+@routes.route("/v1/videos", methods=["GET"])
+@api_errors
+def list_videos() -> Response:
+    """The caller's own videos, newest first: ``{"videos": [{"video", "name", "uploaded", "bytes",
+    "csv", "attendance"}], "truncated"}``."""
+    return json_response(200, classroom().list_videos(caller(routes.current_request)))
+
+
 @routes.route("/v1/videos/{video_id}/csv", methods=["GET"])
 @api_errors
 def video_csv(video_id: str) -> Response:

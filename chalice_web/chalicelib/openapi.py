@@ -21,7 +21,7 @@ from iraas.callbacks.signing import DELIVERY_HEADER, SIGNATURE_HEADER
 from iraas.classroom.keys import VIDEO_EXTENSIONS
 from iraas.classroom.service import MAX_HTTP_VIDEO_BYTES
 from iraas.classroom.students import MAX_LISTED_STUDENTS, MAX_NAME_CHARS, MAX_STUDENTS
-from iraas.classroom.videos import MAX_VIDEO_NAME_CHARS
+from iraas.classroom.videos import MAX_LISTED_VIDEOS, MAX_VIDEO_NAME_CHARS
 from iraas.images.jobs import MAX_TOP
 from iraas.media.uploads import UploadLimits
 from iraas.web.auth import API_KEY_HEADER
@@ -292,6 +292,14 @@ def _schemas() -> dict[str, Schema]:
         "StudentSummary": _object(
             id=_string(), name=_string(), major=_string(), year=_string(), faces=_integer("Enrolled face descriptors.")
         ),
+        "VideoSummary": _object(
+            "A video the caller uploaded.",
+            video=_string("Its id, as POST /v1/videos answered."),
+            name=_nullable(_string("The file name it was uploaded under.")),
+            uploaded=_string("When, in UTC.", format="date-time"), bytes=_integer(),
+            csv={"type": "boolean", "description": "Whether its CSV is written."},
+            attendance={"type": "boolean", "description": "Whether its attendance report is written."},
+        ),
         "Enrolment": _object(
             "What became of an enrolment photo.", enrolment=_string(), student=_nullable(_string()),
             status=_string(enum=["enrolled", "failed"]), faces=_integer("Faces the photo showed."),
@@ -449,6 +457,12 @@ def _operations(limits: UploadLimits) -> dict[tuple[str, str], dict[str, Any]]:
             body={"required": True, "description": f"At most {MAX_HTTP_VIDEO_BYTES} bytes. Its type comes from "
                   f"`name`'s extension ({', '.join(VIDEO_EXTENSIONS)}), else from the Content-Type.",
                   "content": {media: {"schema": _string(contentMediaType=media)} for media in video_types}},
+        ),
+        ("/v1/videos", "GET"): _operation(
+            "classroom", "List one's videos",
+            {"200": _json(f"The caller's own videos, newest first; at most {MAX_LISTED_VIDEOS} (`truncated` past that).",
+                          _object(videos=_list(_ref("VideoSummary")), truncated={"type": "boolean"})),
+             **not_configured},
         ),
         ("/v1/videos/{video_id}/csv", "GET"): _operation(
             "classroom", "Who is in the first frame, as CSV",

@@ -147,12 +147,17 @@ def is_video_id(value: str) -> bool:
     return _VIDEO_ID.fullmatch(value) is not None
 
 
-def _owner_folder(owner: str, video_id: str) -> str:
+def owner_prefix(owner: str) -> str:
+    """``videos/<owner>/``: the folder of one caller's HTTP uploads, in both video buckets."""
     if not _OWNER.fullmatch(owner):
         raise ValueError(f"not a caller identity: {owner!r}")
+    return f"{VIDEO_PREFIX}{owner}/"
+
+
+def _owner_folder(owner: str, video_id: str) -> str:
     if not is_video_id(video_id):
         raise ValueError(f"not a video id: {video_id!r}")
-    return f"{VIDEO_PREFIX}{owner}/{video_id}"
+    return f"{owner_prefix(owner)}{video_id}"
 
 
 def owned_video_key(owner: str, video_id: str, extension: str) -> str:

@@ -1,5 +1,5 @@
-"""The classroom's web use cases: import, list and remove students, enrol a face from a photo and
-read the outcome, upload a video and fetch its CSV.
+"""The classroom's use cases: import, list and remove students, enrol a face from a photo and
+read the outcome, upload a video, list videos and fetch a video's CSV and attendance report.
 
 boto3 and Pillow only (the web tier imports this); the face engine runs in FaceRecognitionFunction,
 which the photo or video stored here starts.
@@ -98,6 +98,32 @@ class ClassroomService:
             aws.client(self.settings, "s3"), self.settings.video_input_bucket, owner, name or None, extension, body
         )
         return {"video": video_id, "name": name or None, "csv": videos.csv_file_name(name, video_id), "status": "queued"}
+
+    def list_videos(self, owner: str | None) -> dict[str, Any]:
+        """``{"videos": [...], "truncated"}``: up to MAX_LISTED_VIDEOS videos, newest first, each
+        with whether its CSV and its attendance report are written. ``owner``'s HTTP uploads, named
+        by their ids; or, with ``owner`` None, every video in the input bucket named by its key
+        (the operator's view: ``iraas videos list`` on the stack itself)."""
+        self._need("video_input_bucket", "video_output_bucket")
+        assert self.settings.video_input_bucket is not None and self.settings.video_output_bucket is not None
+        found, truncated = videos.list_videos(
+            aws.client(self.settings, "s3"), self.settings.video_input_bucket, self.settings.video_output_bucket, owner,
+        )
+        return {"videos": [asdict(v) for v in found], "truncated": truncated}
+
+    def find_video(self, key: str) -> dict[str, Any]:
+        """The operator's view of one video, by its key in the input bucket (as ``list_videos(None)``
+        names it): ``{"video", "csv", "attendance"}``, the report None while it is not
+        written. NotFound for no such video, and while its CSV is not written."""
+        self._need("video_input_bucket", "video_output_bucket")
+        assert self.settings.video_input_bucket is not None and self.settings.video_output_bucket is not None
+        s3 = aws.client(self.settings, "s3")
+        found, report = videos.find_outputs(s3, self.settings.video_input_bucket, self.settings.video_output_bucket, key)
+        if found is None:
+            if videos.video_exists(s3, self.settings.video_input_bucket, key):
+                raise NotFound("not_found", f"no CSV for video {key!r} yet")
+            raise NotFound("not_found", f"no video {key!r}")
+        return {"video": key, "csv": found.text, "attendance": report}
 
     def find_attendance(self, owner: str, video_id: str) -> dict[str, Any]:
         """The whole lecture's attendance report of ``owner``'s video; NotFound for an id we never

@@ -1,22 +1,32 @@
-"""``iraas students|faces|videos ...``: enrolment and video submission for the face pipeline.
+"""``iraas students|faces|videos ...``: enrolment, video submission, and what the classroom holds.
 
 Registered by iraas/cli/main.py. Heavy modules (numpy, OpenCV, dlib) load only inside the commands
 that need them.
+
+The listing commands (``students list|remove``, ``faces list``, ``videos list|show``) read the
+stack the settings name (``IRAAS_*``, else the running ``iraas up``), through the same use cases
+the HTTP API serves (``iraas.classroom.service``); with ``--url`` they ask a web tier instead, as
+its caller (the API key of ``IRAAS_API_KEY``). Each prints a table or text, or with ``--json``
+the API's JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iraas import aws
 from iraas.classroom.settings import load_face_settings
 from iraas.classroom.student_store import student_store
-from iraas.cli.arguments import positive_seconds
+from iraas.cli.arguments import checked, positive_seconds
 from iraas.errors import UsageError
+
+if TYPE_CHECKING:
+    from iraas.classroom.service import ClassroomService
 
 
 def cmd_students_import(args: argparse.Namespace) -> int:
@@ -106,6 +116,181 @@ def cmd_videos_submit(args: argparse.Namespace) -> int:
     return 1
 
 
+# ---- what the classroom holds: students, faces, videos -----------------------------------------
+
+
+def _check_url(value: str) -> str:
+    from iraas.cli.classify.remote import check_url
+
+    return check_url(value)
+
+
+web_url = checked(_check_url)
+
+
+def _service(*resources: str) -> ClassroomService:
+    """The classroom's use cases on the stack the settings name, once it answers."""
+    from iraas.classroom.service import ClassroomService
+    from iraas.cli.status import check_endpoint
+
+    settings = load_face_settings().require(*resources)  # ConfigError: names the variable to set
+    check_endpoint(settings.endpoint_url, str(settings.stack_file))
+    return ClassroomService(settings)
+
+
+def _students(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"students": [{"id", "name", "major", "year", "faces"}], "truncated"}``, sorted by name."""
+    from iraas.cli import api_client
+
+    if args.url:
+        return api_client.call_json(args.url, "GET", "/v1/students")
+    return _service("students_table").list_students()
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
+    """A header and rows as lines, columns padded to their widest cell; None shows as ``-``."""
+    cells = [header, *[tuple("-" if v is None else str(v) for v in row) for row in rows]]
+    widths = [max(len(row[n]) for row in cells) for n in range(len(header) - 1)]
+    return ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]).rstrip() for row in cells]
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    for line in table(header, rows):
+        print(line)
+
+
+def _truncated(answer: dict[str, Any], what: str) -> None:
+    if answer.get("truncated"):
+        print(f"iraas: {len(answer[what])} {what} listed; there are more than one listing shows", file=sys.stderr)
+
+
+def cmd_students_list(args: argparse.Namespace) -> int:
+    answer = _students(args)
+    if args.json:
+        _print_json(answer)
+        return 0
+    students = answer["students"]
+    if not students:
+        print("no students", file=sys.stderr)
+        return 0
+    _print_table(("name", "id", "major", "year", "faces"),
+                 [(s["name"], s["id"] or None, s["major"] or None, s["year"] or None, s["faces"]) for s in students])
+    _truncated(answer, "students")
+    return 0
+
+
+def cmd_students_remove(args: argparse.Namespace) -> int:
+    from iraas.cli import api_client
+
+    if args.url:
+        answer = api_client.call_json(args.url, "DELETE", f"/v1/students/{api_client.path_segment(args.name)}")
+    else:
+        _service("students_table").delete_student(args.name)  # NotFound: no such student
+        answer = {"deleted": args.name}
+    if args.json:
+        _print_json(answer)
+    else:
+        print(f"removed {args.name} and their enrolled faces")
+    return 0
+
+
+def cmd_faces_list(args: argparse.Namespace) -> int:
+    """Who has faces enrolled, and how many: counts only, never the descriptors."""
+    answer = _students(args)
+    faces = [{"name": s["name"], "faces": s["faces"]} for s in answer["students"] if s["faces"]]
+    if args.json:
+        _print_json({"faces": faces, "truncated": answer["truncated"]})
+        return 0
+    if not faces:
+        print("nobody has faces enrolled", file=sys.stderr)
+    else:
+        _print_table(("name", "faces"), [(f["name"], f["faces"]) for f in faces])
+    if answer.get("truncated"):
+        print("iraas: more students than one listing shows; only the first are counted", file=sys.stderr)
+    return 0
+
+
+def cmd_videos_list(args: argparse.Namespace) -> int:
+    from iraas.cli import api_client
+
+    if args.url:
+        answer = api_client.call_json(args.url, "GET", "/v1/videos")
+    else:
+        answer = _service("video_input_bucket", "video_output_bucket").list_videos(None)
+    if args.json:
+        _print_json(answer)
+        return 0
+    videos = answer["videos"]
+    if not videos:
+        print("no videos", file=sys.stderr)
+        return 0
+    yes_no = {True: "yes", False: "no"}
+    _print_table(("video", "name", "uploaded", "bytes", "csv", "attendance"),
+                 [(v["video"], v["name"], v["uploaded"], v["bytes"], yes_no[bool(v["csv"])], yes_no[bool(v["attendance"])])
+                  for v in videos])
+    _truncated(answer, "videos")
+    return 0
+
+
+def _video(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"video", "csv", "attendance"}`` of the video ``args.video``; NotFound while it has no CSV."""
+    from iraas.cli import api_client
+    from iraas.errors import NotFound
+
+    if not args.url:
+        return _service("video_input_bucket", "video_output_bucket").find_video(args.video)
+    route = f"/v1/videos/{api_client.path_segment(args.video)}"
+    csv = api_client.call(args.url, "GET", f"{route}/csv").data.decode()
+    try:
+        report: dict[str, Any] | None = api_client.call_json(args.url, "GET", f"{route}/attendance")
+    except NotFound:  # not written yet, or never (a stack without a segment queue)
+        report = None
+    return {"video": args.video, "csv": csv, "attendance": report}
+
+
+def cmd_videos_show(args: argparse.Namespace) -> int:
+    found = _video(args)
+    if args.json:
+        _print_json(found)
+        return 0
+    print("first frame (CSV):")
+    sys.stdout.write(found["csv"])
+    print()
+    for line in describe_attendance(found["attendance"]):
+        print(line)
+    return 0
+
+
+def describe_attendance(report: dict[str, Any] | None) -> list[str]:
+    """The attendance report as lines of text: who was there, when and how long; who never came."""
+    if report is None:
+        return ["attendance: not written (yet)"]
+    error = report.get("error")
+    if isinstance(error, dict):
+        return [f"attendance: none: {error.get('message', '')}"]
+    lines = [
+        f"attendance: a {report['duration_s']:g} s lecture, one frame every {report['sample_every_s']:g} s "
+        f"({report['frames_sampled']} sampled); present after {report['min_present_s']:g} s"
+    ]
+    students = report.get("students", [])
+    if students:
+        header = ("name", "status", "first_seen_s", "last_seen_s", "present_s", "share")
+        lines += table(header, [(s["name"], s["status"], f"{s['first_seen_s']:g}", f"{s['last_seen_s']:g}",
+                                 f"{s['present_s']:g}", f"{s['share']:.0%}") for s in students])
+    else:
+        lines.append("nobody enrolled was seen")
+    lines.append(f"absent: {', '.join(report.get('absent', [])) or 'nobody'}")
+    lines.append(f"unknown people: {report.get('unknown_faces', 0)}")
+    missing = report.get("missing_spans") or []
+    if missing:
+        lines.append("not observed: " + ", ".join(f"{a:g}-{b:g} s" for a, b in missing))
+    return lines
+
+
 def _group(sub: Any, name: str, help: str) -> Any:
     """``iraas <name> ...``: a command whose subcommands are required."""
     return sub.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
@@ -117,6 +302,13 @@ def add_commands(sub: Any) -> None:
     c = students.add_parser("import", help='import a JSON list of {"id", "name", "major", "year"}')
     c.add_argument("file", help="the JSON file of student records")
     c.set_defaults(func=cmd_students_import)
+    c = students.add_parser("list", help="the students by name, each with how many faces are enrolled")
+    _listing_options(c)
+    c.set_defaults(func=cmd_students_list)
+    c = students.add_parser("remove", help="remove a student's record and enrolled faces")
+    c.add_argument("name", help="the student's name, as `iraas students list` shows it")
+    _listing_options(c)
+    c.set_defaults(func=cmd_students_remove)
 
     faces = _group(sub, "faces", "enrol the faces the pipeline recognises")
     c = faces.add_parser("enroll", help="store the face descriptors of one person from photos")
@@ -126,6 +318,9 @@ def add_commands(sub: Any) -> None:
     c = faces.add_parser("import-encodings", help="import a face_recognition encoding file (pickle, JSON or npz)")
     c.add_argument("file", help="the encoding file")
     c.set_defaults(func=cmd_faces_import)
+    c = faces.add_parser("list", help="who has faces enrolled, and how many (never the descriptors)")
+    _listing_options(c)
+    c.set_defaults(func=cmd_faces_list)
 
     videos = _group(sub, "videos", "classroom videos")
     c = videos.add_parser("submit", help="upload a video; with --wait, print its CSV when it appears")
@@ -134,3 +329,19 @@ def add_commands(sub: Any) -> None:
     c.add_argument("--wait", type=positive_seconds, nargs="?", const=120.0, metavar="SECONDS",
                    help="wait up to SECONDS for the CSV and print it (default: don't wait; --wait alone: 120)")
     c.set_defaults(func=cmd_videos_submit)
+    c = videos.add_parser("list", help="the videos, newest first, and whether each one's CSV and attendance are written",
+                          description="On the stack itself: every video in the input bucket, named by its key. "
+                          "With --url: the videos the API key's caller uploaded, named by their ids.")
+    _listing_options(c)
+    c.set_defaults(func=cmd_videos_list)
+    c = videos.add_parser("show", help="a video's CSV and its whole lecture's attendance report")
+    c.add_argument("video", help="the video as `iraas videos list` names it: its key on the stack itself "
+                   "(the name `iraas videos submit` stored it under), its id with --url")
+    _listing_options(c)
+    c.set_defaults(func=cmd_videos_show)
+
+
+def _listing_options(parser: Any) -> None:
+    parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
+    parser.add_argument("--url", type=web_url, help="ask the web tier at URL, with the API key of IRAAS_API_KEY "
+                        "(default: the stack the IRAAS_* settings or the running `iraas up` name)")

@@ -1,8 +1,9 @@
 """``iraas``: run the embedded stack, a worker, classify files, or report on a stack.
 
 A user's mistake (a missing file, a bad port, an unknown command, a setting out of range, a
-service that is not there) is one line on stderr and a non-zero exit, never a traceback; an
-unexpected error is one line too, with ``IRAAS_DEBUG=1`` to see its traceback.
+service that is not there, a student or video that is not there) is one line on stderr and a
+non-zero exit, never a traceback; an unexpected error is one line too, with ``IRAAS_DEBUG=1`` to
+see its traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from iraas import logs
 from iraas.cli.arguments import checked, non_negative_seconds, port, positive_int, positive_seconds
 from iraas.config import default_home
-from iraas.errors import ConfigError, UsageError
+from iraas.errors import ConfigError, ServiceError, UsageError
 from iraas.images.settings import default_model_dir, load_image_settings
 
 EXIT_USAGE = 2  # argparse's own code for a usage error; also a missing input, a bad setting
@@ -352,6 +353,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         _say(command, f"configuration error: {exc}")
         return EXIT_USAGE
+    except ServiceError as exc:  # the use case's own words: no such student, no such video, not yet
+        _say(command, exc.message)
+        return 1
     except BrokenPipeError:
         # Python would complain again flushing stdout at exit; point it at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -206,6 +206,8 @@ def test_what_the_classroom_routes_answer_is_what_the_document_says(client):
     assert video.status_code == 202
     video_id = json.loads(video.body)["video"]
     assert check("POST", "/v1/videos", content_type="video/mp4").status_code == 400
+    listed = check("GET", "/v1/videos")
+    assert listed.status_code == 200 and [v["video"] for v in json.loads(listed.body)["videos"]] == [video_id]
     for path in ("/v1/videos/{video_id}/csv", "/v1/videos/{video_id}/attendance", "/v1/videos/{video_id}/unknown/{index}"):
         concrete = path.replace("{video_id}", video_id).replace("{index}", "0")
         assert check("GET", path, concrete).status_code == 404  # not processed yet

@@ -90,6 +90,8 @@ def test_a_photo_for_a_student_who_is_not_there_is_not_found_before_anything_is_
         (lambda c: c.list_students(), "IRAAS_STUDENTS_TABLE"),
         (lambda c: c.submit_video("anonymous", "lecture.mp4", b"\0" * 16, "video/mp4"), "IRAAS_VIDEO_INPUT_BUCKET"),
         (lambda c: c.find_csv("anonymous", "0" * 32), "IRAAS_VIDEO_OUTPUT_BUCKET"),
+        (lambda c: c.list_videos("anonymous"), "IRAAS_VIDEO_INPUT_BUCKET"),
+        (lambda c: c.find_video("lecture.mp4"), "IRAAS_VIDEO_INPUT_BUCKET"),
     ],
 )
 def test_a_deployment_without_the_classroom_says_which_resource_is_missing(call, needs: str) -> None:
