@@ -5,8 +5,8 @@ AWS::S3::Bucket, AWS::SQS::Queue, AWS::SQS::QueuePolicy, AWS::DynamoDB::Table; a
 AWS::Serverless::Function's S3 events become an S3 -> SQS notification to a local-only queue, which
 ``iraas up``'s runner polls to invoke the function's handler with the real S3 event; its SQS event's
 queue is named as the queue that the runner polls. Every other type (Serverless, IAM, EC2, Lambda, S3
-bucket policies, Secrets Manager, KMS, ...) is skipped with a debug line; a created resource that
-refers to a skipped one is an error.
+bucket policies, Secrets Manager, KMS, CloudWatch alarms and dashboards, SNS, ...) is skipped with a
+debug line; a created resource that refers to a skipped one is an error.
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ SKIPPED_BECAUSE = {
     # The webhook secret: on `iraas up` callbacks are signed with $IRAAS_WEBHOOK_SECRET, from the
     # environment, not the endpoint; the secret's key goes with it.
     "AWS::SecretsManager::Secret": "locally the secret is $IRAAS_WEBHOOK_SECRET",
-    "AWS::KMS::Key": "it encrypts only the webhook secret, which is not created locally",
+    "AWS::KMS::Key": "it encrypts the webhook secret or the alarm topic, neither of which is created locally",
+    # Alarms and the dashboard: CloudWatch does not watch the local endpoint; `GET /metrics` and
+    # `iraas status` are the local stack's view (docs/operations.md). Their topic goes with them.
+    "AWS::CloudWatch::Alarm": "CloudWatch does not watch the local stack (GET /metrics does)",
+    "AWS::CloudWatch::Dashboard": "CloudWatch does not watch the local stack (GET /metrics does)",
+    "AWS::SNS::Topic": "it carries only the alarms, which are not created locally",
+    "AWS::SNS::Subscription": "it carries only the alarms, which are not created locally",
 }
 
 HANDLERS: dict[str, Handler] = {

@@ -5,14 +5,15 @@ then one image goes through the web tier and a worker, each signed with its own 
 role needs makes that call fail with AccessDenied.
 
 What the stack is created from: the expanded template, verbatim (the roles and their policies, the
-buckets, queues, table, functions, launch template), less its ``AWS::ApiGateway::Deployment``:
-moto cannot import the RestApi's Swagger 2.0 Body (it imports OpenAPI 3 only), so the API has no
-methods and moto refuses to deploy it. moto skips, with a warning, what it cannot create at all
-(bucket policies, the API's stage, usage plan and key, the account's log role setting, the face
-function's EventInvokeConfig); moto's CloudFormation and enforcement are patched as
-tests/support/moto_iam.py says, where what moto's enforcement checks is listed (resource ARNs for
-S3, SQS, IAM and STS; no conditions, no bucket policies: those are tested elsewhere, e.g.
-tests/integration/web/test_packaged_security.py and tests/support/iam.py).
+buckets, queues, table, functions, launch template), less its ``AWS::ApiGateway::Deployment``: moto
+cannot import the RestApi's Swagger 2.0 Body (it imports OpenAPI 3 only), so the API has no methods
+and moto refuses to deploy it. moto skips, with a warning, what it cannot create at all (bucket
+policies, the API's stage, usage plan and key, the account's log role setting, the face function's
+EventInvokeConfig, the CloudWatch alarms: their topic, its key and the dashboard are created, and
+the dashboard names the alarms by their ARNs, not by GetAtt, for that); moto's CloudFormation and
+enforcement are patched as tests/support/moto_iam.py says, where what moto's enforcement checks is
+listed (resource ARNs for S3, SQS, IAM and STS; no conditions, no bucket policies: those are tested
+elsewhere, e.g. tests/integration/web/test_packaged_security.py and tests/support/iam.py).
 
 Each tier runs with what the stack gives it: the web tier with the APIHandler function's
 environment as moto's CloudFormation resolved it (and on its Lambda code path: one SendMessage
@@ -159,6 +160,7 @@ def _worker_env(resources: dict[str, str]) -> dict[str, str]:
 SKIPPED_BY_MOTO = {
     "AWS::S3::BucketPolicy", "AWS::ApiGateway::Stage", "AWS::ApiGateway::UsagePlan", "AWS::ApiGateway::ApiKey",
     "AWS::ApiGateway::UsagePlanKey", "AWS::ApiGateway::Account", "AWS::Lambda::EventInvokeConfig",
+    "AWS::CloudWatch::Alarm",
 }
 _SKIPPED = re.compile(r"Tried to parse (\S+) but it's not supported")
 
@@ -223,6 +225,27 @@ def deploy(aws_credentials: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
         yield create
     aws.reset_clients()
+
+
+def test_the_stack_creates_its_dashboard_and_the_alarms_encrypted_topic(aws_credentials, expanded):
+    """What moto creates of the alarms: the topic under its own key, with no subscription unless an
+    address is given, and the dashboard, whose charts name the queues the stack created."""
+    with moto.mock_aws(), moto_iam.patched():
+        resources = _create_stack(expanded, {})
+        body = boto3.client("cloudwatch", region_name=REGION).get_dashboard(
+            DashboardName=resources["Dashboard"])["DashboardBody"]
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.get_topic_attributes(TopicArn=resources["AlarmTopic"])["Attributes"]
+        subscriptions = sns.list_subscriptions()["Subscriptions"]
+    assert resources["Dashboard"] == STACK
+    charted = {m[3] for w in json.loads(body)["widgets"] if w["type"] == "metric"
+               for m in w["properties"]["metrics"] if m[0] == "AWS/SQS"}
+    queues = {url.rsplit("/", 1)[1] for name, url in resources.items()
+              if name in ("RequestQueue", "RequestDeadLetterQueue", "CallbackDeadLetterQueue", "FaceRecognitionFailedEvents")}
+    assert len(queues) == 4 and queues <= charted
+    assert resources["AlarmTopic"].endswith(f":{STACK}-alarms")
+    assert topic["KmsMasterKeyId"] == resources["AlarmTopicKey"]
+    assert "AlarmEmailSubscription" not in resources and subscriptions == []
 
 
 def web_tier(tier: Tier) -> ImageService:

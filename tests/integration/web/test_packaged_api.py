@@ -87,3 +87,16 @@ def test_the_web_tier_and_the_face_function_have_reserved_concurrency(deployed: 
     parameters = load_template(REPO_ROOT / "template.yaml")["Parameters"]
     assert parameters["ApiReservedConcurrency"]["Default"] == 100 and parameters["FaceReservedConcurrency"]["Default"] == 20
     assert parameters["OpenCourseEndpoint"]["Default"] == "false"
+
+
+def test_the_api_alarm_and_the_dashboard_name_the_api_and_stage_the_package_creates(deployed: dict):
+    """API Gateway publishes a REST API's metrics under its name and stage: the RestApi has no Name, so
+    its name is its definition's title (chalice's app_name), and its stage is chalice's."""
+    resources = deployed["Resources"]
+    api = resources["RestAPI"]["Properties"]
+    assert "Name" not in api
+    [stage] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    expected = [{"Name": "ApiName", "Value": api["Body"]["info"]["title"]}, {"Name": "Stage", "Value": stage["StageName"]}]
+    assert resources["Api5xxAlarm"]["Properties"]["Dimensions"] == expected
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert body.count('"ApiName", "{}", "Stage", "{}"'.format(*(d["Value"] for d in expected))) == 6

@@ -153,6 +153,23 @@ def test_the_webhook_secret_is_skipped_with_its_reason(template: dict, caplog: p
     assert "skipped WebhookSecret (AWS::SecretsManager::Secret): locally the secret is $IRAAS_WEBHOOK_SECRET" in skipped
 
 
+def test_the_alarms_dashboard_and_their_topic_are_skipped_with_their_reason(
+        template: dict, caplog: pytest.LogCaptureFixture) -> None:
+    """CloudWatch does not watch the local endpoint: nothing of the alarms is created, and nothing
+    created refers to them."""
+    with mock_aws(), caplog.at_level(logging.DEBUG, logger="iraas.local.provision"):
+        resources = provision(template, _session(), None, REGION, parameters={"AlarmEmail": "ops@example.org"})
+        assert _session().client("cloudwatch").describe_alarms()["MetricAlarms"] == []
+        assert _session().client("sns").list_topics()["Topics"] == []
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")]
+    watching = "CloudWatch does not watch the local stack (GET /metrics does)"
+    assert f"skipped RequestQueueAgeAlarm (AWS::CloudWatch::Alarm): {watching}" in skipped
+    assert f"skipped Dashboard (AWS::CloudWatch::Dashboard): {watching}" in skipped
+    for name in ("AlarmTopic", "AlarmTopicKey", "AlarmEmailSubscription"):
+        assert any(m.startswith(f"skipped {name} (") for m in skipped), name
+        assert name not in resources
+
+
 def test_message_received_three_times_lands_in_dead_letter_queue(local_stack: Stack) -> None:
     """The worker relies on SQS (here moto) moving a thrice-failed request aside."""
     sqs = local_stack.client("sqs")
