@@ -18,8 +18,10 @@ from chalicelib.classroom import routes as classroom_routes
 from chalicelib.openapi import openapi_document
 from chalicelib.page import routes as page_routes
 from chalicelib.responses import answer_unsupported_methods, api_errors, json_response, query_param
+from iraas import aws
 from iraas.errors import InvalidRequest
 from iraas.images.jobs import MAX_TOP, ImageResult, stem
+from iraas.images.metrics import fleet_metrics_line
 from iraas.images.replies import sweep_idle_reply_queues
 from iraas.images.service import ImageService, Submission
 from iraas.images.settings import load_image_settings
@@ -233,7 +235,11 @@ SCALER_MARGIN_S = 5.0
 def scale(event: Any) -> dict:
     settings = load_scaling_settings()
     left = event.context.get_remaining_time_in_millis() / 1000 - SCALER_MARGIN_S
-    return scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
+    decided = scale_ec2_fleet(settings, min(left, settings.scaler_invocation_s))
+    # The fleet's minute for the stack's dashboard: CloudWatch Logs reads this line as metrics (EMF).
+    images = load_image_settings()
+    print(fleet_metrics_line(aws.client(images, "s3"), images.image_output_bucket, settings.fleet_name))
+    return decided
 
 
 # Reply queues of web processes that are gone (crashed hosts, recycled Lambda environments) are

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iraas.names import safe_segment
+from iraas.scaling.status import S3StatusStore
 from iraas.tallies import BINS, LATENCY_BOUNDS_S, Tally, bin_range, latency_bin, read_published, sum_tallies
 
 METRICS_PREFIX = "status/metrics/"  # in the output bucket
@@ -297,3 +298,31 @@ def format_metrics(metrics: dict[str, Any]) -> str:
                          f"{b['images_per_s']:7.2f}/s  p50 {ms(b['latency_p50_s'])}  p90 {ms(b['latency_p90_s'])}  "
                          f"max {ms(b['latency_max_s'])}")
     return "\n".join(lines)
+
+
+# ---- CloudWatch: the fleet's minute as an embedded-metric-format line -----------------------
+
+CLOUDWATCH_NAMESPACE = "IRaaS"
+
+
+def fleet_metrics_line(s3: Any, bucket: str, stack: str, now: float | None = None) -> str:
+    """The fleet's last minute as one CloudWatch embedded-metric-format (EMF) log line, dimension
+    ``Stack``: workers running and desired (the scaler's published fleet), images answered and failed,
+    and the answer latency's p50 and p90 (left out when nothing was answered). The scaler prints it
+    once per run on Lambda, where CloudWatch Logs turns it into metrics for the stack's dashboard:
+    the workers on EC2 ship no logs, and this costs a LIST, a GET per recent worker and one GET."""
+    now = time.time() if now is None else now
+    minute = recent_metrics(s3, bucket, now)["last_minute"]
+    fleet = S3StatusStore(s3, bucket).fleet()
+    values: dict[str, tuple[float, str]] = {
+        "WorkersRunning": (fleet.running, "Count"), "WorkersDesired": (fleet.desired, "Count"),
+        "ImagesAnswered": (minute["answered"], "Count"), "ImagesFailed": (minute["failed"], "Count"),
+    }
+    for name, key in (("AnswerLatencyP50", "latency_p50_s"), ("AnswerLatencyP90", "latency_p90_s")):
+        if minute[key] is not None:
+            values[name] = (minute[key], "Seconds")
+    directive = {"Namespace": CLOUDWATCH_NAMESPACE, "Dimensions": [["Stack"]],
+                 "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()]}
+    line = {"_aws": {"Timestamp": int(now * 1000), "CloudWatchMetrics": [directive]}, "Stack": stack,
+            **{name: value for name, (value, _) in values.items()}}
+    return json.dumps(line, separators=(",", ":"))

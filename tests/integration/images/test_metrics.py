@@ -29,6 +29,7 @@ from iraas.images.metrics import (
     METRICS_PREFIX,
     LatencyWindow,
     MetricsPublisher,
+    fleet_metrics_line,
     format_metrics,
     latency_bin,
     metrics_key,
@@ -37,7 +38,7 @@ from iraas.images.metrics import (
 from iraas.images.service import ImageService
 from iraas.images.settings import load_image_settings
 from iraas.images.worker import Worker
-from iraas.scaling.status import heartbeat_key
+from iraas.scaling.status import FleetStatus, S3StatusStore, heartbeat_key
 
 TICK_S = 0.1
 
@@ -329,3 +330,25 @@ def test_the_text_report_has_the_last_minute_and_each_busy_bucket(s3, bucket) ->
     first, *rest = text.splitlines()
     assert "2 answered (1 failed)" in first and "1 workers reporting" in first and "max 500 ms" in first
     assert len(rest) == 1 and "2 answered" in rest[0]
+
+
+def test_the_scalers_cloudwatch_line_has_the_fleets_minute_as_embedded_metrics(s3, bucket) -> None:
+    T0 = clock_at(offset=5)
+    window = LatencyWindow()
+    for latency in (0.1, 0.1, 0.2, 2.0):
+        window.record(latency, now=T0)
+    window.record(0.3, failed=True, now=T0, reason="undecodable")
+    publish(s3, bucket, "i-0abc", window, at=T0)
+    S3StatusStore(s3, bucket).publish(FleetStatus(running=2, desired=3, fleet="ec2", max=19, capped_by="setting"))
+
+    line = json.loads(fleet_metrics_line(s3, bucket, "my-stack", now=T0 + 5))
+
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "IRaaS" and directive["Dimensions"] == [["Stack"]] and line["Stack"] == "my-stack"
+    assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
+        "WorkersRunning": "Count", "WorkersDesired": "Count", "ImagesAnswered": "Count", "ImagesFailed": "Count",
+        "AnswerLatencyP50": "Seconds", "AnswerLatencyP90": "Seconds",
+    }
+    assert (line["WorkersRunning"], line["WorkersDesired"], line["ImagesAnswered"], line["ImagesFailed"]) == (2, 3, 5, 1)
+    assert latency_bin(line["AnswerLatencyP50"]) == latency_bin(0.2) and latency_bin(line["AnswerLatencyP90"]) == latency_bin(2.0)
+    assert line["_aws"]["Timestamp"] == int((T0 + 5) * 1000)

@@ -160,9 +160,16 @@ def test_the_dashboard_charts_the_queues_functions_api_and_face_metrics_of_the_s
     # The face function's own metrics (Powertools, namespace IRaaS, dimension service) are ones it publishes.
     handler = (REPO_ROOT / "functions" / "face_recognition" / "handler.py").read_text()
     assert 'Metrics(namespace="IRaaS", service="face-recognition")' in handler
-    assert charted["IRaaS"] and all(d == "service,face-recognition" for _, d in charted["IRaaS"])
-    for metric, _ in charted["IRaaS"]:
+    face = {(m, d) for m, d in charted["IRaaS"] if d == "service,face-recognition"}
+    assert face
+    for metric, _ in face:
         assert f'"{metric}"' in handler, metric
+    # The fleet's (dimension Stack) are the ones the scaler prints as EMF (iraas/images/metrics.py).
+    fleet = charted["IRaaS"] - face
+    assert fleet and all(d == "Stack,iraas" for _, d in fleet)
+    emf = (REPO_ROOT / "iraas" / "images" / "metrics.py").read_text()
+    for metric, _ in fleet:
+        assert f'"{metric}"' in emf, metric
     # Every queue charted is one of the stack's.
     for _, dimensions in charted["AWS/SQS"]:
         name = dimensions.removeprefix("QueueName,<").removesuffix(".QueueName>")
