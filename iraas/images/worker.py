@@ -462,7 +462,7 @@ class Worker:
                 return item, answer, body, None
 
         stored = list(self._pool.map(store, answers))
-        unqueued = self._queue_callbacks([(item, answer) for item, answer, _, first in stored if first is not None])
+        unqueued = {id(item) for item in self._queue_callbacks([(i, a) for i, a, _, first in stored if first is not None])}
         new = [(item, answer, body) for item, answer, body, first in stored if first]
         replies: dict[str, list[str]] = {}
         for item, _, body in new:
@@ -480,7 +480,7 @@ class Worker:
             reason = answer.error.code if answer.error is not None else "unknown"
             self.metrics.record(None if sent_at is None else sent - sent_at, answer.status == "failed", sent, reason)
         return {
-            item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None and item not in unqueued
+            item.message["ReceiptHandle"]: first for item, _, _, first in stored if first is not None and id(item) not in unqueued
         }
 
     def _queue_callbacks(self, stored: list[tuple[_Item, ImageResult]]) -> list[_Item]:
