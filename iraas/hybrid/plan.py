@@ -22,6 +22,9 @@ TAG = "iraas-deployment"  # server metadata key, and the marker in what deploy c
 PASSED_ON = (
     "IRAAS_MAX_IMAGE_BYTES", "IRAAS_MAX_IMAGE_PIXELS", "IRAAS_MAX_WAIT_S",
     "IRAAS_WEB_PROCESSES", "IRAAS_WEB_THREADS", "IRAAS_WEB_TIMEOUT_S",
+    # Completion callbacks: the secret's ARN turns them on (the AWS stack's callback function reads the
+    # value and sends them); the web tier checks URLs with the same allow-list. Never the value itself.
+    "IRAAS_WEBHOOK_SECRET_ARN", "IRAAS_CALLBACK_ALLOW",
 )
 AWS_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 API_KEY_VAR = API_KEY_ENV  # the app's keys, comma-separated

@@ -45,6 +45,16 @@ def test_the_server_gets_the_same_settings_contract_and_its_own_bind_address(pub
     assert [(r.port, r.cidr, r.purpose) for r in plan.rules] == [(8443, "0.0.0.0/0", "HTTPS"), (22, "203.0.113.0/24", "SSH")]
 
 
+def test_callbacks_are_on_with_the_secrets_arn_and_the_secret_itself_never_travels(public_key):
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:WebhookSecret-abc"
+    env = {**ENV, "IRAAS_WEBHOOK_SECRET_ARN": arn, "IRAAS_CALLBACK_ALLOW": "hooks.internal",
+           "IRAAS_WEBHOOK_SECRET": "the-webhook-secret-value-0123"}
+    user_data = build_plan(options(public_key), env).user_data
+    web_env = dict(line.split("=", 1) for line in files_of(user_data)["/etc/iraas/web.env"]["content"].splitlines())
+    assert (web_env["IRAAS_WEBHOOK_SECRET_ARN"], web_env["IRAAS_CALLBACK_ALLOW"]) == (arn, "hooks.internal")
+    assert "the-webhook-secret-value-0123" not in user_data
+
+
 # Finding: the user data carried the operator's AWS keys by default, readable from the metadata service.
 def test_by_default_no_secret_is_in_the_user_data_and_deploy_sends_them_over_ssh(public_key):
     plan = build_plan(options(public_key), ENV)
