@@ -1,16 +1,18 @@
 """iraas/local/lambda_runner.py retries a failing event as Lambda does, then drops it, against moto.
 
-``serve`` runs for real, in the main thread (it installs signal handlers), with a handler file
-written here and its function's event queue on moto in-process. A failed event becomes visible again
-after the runner's 2 s, so this takes a few seconds. When both events are deleted, the test sends
-SIGTERM, as ``iraas up`` does when it stops, and ``serve`` returns. Every SQS call is counted with
+``serve`` runs for real, with a handler file written here and its function's event queue on moto
+in-process. A failed event becomes visible again after the runner's 2 s, so this takes a few seconds.
+When both events are deleted, the test tells ``serve`` to stop, as the SIGTERM of ``iraas up`` does:
+through the stop flag its signal handler sets (``_stop_on_signals``), not with a real signal, which
+this long-lived pytest process, with the threads earlier tests leave, would take too (a runner's
+real SIGTERM is tested on runner processes in test_functions.py). Every SQS call is counted with
 botocore's event hooks.
 """
 
 from __future__ import annotations
 
 import json
-import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -39,15 +41,15 @@ def _s3_event(key: str) -> str:
 
 
 @pytest.fixture
-def restore_signal_handlers():
-    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    yield
-    for s, handler in saved.items():
-        signal.signal(s, handler)
+def stop(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set it to stop ``serve``, as its SIGTERM handler would."""
+    stopping = threading.Event()
+    monkeypatch.setattr(lambda_runner, "_stop_on_signals", lambda: stopping.is_set)
+    return stopping
 
 
 def test_a_failing_event_is_tried_three_times_then_dropped_and_a_good_one_once(
-    stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_signal_handlers: None
+    stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: threading.Event
 ) -> None:
     calls = tmp_path / "calls.txt"
     handler = tmp_path / "handler.py"
@@ -62,7 +64,7 @@ def test_a_failing_event_is_tried_three_times_then_dropped_and_a_good_one_once(
     def count(event_name: str, **_: object) -> None:
         seen[event_name.rsplit(".", 1)[1]] += 1
         if seen["DeleteMessage"] == 2 or seen["ReceiveMessage"] > MAX_RECEIVES:
-            signal.raise_signal(signal.SIGTERM)  # both events done (or a runner that never stops): stop it
+            stop.set()  # both events done (or a runner that never stops): stop it
 
     sqs.meta.events.register("after-call.sqs", count)
 
@@ -88,7 +90,7 @@ def lambda_handler(event, context):
 
 
 def test_a_message_the_handler_reports_failed_is_kept_and_received_again(
-    stack, tmp_path: Path, restore_signal_handlers: None
+    stack, tmp_path: Path, stop: threading.Event
 ) -> None:
     calls = tmp_path / "calls.txt"
     handler = tmp_path / "handler.py"
@@ -101,7 +103,7 @@ def test_a_message_the_handler_reports_failed_is_kept_and_received_again(
     def count(event_name: str, **_: object) -> None:
         seen[event_name.rsplit(".", 1)[1]] += 1
         if seen["DeleteMessage"] == 1 or seen["ReceiveMessage"] > MAX_RECEIVES:
-            signal.raise_signal(signal.SIGTERM)
+            stop.set()
 
     sqs.meta.events.register("after-call.sqs", count)
 
