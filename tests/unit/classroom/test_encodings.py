@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import pickle
+import re
 import struct
 import tracemalloc
 import zipfile
@@ -213,3 +214,81 @@ def test_an_npz_of_names_and_encodings_is_still_read(tmp_path: Path, save) -> No
     pairs = read_encodings(path, SIZE)
 
     assert [n for n, _ in pairs] == ["Ada", "Bob"] and np.allclose(pairs[1][1], vectors[1])
+
+
+# ---- the pickle is parsed, never unpickled: forged files and their neighbours ----------------------
+
+_RECONSTRUCT_FUNCTION = np.ndarray.__reduce__(np.zeros(1))[0]  # numpy's own _reconstruct, as it pickles it
+
+
+class Reduced:
+    """Pickles as ``function(*args)`` then ``BUILD state``: how a forger writes numpy's opcodes."""
+
+    def __init__(self, function: object, args: tuple, state: object = None) -> None:
+        self.function, self.args, self.state = function, args, state
+
+    def __reduce__(self) -> tuple:
+        return (self.function, self.args) if self.state is None else (self.function, self.args, self.state)
+
+
+OBJECT_FIELD = (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 0x3F)  # the finding's dtype state
+FLOAT_FIELD = (3, "|", None, ("a",), {"a": (np.dtype("f8"), 0)}, 8, 1, 0x10)  # fields, even of floats
+PLAIN = (3, "<", None, None, None, -1, -1, 0)  # what numpy writes for float64
+
+
+def forged_array(dtype_state: tuple, code: str = "f8", data: bytes = bytes(8 * SIZE), shape: tuple = (SIZE,)) -> Reduced:
+    dtype = Reduced(np.dtype, (code, False, True), dtype_state)
+    return Reduced(_RECONSTRUCT_FUNCTION, (np.ndarray, (0,), b"b"), (1, shape, dtype, False, data))
+
+
+class Shell:
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [
+        (forged_array(OBJECT_FIELD), "Python objects"),  # the finding: a float64 whose state declares objects
+        (forged_array(FLOAT_FIELD), "fields, sub-arrays or objects are not allowed"),
+        (forged_array((3, "|", None, None, None, -1, -1, 0)), "not numpy's"),  # a byte order floats never have
+        (forged_array(PLAIN, code="V8"), "only floats and text"),
+        (forged_array(PLAIN, data=bytes(8 * SIZE - 1)), "holds 1,023 bytes"),
+        (forged_array(PLAIN, shape=(-1,)), "negative dimension"),
+        (np.array([object()] * SIZE, dtype=object), "Python objects"),
+        (Shell(), "refers to posix.system"),
+        (Reduced(eval, ("1+1",)), "refers to __builtin__.eval"),
+        (Reduced(dict, ((("a", 1),),), {"x": 1}), "refers to __builtin__.dict"),
+    ],
+    ids=["object-field-state", "float-field-state", "odd-byte-order", "void-dtype", "short-data", "negative-shape",
+         "object-array", "os-system", "eval", "dict-with-state"],
+)
+def test_a_forged_pickle_is_refused_with_a_reason_and_nothing_of_it_runs(tmp_path: Path, encoding: object, reason: str) -> None:
+    path = tmp_path / "forged.pickle"
+    path.write_bytes(pickle.dumps({"name": ["x"], "encoding": [encoding]}, protocol=2))
+    with pytest.raises(InvalidEncodings, match=re.escape(reason)):
+        read_encodings(path, SIZE)
+
+
+def test_a_pickle_that_uses_anything_else_is_refused_by_its_opcode(tmp_path: Path) -> None:
+    # Out-of-band buffers (protocol 5), an instance of another class, a truncated file.
+    vector = np.zeros(SIZE)
+    cases = {
+        "NEXT_BUFFER": pickle.dumps({"name": ["x"], "encoding": [vector]}, protocol=5, buffer_callback=lambda b: False),
+        "refers to pathlib.PosixPath": pickle.dumps({"name": ["x"], "encoding": [Path("x")]}, protocol=2),
+        "not a readable pickle": pickle.dumps({"name": ["x"], "encoding": [vector]}, protocol=4)[:-20],
+    }
+    for reason, data in cases.items():
+        path = tmp_path / "odd.pickle"
+        path.write_bytes(data)
+        with pytest.raises(InvalidEncodings, match=reason):
+            read_encodings(path, SIZE)
+
+
+def test_plain_python_lists_in_a_pickle_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "lists.pickle"
+    path.write_bytes(pickle.dumps({"name": ["Ada"], "encoding": [[0.25] * SIZE]}, protocol=4))
+    [(name, vector)] = read_encodings(path, SIZE)
+    assert name == "Ada" and vector.dtype == np.float32 and (vector == 0.25).all()
