@@ -25,22 +25,31 @@ def error_response(error: HttpError) -> Response:
     return json_response(error.status, error.body, error.headers)
 
 
+# On every answer: a browser takes its Content-Type as it is (a CSV or a label is never run as a
+# script), and nothing that carries a user's data is kept by a cache; the page's own files say theirs.
+PRIVATE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+
 def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     """A use case's error becomes its answer (iraas/web/errors.py); anything else a clean 500 (the
-    log has the trace), or a 503 when storage or the queue stayed unavailable."""
+    log has the trace), or a 503 when storage or the queue stayed unavailable. Every answer gets
+    :data:`PRIVATE_HEADERS` (but a ``Cache-Control`` of its own)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
-            return view(*args, **kwargs)
+            response = view(*args, **kwargs)
         except ServiceError as exc:
-            return error_response(http_error(exc))
+            response = error_response(http_error(exc))
         except Exception as exc:  # noqa: BLE001 - nothing escapes as an HTML error page
             if is_unavailable(exc):  # after boto3's bounded retries: the client may try again
                 log.warning("storage or queue unavailable: %s", exc)
-                return error_response(http_error(STORAGE_UNAVAILABLE))
-            log.exception("unhandled error")
-            return error_response(INTERNAL)
+                response = error_response(http_error(STORAGE_UNAVAILABLE))
+            else:
+                log.exception("unhandled error")
+                response = error_response(INTERNAL)
+        response.headers = {**PRIVATE_HEADERS, **(response.headers or {})}
+        return response
 
     return wrapper
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import unicodedata
 import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -76,7 +77,10 @@ def csv_file_name(name: str | None, video_id: str) -> str:
 
 def content_disposition(file_name: str) -> str:
     """``attachment; filename="..."`` (printable ASCII, quotes and backslashes as ``_``), plus the
-    RFC 6266 ``filename*`` with the exact UTF-8 name when the plain one had to change."""
+    RFC 6266 ``filename*`` with the UTF-8 name when the plain one had to change. Control and format
+    characters are left out of both: a right-to-left override (U+202E) would make ``exe.csv`` of
+    ``\u202evsc.exe``, and the user's name is shown, not trusted."""
+    file_name = "".join(c for c in file_name if unicodedata.category(c) not in ("Cc", "Cf")) or "download.csv"
     plain = _NOT_QUOTABLE.sub("_", file_name)
     header = f'attachment; filename="{plain}"'
     if plain != file_name:

@@ -60,6 +60,7 @@ def test_a_video_and_its_csv_are_the_uploaders_alone_named_as_the_user_named_the
         mine = get_csv(client, ALICE, video_id)
         assert mine.status_code == 200 and mine.body.decode() == classroom.expected_csv["two"]
         assert mine.headers["Content-Disposition"] == 'attachment; filename="two people.csv"'
+        assert (mine.headers["X-Content-Type-Options"], mine.headers["Cache-Control"]) == ("nosniff", "no-store")
         theirs = get_csv(client, BOB, video_id)
         assert theirs.status_code == 404 and theirs.json_body["error"]["code"] == "not_found"
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from chalice.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
 from iraas import aws
@@ -18,17 +20,17 @@ from iraas.classroom.settings import load_face_settings
 from iraas.config import REPO_ROOT
 from iraas.images.worker import Worker
 from iraas.web import prometheus
-from iraas.web.project import ProjectGateway, load_chalice_project
+from iraas.web.project import ProjectGateway
 
 KEY = "prometheus-test-key-0123456789"
 BURST = 5
 
 
 @pytest.fixture
-def gateway(stack) -> ProjectGateway:
+def gateway(web_app) -> Iterator[ProjectGateway]:
+    """The gateway every long-running web server uses, over the app loaded fresh on the moto stack."""
     prometheus.registry.cache_clear()  # this stack's settings
-    app, config = load_chalice_project()
-    yield ProjectGateway(app, config)
+    yield ProjectGateway(web_app.app, Config.create(app_name=web_app.app.app_name))
     prometheus.registry.cache_clear()
 
 

@@ -3,6 +3,9 @@ in the file name its CSV is downloaded under (no AWS, no engine)."""
 
 from __future__ import annotations
 
+import unicodedata
+import urllib.parse
+
 import pytest
 
 from iraas.classroom.videos import content_disposition, csv_file_name, name_metadata, name_metadata_of, name_of
@@ -27,6 +30,22 @@ def test_the_csv_is_downloaded_under_the_stem_of_the_users_name():
     assert content_disposition('Zoë "x".csv') == (
         "attachment; filename=\"Zo_ _x_.csv\"; filename*=UTF-8''Zo%C3%AB%20%22x%22.csv"
     )
+
+
+
+@pytest.mark.parametrize(
+    "name", ["\u202evsc.exe", "lec\u2066ture\u2069.csv", "tab\tand\nnewline.csv", "zero\u200bwidth.csv"]
+)
+def test_bidi_and_control_characters_never_reach_a_download_name(name: str) -> None:
+    header = content_disposition(name)
+    plain, _, encoded = header.partition("; filename*=UTF-8''")
+    shown = urllib.parse.unquote(encoded) if encoded else plain
+    assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in header + shown)
+    assert "%E2%80%AE" not in header and "%E2%81%A6" not in header
+
+
+def test_a_name_of_only_such_characters_still_downloads_under_a_name() -> None:
+    assert content_disposition("\u202e\u202d") == 'attachment; filename="download.csv"'
 
 
 class CountingS3:
