@@ -5,9 +5,10 @@ Each batch is classified with one model call; one bad image never fails the othe
 image rides in its request message (``ImageRequest.image_b64``), so only the others are fetched
 from S3. A request is deleted only after its result is stored and sent to the reply queue its
 request names (and, with ``IRAAS_WORKER_ANNOUNCE``, announced on the response queue, which
-``iraas up`` prints and nothing reads on AWS); a request that keeps failing is left to the
-queue's redrive policy, which moves it to the dead-letter queue, and its reason is recorded as
-its result on the last attempt.
+``iraas up`` prints and nothing reads on AWS). A request whose image can never be classified
+(not an image, undecodable, too large: ``ProcessingError.permanent``) is answered failed at once and
+deleted; one that keeps failing for a reason that may pass is left to the queue's redrive policy,
+which moves it to the dead-letter queue, and its reason is recorded as its result on the last attempt.
 
 While one batch is classified, stored and answered, a thread of the same process receives the
 next and takes its images (``Worker.run``: one batch ahead, never more), so the model does not wait
@@ -68,6 +69,8 @@ POLL_ERROR_BACKOFF_S = 2.0
 # BASE * 2^(such batches in a row - 1), at most CAP (iraas.aws.Backoff).
 AWS_TROUBLE_PAUSE_BASE_S = 0.5
 AWS_TROUBLE_PAUSE_CAP_S = 30.0
+# Failures a later try may not repeat; every other failure of a request is its answer at once.
+TRANSIENT_CODES = frozenset({"classification_failed", "unknown"})
 # How long received messages stay hidden before the lease extends them (see _Lease).
 RECEIVE_VISIBILITY_S = 2
 
@@ -86,6 +89,12 @@ class ProcessingError(Exception):
         self.code = code
         self.message = message
         self.aws_trouble = aws_trouble  # AWS failed (throttled, unavailable), not the request
+
+    @property
+    def permanent(self) -> bool:
+        """Whether trying again cannot help: the request or its image is what is wrong (not an
+        image, undecodable, too many pixels, too large, garbled, its input gone), not AWS or the model."""
+        return not self.aws_trouble and self.code not in TRANSIENT_CODES
 
 
 @dataclass
@@ -520,12 +529,16 @@ class Worker:
             log.warning(f"could not {what}", extra={"queue": url, "count": len(bodies), "error": failures[0]})
 
     def _fail(self, items: list[_Item]) -> int:
-        """Leave failed messages to the queue; on a last attempt, record why. Returns how many were final."""
+        """Settle failed messages. A request whose failure is permanent (its image can never be
+        classified) gets its failed answer now and its message is deleted: trying again could only
+        fail again, three times over. Any other failure is left to the queue to try again; on its
+        last attempt its reason is recorded and SQS moves it to the dead-letter queue. Returns how
+        many were final."""
         finals: list[tuple[_Item, ImageResult]] = []
         for item in items:
             error = item.error or ProcessingError("unknown", "failed without a reason")
             request = item.request
-            final = item.receive_count >= self.max_receives
+            final = self._final(item)
             log.warning(
                 "request failed",
                 extra={**item.fields(), "max_receives": self.max_receives, "final": final,
@@ -540,10 +553,13 @@ class Worker:
                     )
             except Exception as exc:  # noqa: BLE001 - the message simply reappears after its timeout
                 log.warning("could not record the failure", extra={**item.fields(), "error": str(exc)})
-        if finals:
-            self._answer(finals)  # the waiting request gets its 422 now, not at its deadline
-        count = 0
+        answered = self._answer(finals) if finals else {}  # the waiting request gets its 422 now
+        settled = [item for item in items if item.message["ReceiptHandle"] in answered and self._permanent(item)]
+        self._delete(settled)  # answered for good: nothing to try again
+        count = len(settled)
         for item in items:
+            if any(item is done for done in settled):
+                continue
             final = item.receive_count >= self.max_receives
             count += final
             # Sooner than the visibility timeout: retry soon, or (if final) let SQS move it to the
@@ -557,6 +573,15 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - the message simply reappears after its timeout
                 log.warning("could not release a failed message", extra={**item.fields(), "error": str(exc)})
         return count
+
+    def _final(self, item: _Item) -> bool:
+        return item.receive_count >= self.max_receives or self._permanent(item)
+
+    @staticmethod
+    def _permanent(item: _Item) -> bool:
+        """A request (not a message that is none: that one is kept, for the dead-letter queue) whose
+        failure a later try would repeat."""
+        return item.request is not None and item.error is not None and item.error.permanent
 
     def _delete(self, items: list[_Item]) -> None:
         receipts = [item.message["ReceiptHandle"] for item in items]

@@ -107,23 +107,27 @@ def test_one_bad_image_does_not_hold_back_the_rest_of_its_batch(settings, client
 
     assert outcome.received == 2 and outcome.answered == 1 and outcome.failed == 1
     assert stored_result(settings, s3, good)["label"] == "tench"
-    with pytest.raises(s3.exceptions.NoSuchKey):  # not final yet: it will be retried
-        stored_result(settings, s3, bad)
+    assert stored_result(settings, s3, bad)["error"]["code"] == "undecodable"  # answered: it never could be
 
 
-def test_a_request_that_keeps_failing_is_recorded_and_dead_lettered(settings, clients, worker):
+def test_an_image_that_can_never_be_classified_is_answered_failed_at_once_and_never_retried(
+    settings, clients, worker
+):
     s3, sqs = clients
     bad = enqueue(settings, clients, b"\xff\xd8\xff\xe0 not really a jpeg", "broken.jpg")
+    receives = []
+    sqs.meta.events.register("after-call.sqs.ReceiveMessage", lambda parsed, **_: receives.extend(parsed.get("Messages", [])))
 
     drain(worker)
 
     result = stored_result(settings, s3, bad)
     assert result["status"] == "failed"
     assert result["error"]["code"] in {"undecodable", "not_an_image"}
+    assert len(receives) == 1  # one try: a permanent error is not retried as if it were transient
     assert queue_depth(sqs, settings.request_queue_url) == 0
-    assert queue_depth(sqs, settings.dead_letter_queue_url) == 1
+    assert queue_depth(sqs, settings.dead_letter_queue_url) == 0  # answered, not dead-lettered
     announced = responses(sqs, settings.response_queue_url)
-    assert [r["status"] for r in announced] == ["failed"]  # announced once, on the last attempt
+    assert [r["status"] for r in announced] == ["failed"]  # announced once
 
 
 def test_a_poison_message_reaches_the_dead_letter_queue_and_the_worker_keeps_going(
@@ -320,10 +324,10 @@ def test_garbled_carried_bytes_are_a_recorded_failure_and_the_worker_keeps_going
     good = accepted(settings, photo.path.read_bytes(), "after.jpg")
     drain(worker, rounds=2)
 
-    result = stored_result(settings, s3, garbled)  # recorded under its id, on its last attempt
+    result = stored_result(settings, s3, garbled)  # recorded under its id, on its first attempt: it never decodes
     assert result["status"] == "failed" and result["error"]["code"] == "malformed_request"
     assert "not base64" in result["error"]["message"]
-    assert queue_depth(sqs, settings.dead_letter_queue_url) == 1
+    assert queue_depth(sqs, settings.dead_letter_queue_url) == 0
     assert stored_result(settings, s3, good)["label"] == "tench"
 
 
