@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 from moto.apigateway.models import RestAPI
+from moto.cloudformation import parsing
 from moto.iam import access_control
 from moto.iam.models import Role
+from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.sqs.responses import SQSResponse
 
 from tests.support import moto_iam
-from tests.support.moto_iam import PATCHES, MotoPatchError
+from tests.support.moto_iam import PATCHES, SECRET_TYPE, MotoPatchError
 
 
 def test_each_patch_fits_the_installed_moto() -> None:
@@ -30,6 +32,11 @@ BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "role_policies_as_json": lambda mp: mp.setattr(Role, "create_from_cloudformation_json", classmethod(_does_nothing)),
     "sqs_batch_actions": lambda mp: mp.setattr(access_control.IAMRequestBase, "check_action_permitted", _does_nothing),
     "sqs_create_queue_arn": lambda mp: mp.delattr(SQSResponse, "_determine_resource"),
+    # moto's CloudFormation learns secrets, and its Secrets Manager names a call's resource itself.
+    "secret_from_cloudformation": lambda mp: mp.setattr(parsing, "get_model_map", lambda: {SECRET_TYPE: object}),
+    "secretsmanager_secret_arn": lambda mp: mp.setattr(
+        SecretsManagerResponse, "_determine_resource", _does_nothing, raising=False
+    ),
 }
 
 
@@ -49,7 +56,8 @@ def test_a_patch_that_no_longer_fits_fails_loudly_naming_it(name: str, monkeypat
 
 
 def test_the_patches_are_undone_after_their_block() -> None:
-    before = {(p.owner, p.attribute): p.owner.__dict__[p.attribute] for p in PATCHES}
+    absent = object()  # an attribute a patch adds (it is taken away again)
+    before = {(p.owner, p.attribute): p.owner.__dict__.get(p.attribute, absent) for p in PATCHES}
     with moto_iam.patched():
-        assert all(p.owner.__dict__[p.attribute] is not before[(p.owner, p.attribute)] for p in PATCHES)
-    assert {(p.owner, p.attribute): p.owner.__dict__[p.attribute] for p in PATCHES} == before
+        assert all(p.owner.__dict__.get(p.attribute, absent) is not before[(p.owner, p.attribute)] for p in PATCHES)
+    assert {(p.owner, p.attribute): p.owner.__dict__.get(p.attribute, absent) for p in PATCHES} == before
