@@ -32,6 +32,7 @@ from iraas.local.capacity import local_scaling
 from iraas.local.durable import STATE_FILE, Restored, remove_state
 from iraas.local.functions import FunctionPool
 from iraas.local.motoserver import MotoServer, MotoServerError
+from iraas.local.privacy import keep_private
 from iraas.local.provision import provision
 from iraas.local.reporter import report_results
 from iraas.local.stackfile import remove_stack_file, write_stack_file
@@ -416,6 +417,7 @@ def up(
     fresh: bool = False,
 ) -> int:
     """Run the embedded stack in the foreground until Ctrl-C or SIGTERM."""
+    keep_private(home)  # before anything is written: state, logs and key are this user's alone
     stack = EmbeddedStack(
         home=home, host=host, port=port, workers=workers, say=say, web_server=web_server, fresh=fresh
     )

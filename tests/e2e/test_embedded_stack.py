@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -144,6 +145,16 @@ def test_chalice_local_inside_chalice_web_serves_against_the_running_stack(embed
         chalice.wait(timeout=10)
 
     assert (response.status_code, response.text) == (200, "fish:tench")
+
+
+def test_the_state_folder_and_logs_are_private_to_their_owner(embedded_stack):
+    """Everything the running stack wrote (state database, logs, stack.json, ready files) is 0700/0600."""
+    home = embedded_stack["home"]
+    written = [home, *home.rglob("*")]
+    assert any(p.name == "endpoint.sqlite" for p in written) and any(p.suffix == ".log" for p in written)
+    readable = [f"{p} {stat.S_IMODE(p.lstat().st_mode):o}" for p in written
+                if not p.is_symlink() and p.lstat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)]
+    assert readable == []
 
 
 def test_ctrl_c_stops_the_stack_and_everything_it_started_within_ten_seconds(embedded_stack):
