@@ -116,10 +116,25 @@ class BatchSender:
                 f"SQS did not take the message: {entry.error}", unavailable=not entry.sender_fault
             ) from entry.cause
 
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Send what is waiting, then stop the gathering thread and its pool (a later ``send``
+        starts them again). A web process never needs this; a test that makes many senders does."""
+        with self._cond:
+            thread, pool = self._thread, self._pool
+            self._thread = self._pool = None
+            self._cond.notify_all()
+        if thread is not None:
+            thread.join(timeout_s)
+        if pool is not None:
+            pool.shutdown(wait=True)
+
     def _gather(self, pool: ThreadPoolExecutor) -> None:
+        me = threading.current_thread()
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._pending))
+                self._cond.wait_for(lambda: bool(self._pending) or self._thread is not me)
+                if not self._pending:  # closed, with nothing left to send
+                    return
                 self._cond.wait_for(lambda: len(self._pending) >= BATCH_LIMIT, timeout=self.linger_s)
                 batch, self._pending = self._pending[:BATCH_LIMIT], self._pending[BATCH_LIMIT:]
             pool.submit(self._flush, batch)

@@ -108,8 +108,8 @@ def web_app(stack):
     """chalice_web/app.py loaded fresh (it is a Chalice project, not a package), on the moto stack."""
     module = load_app_module()
     yield module
-    if module.service.cache_info().currsize:  # its reply queue, while the stack still exists
-        module.service().replies.close()
+    if module.service.cache_info().currsize:  # its threads, and its reply queue while the stack still exists
+        module.service().close()
 
 
 # ---- the classroom face pipeline ------------------------------------------------------------

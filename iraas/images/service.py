@@ -63,6 +63,11 @@ class ImageService:
         # One request at a time on Lambda: nothing to gather there.
         self.requests = BatchSender(self.sqs, settings.request_queue_url, 0.0 if aws.on_lambda() else SEND_LINGER_S)
 
+    def close(self) -> None:
+        """Stop the request sender's threads and delete this process's reply queue."""
+        self.requests.close()
+        self.replies.close()
+
     def submit(
         self, upload: Upload, owner: str, idempotency_key: str | None = None, wait_s: float = 0.0,
         top: int | None = None, callback: str | None = None,

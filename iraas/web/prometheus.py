@@ -58,8 +58,9 @@ def count_request(route: str | None, status: int) -> None:
 class StackCollector(Collector):
     """What the workers, the queues and the fleet report, read at each scrape."""
 
-    def __init__(self, settings: ImageSettings) -> None:
+    def __init__(self, settings: ImageSettings, video_output_bucket: str | None) -> None:
         self.settings = settings
+        self.video_output_bucket = video_output_bucket  # None: no face pipeline in this stack
 
     def collect(self) -> Iterator[Metric]:
         settings = self.settings
@@ -95,7 +96,7 @@ class StackCollector(Collector):
             if settings.callback_dead_letter_queue_url:
                 given_up = queue_depth(sqs, settings.callback_dead_letter_queue_url).visible
                 yield GaugeMetricFamily("iraas_callbacks_failed", "Completion callbacks given up on.", given_up)
-        bucket = load_face_settings().video_output_bucket
+        bucket = self.video_output_bucket
         if bucket:
             videos = videos_tally(s3, bucket)
             processed = CounterMetricFamily(
@@ -120,7 +121,7 @@ def registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(scrape)
     else:
         scrape.register(HTTP_REQUESTS)
-    scrape.register(StackCollector(load_image_settings()))
+    scrape.register(StackCollector(load_image_settings(), load_face_settings().video_output_bucket))
     return scrape
 
 

@@ -87,6 +87,20 @@ def test_without_linger_each_message_is_sent_alone_with_no_thread(sqs, queue):
     assert received(sqs, queue) == ["one"]
 
 
+def test_close_stops_the_senders_threads_and_a_later_send_starts_them_again(sqs, queue):
+    before = {t.ident for t in threading.enumerate()}
+    sender = BatchSender(sqs, queue, linger_s=0.01)
+    sender.send("one")
+    assert {t.name for t in threading.enumerate() if t.ident not in before} >= {"sqs-batch"}
+
+    sender.close()
+    assert [t.name for t in threading.enumerate() if t.ident not in before] == []
+
+    sender.send("two")
+    sender.close()
+    assert sorted(received(sqs, queue)) == ["one", "two"]
+
+
 def test_an_unreachable_queue_is_an_error_for_every_sender_of_the_batch(aws_credentials):
     # Nothing listens on the port; one attempt, so that the test does not wait out the retries.
     url = f"http://127.0.0.1:{free_port()}"
