@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,18 +170,10 @@ def _truncated(answer: dict[str, Any], what: str) -> None:
 
 
 def cmd_students_list(args: argparse.Namespace) -> int:
-    answer = _students(args)
-    if args.json:
-        _print_json(answer)
-        return 0
-    students = answer["students"]
-    if not students:
-        print("no students", file=sys.stderr)
-        return 0
-    _print_table(("name", "id", "major", "year", "faces"),
-                 [(s["name"], s["id"] or None, s["major"] or None, s["year"] or None, s["faces"]) for s in students])
-    _truncated(answer, "students")
-    return 0
+    return _print_listing(
+        args, _students(args), "students", ("name", "id", "major", "year", "faces"),
+        lambda s: (s["name"], s["id"] or None, s["major"] or None, s["year"] or None, s["faces"]),
+    )
 
 
 def cmd_students_remove(args: argparse.Namespace) -> int:
@@ -221,18 +214,27 @@ def cmd_videos_list(args: argparse.Namespace) -> int:
         answer = api_client.call_json(args.url, "GET", "/v1/videos")
     else:
         answer = _service("video_input_bucket", "video_output_bucket").list_videos(None)
+    yes_no = {True: "yes", False: "no"}
+    return _print_listing(
+        args, answer, "videos", ("video", "name", "uploaded", "bytes", "csv", "attendance"),
+        lambda v: (v["video"], v["name"], v["uploaded"], v["bytes"], yes_no[bool(v["csv"])], yes_no[bool(v["attendance"])]),
+    )
+
+
+def _print_listing(
+    args: argparse.Namespace, answer: dict[str, Any], key: str, columns: tuple[str, ...], row: Callable[[Any], tuple]
+) -> int:
+    """A listing answer as JSON (``--json``), or ``no <key>``, or a table of ``row(item)`` and a note
+    when the service left some out."""
     if args.json:
         _print_json(answer)
         return 0
-    videos = answer["videos"]
-    if not videos:
-        print("no videos", file=sys.stderr)
+    items = answer[key]
+    if not items:
+        print(f"no {key}", file=sys.stderr)
         return 0
-    yes_no = {True: "yes", False: "no"}
-    _print_table(("video", "name", "uploaded", "bytes", "csv", "attendance"),
-                 [(v["video"], v["name"], v["uploaded"], v["bytes"], yes_no[bool(v["csv"])], yes_no[bool(v["attendance"])])
-                  for v in videos])
-    _truncated(answer, "videos")
+    _print_table(columns, [row(item) for item in items])
+    _truncated(answer, key)
     return 0
 
 
