@@ -9,17 +9,27 @@ SAM_STAMP := .venv-sam/.installed
 # checkov (IaC security checks) pins its own dependencies too; `make checkov` runs it offline.
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := .venv-checkov/.installed-$(CHECKOV_VERSION)
+# The locks (docs/deploy-aws.md#locks): what each deployable installs, every file by its sha256. uv writes
+# them (make lock) and pip-audit reads them (make audit), each pinned, in a venv of its own.
+UV_VERSION := 0.13.8
+UV_STAMP := .venv-uv/.installed-$(UV_VERSION)
+PIP_AUDIT_VERSION := 2.10.1
+PIP_AUDIT_STAMP := .venv-audit/.installed-$(PIP_AUDIT_VERSION)
+DEV_EXTRAS := worker build local faces openstack
 
-.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps bench-deps ami-inputs ami docs docs-build
+.PHONY: install run test test-fast soak check lint checkov package bench bench-faces clean system-deps bench-deps ami-inputs ami docs docs-build lock audit base-image-digest
 
 install: $(STAMP)
 
-# Everything from the repository's own files: the package with its extras, the test tools,
-# and the ONNX model built once from the packaged weights (cached under ~/.cache/iraas).
-$(STAMP): pyproject.toml requirements-dev.txt
+# Everything from the repository's own files: the package's dependencies with its extras and the test
+# tools, exactly as locks/dev.txt has them (each file checked against its hash), then the package itself
+# (editable, so no dependency of its own: pip refuses an editable install under --require-hashes), and the
+# ONNX model built once from the packaged weights (cached under ~/.cache/iraas).
+$(STAMP): pyproject.toml requirements-dev.txt locks/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing IRaaS and its dependencies into $(VENV) (a few minutes the first time)..."
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[worker,build,local,faces,openstack]' -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q --require-hashes -r locks/dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	$(BIN)/iraas model build
 	touch $@
 
@@ -48,7 +58,7 @@ $(SAM_STAMP):
 run: install
 	$(BIN)/iraas up $(ARGS)
 
-test: install $(SAM_STAMP) system-deps check checkov docs-build
+test: install $(SAM_STAMP) $(PIP_AUDIT_STAMP) system-deps check checkov docs-build
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Lint (with import order), types and the package's layers (import-linter: nothing imports upward),
@@ -57,6 +67,7 @@ check: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/python locks/check.py
 
 # Unit tests only: no model, no processes.
 test-fast: install
@@ -95,6 +106,55 @@ checkov: install $(CHECKOV_STAMP)
 	$(MAKE) --no-print-directory package PACKAGE_DIR=$(CHECKOV_PACKAGE_DIR) >/dev/null
 	.venv-checkov/bin/checkov --config-file .checkov.yaml --file template.yaml
 	.venv-checkov/bin/checkov --config-file .checkov.yaml --file $(CHECKOV_PACKAGE_DIR)/sam.yaml
+
+# The locks, one per deployable, regenerated from pyproject.toml's extras, requirements-dev.txt and
+# locks/*.in, each resolved for the Python it runs on: the dev venv's 3.11 (and chalice's web package,
+# which is built for the Python chalice runs under), the Lambda image's 3.12 (python:3.12) and the AMI's
+# 3.12 (Ubuntu 24.04). Every pin that still fits is kept; UPGRADE=1 moves them all to the newest,
+# UPGRADE=name only that one. The deployables follow dev.txt's versions (-c), so what ships is what
+# the tests ran. torch's CPU build comes from this machine's wheels (pip's find-links) or PyTorch's index.
+TORCH_SOURCE ?= $(if $(wildcard /opt/wheels/torch-*),--find-links /opt/wheels,--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+UPGRADE ?=
+UV_COMPILE = UV_PYTHON_DOWNLOADS=never .venv-uv/bin/uv pip compile --quiet --generate-hashes --python-platform x86_64-manylinux_2_28
+lock: $(UV_STAMP)
+	$(UV_COMPILE) --python-version 3.11.7 $(TORCH_SOURCE) \
+	  $(if $(filter 1,$(UPGRADE)),--upgrade,$(if $(UPGRADE),--upgrade-package $(UPGRADE))) \
+	  pyproject.toml requirements-dev.txt locks/build-system.in $(addprefix --extra ,$(DEV_EXTRAS)) -o locks/dev.txt
+	$(UV_COMPILE) --python-version 3.12 -c locks/dev.txt pyproject.toml locks/build-system.in --extra worker -o locks/worker.txt
+	$(UV_COMPILE) --python-version 3.12 -c locks/dev.txt pyproject.toml locks/build-system.in --extra faces -o locks/face-function.txt
+	$(UV_COMPILE) --python-version 3.12 -c locks/dev.txt pyproject.toml locks/build-system.in -o locks/callback-function.txt
+	$(UV_COMPILE) --python-version 3.11 -c locks/dev.txt locks/web.in -o chalice_web/requirements.txt
+	.venv-uv/bin/python locks/check.py
+
+$(UV_STAMP):
+	test -x .venv-uv/bin/python || $(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/pip install --disable-pip-version-check -q uv==$(UV_VERSION) packaging==26.4
+	touch $@
+
+# Known vulnerabilities in what the locks install (locks/audit.py: pip-audit against PyPI's advisory data,
+# or OSV with AUDIT_ARGS='-s osv'). It needs the network, so it is not part of make test; where it could
+# not get an answer for every locked package it says so in one line and exits 2, never "no known
+# vulnerabilities" for what it did not check.
+AUDIT_ARGS ?=
+audit: $(PIP_AUDIT_STAMP)
+	.venv-audit/bin/python locks/audit.py --pip-audit .venv-audit/bin/pip-audit -- $(AUDIT_ARGS)
+
+$(PIP_AUDIT_STAMP):
+	test -x .venv-audit/bin/python || $(PYTHON) -m venv .venv-audit
+	.venv-audit/bin/pip install --disable-pip-version-check -q pip-audit==$(PIP_AUDIT_VERSION)
+	touch $@
+
+# The functions' base image moved forward: the current digest of its tag (crane, or docker buildx), written
+# into both Dockerfiles. Needs the network and one of the two tools.
+LAMBDA_BASE_IMAGE := public.ecr.aws/lambda/python:3.12
+base-image-digest:
+	@if command -v crane >/dev/null; then digest=$$(crane digest $(LAMBDA_BASE_IMAGE)); \
+	elif command -v docker >/dev/null; then digest=$$(docker buildx imagetools inspect $(LAMBDA_BASE_IMAGE) --format '{{json .Manifest.Digest}}' | tr -d '"'); \
+	else echo "base-image-digest: needs crane or docker (buildx) to look up $(LAMBDA_BASE_IMAGE)" >&2; exit 1; fi; \
+	case "$$digest" in sha256:????????????????????????????????????????????????????????????????) ;; \
+	  *) echo "base-image-digest: no digest for $(LAMBDA_BASE_IMAGE) (got '$$digest')" >&2; exit 1;; esac; \
+	sed -i "s|^FROM $(LAMBDA_BASE_IMAGE)@sha256:[0-9a-f]*|FROM $(LAMBDA_BASE_IMAGE)@$$digest|" functions/*/Dockerfile; \
+	echo "functions/*/Dockerfile: FROM $(LAMBDA_BASE_IMAGE)@$$digest"
 
 # What `sam deploy` ships: chalice's CloudFormation for the web tier merged with template.yaml.
 PACKAGE_DIR ?= build/package
@@ -137,4 +197,4 @@ bench-faces: install
 	$(BIN)/python -m bench.faces $(ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-sam .venv-checkov build .iraas .pytest_cache
+	rm -rf $(VENV) .venv-sam .venv-checkov .venv-uv .venv-audit build .iraas .pytest_cache

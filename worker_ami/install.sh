@@ -11,9 +11,11 @@ useradd --system --home /opt/iraas --shell /usr/sbin/nologin iraas || true
 install -d -o root -g root -m 0755 /opt/iraas /opt/iraas/src
 tar -xzf /tmp/iraas-src.tar.gz -C /opt/iraas/src
 
-echo "== runtime venv (worker extra only)"
+echo "== runtime venv (worker extra only): exactly what locks/worker.txt pins, each file checked against its hash,"
+echo "   then the package itself with nothing of its own resolved (built by the lock's setuptools)"
 python3 -m venv /opt/iraas/venv
-/opt/iraas/venv/bin/pip install -q "/opt/iraas/src[worker]"
+/opt/iraas/venv/bin/pip install -q --require-hashes -r /opt/iraas/src/locks/worker.txt
+/opt/iraas/venv/bin/pip install -q --no-deps --no-build-isolation /opt/iraas/src
 
 echo "== the ONNX model, built and tested before the image build (make ami-inputs)"
 install -d -o root -g root -m 0755 /opt/iraas/models

@@ -38,6 +38,16 @@ variable "own_model" {
   }
 }
 
+variable "source_ami_name" {
+  type        = string
+  default     = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20260714"
+  description = "Canonical's Ubuntu 24.04 image the worker AMI starts from, by its exact dated name (not the newest of a pattern), so that two builds of one commit start from the same image; its python3 (3.12) is what locks/worker.txt is resolved for. Moving it forward: docs/deploy-aws.md#locks."
+  validation {
+    condition     = regex_replace(var.source_ami_name, "^ubuntu/images/[a-z0-9-]+/ubuntu-noble-24[.]04-amd64-server-[0-9]{8}([.][0-9]+)?$", "") == ""
+    error_message = "The source_ami_name variable is one exact, dated Ubuntu 24.04 (noble) amd64 server image name: locks/worker.txt is resolved for its Python 3.12."
+  }
+}
+
 source "amazon-ebs" "worker" {
   region        = var.region
   instance_type = var.instance_type
@@ -45,12 +55,11 @@ source "amazon-ebs" "worker" {
   ami_name      = "iraas-worker-{{timestamp}}"
   source_ami_filter {
     filters = {
-      name                = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+      name                = var.source_ami_name
       virtualization-type = "hvm"
       root-device-type    = "ebs"
     }
-    owners      = ["099720109477"] # Canonical
-    most_recent = true
+    owners = ["099720109477"] # Canonical
   }
   tags = {
     "iraas:component" = "worker"
