@@ -54,26 +54,32 @@ def _rgb_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
-def one_descriptor(engine: FaceEngine, rgb: np.ndarray, what: str) -> np.ndarray:
-    """The descriptor of the one face in a photo (whose would it be else?); EnrolmentError if not one."""
-    faces = engine.faces(rgb)
+def one_descriptor(
+    engine: FaceEngine, rgb: np.ndarray, what: str, max_detect_pixels: int | None = FaceSettings.max_detect_pixels
+) -> np.ndarray:
+    """The descriptor of the one face in a photo (whose would it be else?); EnrolmentError if not one.
+    The face is looked for in the photo scaled to at most ``max_detect_pixels`` and described on the
+    photo's own pixels."""
+    faces = engine.faces(rgb, max_detect_pixels)
     if len(faces) != 1:
         raise FacesFound(len(faces), f"{what}: found {len(faces)} faces; an enrolment photo must show exactly one")
     return faces[0].descriptor
 
 
 def descriptors_from_photos(
-    engine: FaceEngine, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels
+    engine: FaceEngine, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels,
+    max_detect_pixels: int | None = FaceSettings.max_detect_pixels,
 ) -> list[np.ndarray]:
     """One descriptor per photo; each photo must show exactly one face."""
-    return [one_descriptor(engine, read_photo(photo, max_pixels), str(photo)) for photo in photos]
+    return [one_descriptor(engine, read_photo(photo, max_pixels), str(photo), max_detect_pixels) for photo in photos]
 
 
 def enrol_photos(
-    store: StudentStore, engine: FaceEngine, name: str, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels
+    store: StudentStore, engine: FaceEngine, name: str, photos: list[Path], max_pixels: int = UploadLimits.max_image_pixels,
+    max_detect_pixels: int | None = FaceSettings.max_detect_pixels,
 ) -> int:
     """Store the descriptors of ``name``'s photos; returns how many."""
-    descriptors = descriptors_from_photos(engine, photos, max_pixels)
+    descriptors = descriptors_from_photos(engine, photos, max_pixels, max_detect_pixels)
     store.add_faces(name, [to_bytes(d) for d in descriptors])
     return len(descriptors)
 
@@ -127,7 +133,7 @@ def enrol_upload(
             # Pillow, as the web tier checked it: the pixel count is bounded before decoding, and a
             # phone photo's EXIF orientation is applied, so the face is upright for the detector.
             rgb = _rgb_array(decode_rgb(data, settings.photo_limits.max_image_pixels))
-            descriptor = one_descriptor(engine or engine_for(settings), rgb, "the photo")
+            descriptor = one_descriptor(engine or engine_for(settings), rgb, "the photo", settings.max_detect_pixels)
             student_store(settings).add_faces(student, [to_bytes(descriptor)], must_exist=True)
             outcome.status, outcome.faces = ENROLLED, 1
         except ImageError as exc:

@@ -1,4 +1,7 @@
-"""The first frame of a video, decoded with OpenCV and bounded before use."""
+"""The first frame of a video, decoded with OpenCV and bounded before use.
+
+OpenCV opens still images too: the pipeline recognises the file as a video by its container first
+(``iraas.classroom.sampling.probe``), so a JPEG named ``.avi`` never reaches :func:`first_frame`."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import numpy as np
 
 
 class UnreadableVideo(ValueError):
-    """The file is not a video OpenCV can decode, or its first frame is out of bounds."""
+    """The file is not a video (by its container, or OpenCV cannot decode it), or it is out of bounds."""
 
 
 def first_frame(path: str | Path, max_pixels: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Attendance across the whole lecture: the face function's second use case, after the first-frame CSV.
 
-1. **Start** (in the invocation of the video's S3 event, once its CSV is written): the video is
-   recognised by its container and bounded (``iraas.classroom.sampling.probe``: frames, duration),
-   cut into segments of ``segment_s`` on the sample grid, and each segment is sent to
+1. **Start** (in the invocation of the video's S3 event, once its CSV is written): the video,
+   recognised by its container before its first frame was read (``iraas.classroom.sampling.probe``,
+   in ``iraas.classroom.pipeline``: at least two frames, a duration, its frames' pixels), is bounded
+   by its duration, cut into segments of ``segment_s`` on the sample grid, and each segment is sent to
    ``VideoSegmentQueue``, which invokes the same function again (on AWS, Lambda's SQS trigger; under
    ``iraas up``, a local runner). The run's record (``AttendanceRunsTable``) says how many there are;
    a second delivery of the same event (S3 delivers at least once) finds the run under way and
@@ -27,7 +28,6 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from iraas import aws
@@ -39,7 +39,7 @@ from iraas.classroom.frames import UnreadableVideo
 from iraas.classroom.gallery import Gallery
 from iraas.classroom.run_store import DynamoRunStore, RunStore
 from iraas.classroom.s3_video import S3VideoFile
-from iraas.classroom.sampling import probe, sample_frames
+from iraas.classroom.sampling import VideoInfo, check_duration, sample_frames
 from iraas.classroom.settings import FaceSettings
 from iraas.classroom.student_store import StudentStore, student_store
 from iraas.classroom.students import MAX_LISTED_STUDENTS
@@ -115,12 +115,13 @@ def run_store(settings: FaceSettings) -> RunStore:
     return DynamoRunStore(aws.client(settings, "dynamodb"), table)
 
 
-def start(settings: FaceSettings, bucket: str, key: str, path: Path, etag: str, runs: RunStore | None = None) -> StartOutcome:
-    """Probe the downloaded video at ``path`` and queue its segments (or, for a video that cannot be
-    read, write a report that says so)."""
+def start(settings: FaceSettings, bucket: str, key: str, info: VideoInfo, etag: str, runs: RunStore | None = None) -> StartOutcome:
+    """Queue the segments of the video ``info`` describes (what ``probe`` found when the first
+    frame was read: the file is not probed twice); for one over ``IRAAS_MAX_VIDEO_SECONDS``, write a
+    report that says so instead (a video that is none gets :func:`refuse` from the pipeline)."""
     settings.require("video_output_bucket", "segment_queue_url", "runs_table")
     try:
-        info = probe(path, settings.max_frame_pixels, settings.max_video_seconds)
+        check_duration(info, settings.max_video_seconds)
     except UnreadableVideo as exc:
         refuse(settings, bucket, key, str(exc))
         return StartOutcome(reason=str(exc))
@@ -144,7 +145,8 @@ def start(settings: FaceSettings, bucket: str, key: str, path: Path, etag: str, 
 def observe(settings: FaceSettings, task: SegmentTask, engine: FaceEngine, store: StudentStore) -> tuple[SegmentResult, int]:
     """What the segment's samples show, and how many descriptors that took."""
     gallery = Gallery.from_blobs(store.faces(), engine.descriptor_size)
-    observer = Observer(engine, gallery, settings.tolerance, settings.margin, task.start_s, task.end_s)
+    observer = Observer(engine, gallery, settings.tolerance, settings.margin, task.start_s, task.end_s,
+                        max_detect_pixels=settings.max_detect_pixels)
     with S3VideoFile(aws.client(settings, "s3"), task.bucket, task.key) as video:
         samples = sample_frames(video, settings.sample_every_s, task.start_s, task.end_s)
         result = observer.observe_all((sample.t, sample.rgb) for sample in samples)

@@ -182,11 +182,14 @@ def _mean_spacing(times: list[float] | None) -> float | None:
     return (times[-1] - times[0]) / (len(times) - 1)
 
 
-def probe(path: Source, max_pixels: int, max_duration_s: float) -> VideoInfo:
+def probe(path: Source, max_pixels: int, max_duration_s: float = math.inf, *, keyframes: bool = True) -> VideoInfo:
     """Recognise a video by its container: a video stream, at least two frames and a duration. Refuse
     (UnreadableVideo, one clear reason) what is not one (a JPEG or a 40-megapixel still named .avi, a
-    text file), frames over max_pixels (checked from the stream's header, before anything is decoded),
-    and a duration over max_duration_s."""
+    text file, a single frame), frames over max_pixels (checked from the stream's header, before
+    anything is decoded), and a duration over max_duration_s (:func:`check_duration`; the face
+    function's first frame takes a video of any length and checks it before the lecture's
+    attendance). keyframes: read the keyframes' mean spacing (from the container's index, or by
+    demuxing up to ten minutes of packets where it keeps none); False leaves it None."""
     with _video(path, max_pixels) as (container, stream):
         name = container.format.name
         if name in STILL_FORMATS or name.endswith("_pipe"):
@@ -199,18 +202,27 @@ def probe(path: Source, max_pixels: int, max_duration_s: float) -> VideoInfo:
         duration = _duration_s(container, stream)
         if duration is None or duration <= 0:
             raise UnreadableVideo("it has no duration")
-        if duration > max_duration_s:
-            raise UnreadableVideo(f"it lasts {duration:.1f} s, over the limit of {max_duration_s:g} s")
         fps = _fps(stream)
         frames = stream.frames or (round(duration * fps) if fps else 0)
         if frames < 2:
             raise UnreadableVideo(f"it has {frames} frame{'s' if frames != 1 else ''}: a video has at least two")
-        start = stream.start_time or 0
-        keyframes = _keyframe_times(stream, start)
-        if keyframes is None:
-            keyframes = _keyframes_by_demuxing(container, stream, start)
-        return VideoInfo(duration_s=duration, width=width, height=height, fps=fps or frames / duration, frames=frames,
-                         keyframe_interval_s=_mean_spacing(keyframes))
+        spacing = None
+        if keyframes:
+            start = stream.start_time or 0
+            times = _keyframe_times(stream, start)
+            if times is None:
+                times = _keyframes_by_demuxing(container, stream, start)
+            spacing = _mean_spacing(times)
+        info = VideoInfo(duration_s=duration, width=width, height=height, fps=fps or frames / duration, frames=frames,
+                         keyframe_interval_s=spacing)
+    return check_duration(info, max_duration_s)
+
+
+def check_duration(info: VideoInfo, max_duration_s: float) -> VideoInfo:
+    """The video, if it lasts at most ``max_duration_s``; else UnreadableVideo saying how long it is."""
+    if info.duration_s > max_duration_s:
+        raise UnreadableVideo(f"it lasts {info.duration_s:.1f} s, over the limit of {max_duration_s:g} s")
+    return info
 
 
 def sample_times(every_s: float, start_s: float = 0.0, end_s: float = math.inf) -> Iterator[float]:

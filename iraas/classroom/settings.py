@@ -39,6 +39,10 @@ class FaceSettings(AwsSettings):
     max_video_bytes: int = 8 * 1024 * MIB
     max_video_seconds: float = 7200.0  # two hours: longer videos get the first-frame CSV and no attendance
     max_frame_pixels: int = 40_000_000  # above 8K; a larger first frame is refused, not decoded
+    # Detection looks at a frame (or an enrolment photo) scaled down to at most this many pixels and
+    # describes the faces it finds on the full frame: 4K UHD, so a 4K camera's frames and every shared
+    # test photo (4.1 MP at most) are searched as they are, and a 40-megapixel frame costs a 4K one.
+    max_detect_pixels: int = 3840 * 2160
     sample_every_s: float = 1.0  # attendance samples one frame this often
     min_present_s: float = 300.0  # seen this long: present, else partial (half of a shorter lecture)
     segment_s: float = 60.0  # a segment of a long lecture, observed by one invocation
@@ -86,6 +90,8 @@ def load_face_settings(env: Mapping[str, str] | None = None) -> FaceSettings:
         segment_s=number(env, "IRAAS_ATTENDANCE_SEGMENT_S", FaceSettings.segment_s, 5, 3600),
         segment_max_receives=integer(env, "IRAAS_SEGMENT_MAX_RECEIVES", FaceSettings.segment_max_receives, 1, 1000),
         max_frame_pixels=integer(env, "IRAAS_MAX_FRAME_PIXELS", FaceSettings.max_frame_pixels, 1024, 500_000_000),
+        # At least 320 x 240: HOG finds faces from about 60 px, so a smaller cap would find none.
+        max_detect_pixels=integer(env, "IRAAS_MAX_DETECT_PIXELS", FaceSettings.max_detect_pixels, 320 * 240, 500_000_000),
         photo_limits=load_upload_limits(env),
         facenet_weights=Path(weights).expanduser() if weights else None,
         publish_metrics=flag(env, "IRAAS_FUNCTION_METRICS"),

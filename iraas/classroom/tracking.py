@@ -96,7 +96,7 @@ class Observer:
 
     def __init__(
         self, engine: FaceEngine, gallery: Gallery, tolerance: float, margin: float, start_s: float, end_s: float,
-        refresh_every: int = REFRESH_EVERY, unchanged_reused: bool = True,
+        refresh_every: int = REFRESH_EVERY, unchanged_reused: bool = True, max_detect_pixels: int | None = None,
     ) -> None:
         self.engine, self.gallery = engine, gallery
         self.tolerance, self.margin = tolerance, margin
@@ -105,8 +105,9 @@ class Observer:
         self.tracks: list[Track] = []
         self.index = -1
         self.described = 0  # descriptors computed: what following faces saves
-        # The samples come in order from one camera: the engine may skip what did not change.
-        self.scene = engine.scene() if unchanged_reused else Scene(engine)
+        # The samples come in order from one camera: the engine may skip what did not change. Each is
+        # looked at scaled to at most max_detect_pixels; its faces are described on the sample itself.
+        self.scene = engine.scene(max_detect_pixels) if unchanged_reused else Scene(engine, max_detect_pixels)
 
     def observe(self, t: float, rgb: np.ndarray) -> None:
         """One sample: detect, follow or describe each face, record who was seen at ``t``."""

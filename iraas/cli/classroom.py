@@ -52,7 +52,8 @@ def cmd_faces_enroll(args: argparse.Namespace) -> int:
     store = student_store(settings)
     try:
         count = enrol_photos(
-            store, engine_for(settings), args.name, [Path(p) for p in args.photos], settings.photo_limits.max_image_pixels
+            store, engine_for(settings), args.name, [Path(p) for p in args.photos], settings.photo_limits.max_image_pixels,
+            settings.max_detect_pixels,
         )
     except EnrolmentError as exc:
         print(f"iraas: {exc}", file=sys.stderr)

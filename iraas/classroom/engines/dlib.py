@@ -71,13 +71,13 @@ class _Seen:
 class DlibScene(Scene):
     """A lecture's samples in order: pass 2 looks only where the picture changed."""
 
-    def __init__(self, engine: DlibEngine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: DlibEngine, max_pixels: int | None = None) -> None:
+        super().__init__(engine, max_pixels)
         self.dlib = engine
         self.last: _Seen | None = None
         self.scanned = 0  # frame pixels pass 2 scanned, for the figures
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
+    def _detect(self, rgb: np.ndarray) -> list[Box]:
         boxes, self.last = self.dlib._detect(rgb, self)
         return boxes
 
@@ -170,8 +170,8 @@ class DlibEngine(FaceEngine):
             for x, y, w, h, _area in stats[1:count]
         ]
 
-    def scene(self) -> DlibScene:
-        return DlibScene(self)
+    def scene(self, max_pixels: int | None = None) -> DlibScene:
+        return DlibScene(self, max_pixels)
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         return self._detect(rgb)[0]

@@ -70,6 +70,37 @@ def test_the_people_named_in_group_photos_are_recognised(engine, faces_dir, phot
     assert names == people
 
 
+@pytest.mark.parametrize("photo, people", [
+    ("face_recognition-obama_and_biden.jpg", {"obama", "biden"}),
+    ("face_recognition-two_people.jpg", {"obama", "biden"}),
+    ("face_recognition-kit_with_rose.jpg", {"kit_harington", "rose_leslie"}),
+])
+def test_under_a_pixel_cap_the_detector_sees_at_most_the_cap_and_the_same_people_are_recognised(
+    faces_dir, photo, people
+):
+    """IRAAS_MAX_DETECT_PIXELS: the detector is given each photo scaled down to the cap (300,000
+    pixels, below every photo here), the boxes come back in the photo's pixels and the faces are
+    described on them, so enrolment and recognition still agree."""
+    from iraas.classroom.gallery import Gallery, to_bytes
+    from iraas.classroom.tracking import iou
+    from tests.support.engines import RecordingEngine
+
+    cap = 300_000
+    engine = RecordingEngine()
+    enrolled = {}
+    for person in ("obama", "biden", "kit_harington", "rose_leslie"):
+        first = sorted((faces_dir / "people" / person).glob("*"))[0]
+        enrolled[person] = [to_bytes(engine.faces(read_photo(first), cap)[0].descriptor)]
+    gallery = Gallery.from_blobs(enrolled, ENGINES["dlib"].descriptor_size)
+    group = read_photo(faces_dir / "group" / photo)
+    faces = engine.faces(group, cap)
+    names = {gallery.match(f.descriptor, TOLERANCE, MARGIN).name for f in faces} - {None}
+    assert names == people
+    assert len(engine.shapes) == 5 and 0 < engine.largest() <= cap  # each photo scaled, none seen whole
+    whole = engine.detect(group)  # the photo as it is: the capped boxes land on the same faces
+    assert all(max(iou(f.box, box) for box in whole) >= 0.6 for f in faces)
+
+
 def test_the_tolerance_separates_same_and_different_people(engine, faces_dir):
     """Prints the measurement docs/classroom.md quotes; fails if the tolerance leaves the gap."""
     descriptors = []

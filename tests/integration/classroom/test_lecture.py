@@ -148,6 +148,47 @@ def test_a_still_image_named_like_a_video_gets_a_report_that_says_why(face_handl
     assert run_segments(face_handler, face_handler.SETTINGS) == []  # nothing was queued
 
 
+def test_a_video_over_the_duration_limit_still_gets_its_first_frame_csv_and_a_report_that_says_why(
+    face_handler, face_settings, enrolled_class, classroom, monkeypatch
+):
+    monkeypatch.setattr(face_handler, "SETTINGS", dataclasses.replace(face_handler.SETTINGS, max_video_seconds=1.0))
+    video = classroom.videos["one"]  # 12 frames at 10 fps: 1.2 s
+    s3 = aws.client(face_settings, "s3")
+    s3.upload_file(str(video), face_settings.video_input_bucket, "long.mp4")
+
+    answer = invoke(face_handler, s3_event(face_settings.video_input_bucket, "long.mp4", video.stat().st_size))
+
+    assert answer["videos"][0]["reason"] is None and answer["videos"][0]["attendance_segments"] == 0
+    assert s3.get_object(Bucket=face_settings.video_output_bucket, Key="long.csv")["Body"].read().decode() == (
+        classroom.expected_csv["one"])
+    report = report_of(face_settings, "long.mp4")
+    assert report["error"] == {"code": "unreadable_video", "message": "it lasts 1.2 s, over the limit of 1 s"}
+    assert run_segments(face_handler, face_handler.SETTINGS) == []
+
+
+def test_every_sample_is_detected_within_the_pixel_cap_and_the_report_is_the_same(
+    face_handler, face_settings, enrolled_class, lecture_video, monkeypatch
+):
+    from tests.support.engines import RecordingEngine
+
+    cap = 640 * 360  # a quarter of the 1280 x 720 lecture
+    monkeypatch.setattr(face_handler, "SETTINGS", dataclasses.replace(face_handler.SETTINGS, max_detect_pixels=cap))
+    monkeypatch.setattr(face_handler, "ENGINE", recording := RecordingEngine())
+    video = lecture_video("thursday.mp4", {"Barack Obama": [(0.0, 8.0, 0)], "Joe Biden": [(3.0, 8.0, 1)]}, duration_s=8.0)
+    aws.client(face_settings, "s3").upload_file(str(video), face_settings.video_input_bucket, "thursday.mp4")
+
+    invoke(face_handler, s3_event(face_settings.video_input_bucket, "thursday.mp4", video.stat().st_size))
+    run_segments(face_handler, face_handler.SETTINGS)
+
+    assert set(recording.shapes) == {(360, 640)}  # every sample scaled down before the detector saw it
+    assert len(recording.shapes) == 1 + 8  # the first frame, then a sample a second
+    report = report_of(face_settings, "thursday.mp4")
+    by_name = {s["name"]: s for s in report["students"]}
+    assert set(by_name) == {"Barack Obama", "Joe Biden"} and report["unknown_faces"] == 0
+    assert (by_name["Barack Obama"]["first_seen_s"], by_name["Barack Obama"]["last_seen_s"]) == (0.0, 7.0)
+    assert abs(by_name["Joe Biden"]["first_seen_s"] - 3.0) <= 1.0 and by_name["Joe Biden"]["last_seen_s"] == 7.0
+
+
 @pytest.mark.parametrize("size", [(854, 480), (1280, 720), (1920, 1080)], ids=["480p", "720p", "1080p"])
 def test_every_field_of_the_report_is_right_to_one_sample_at_every_size(
     face_handler, face_settings, enrolled_class, lecture_video, size

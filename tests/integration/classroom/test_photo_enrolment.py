@@ -3,6 +3,7 @@ moto) enrols it and records the outcome, and the student is recognised in the ne
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -85,6 +86,26 @@ def test_a_one_face_photo_enrols_the_student_who_is_then_recognised_in_a_video(
     assert len(enrolled_class.faces()[KIT]) == 1
 
     invoke(face_handler, kit_video)
+    csv = s3.get_object(Bucket=face_settings.video_output_bucket, Key="kit.csv")["Body"].read().decode()
+    assert csv == classroom.expected_csv["kit"]
+
+
+def test_the_photo_is_looked_at_within_the_pixel_cap_and_its_face_is_still_recognised_in_a_video(
+    client, s3, face_handler, face_settings, enrolled_class, classroom, monkeypatch
+):
+    from tests.support.engines import RecordingEngine
+
+    cap = 300_000  # Kit's photo is 1200 x 599
+    monkeypatch.setattr(face_handler, "SETTINGS", dataclasses.replace(face_handler.SETTINGS, max_detect_pixels=cap))
+    monkeypatch.setattr(face_handler, "ENGINE", recording := RecordingEngine())
+    enrolment = post_photo(client, f"{KIT_PATH}/photos", classroom.enrolled[KIT][0].read_bytes())
+
+    [outcome] = invoke(face_handler, photo_event(s3, face_settings, enrolment))["enrolments"]
+
+    assert (outcome["status"], outcome["faces"]) == ("enrolled", 1)
+    assert len(recording.shapes) == 1 and 0 < recording.largest() <= cap  # scaled down before detection
+    s3.upload_file(str(classroom.videos["kit"]), face_settings.video_input_bucket, "kit.mp4")
+    invoke(face_handler, s3_event(face_settings.video_input_bucket, "kit.mp4"))
     csv = s3.get_object(Bucket=face_settings.video_output_bucket, Key="kit.csv")["Body"].read().decode()
     assert csv == classroom.expected_csv["kit"]
 

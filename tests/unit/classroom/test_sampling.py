@@ -16,7 +16,15 @@ import pytest
 from PIL import Image
 
 from iraas.classroom.frames import UnreadableVideo
-from iraas.classroom.sampling import STRATEGIES, Sample, choose_strategy, probe, sample_frames, sample_times
+from iraas.classroom.sampling import (
+    STRATEGIES,
+    Sample,
+    check_duration,
+    choose_strategy,
+    probe,
+    sample_frames,
+    sample_times,
+)
 
 FPS = 10
 BITS = 10  # frame numbers up to 1023
@@ -201,6 +209,14 @@ def test_probe_refuses_frames_over_max_pixels_and_a_duration_over_the_limit(vide
         probe(videos["keyframes-1s"], max_pixels=10**6, max_duration_s=12)
     with pytest.raises(UnreadableVideo, match="No such file"):
         probe(Path("/nonexistent/lecture.mp4"), 10**6, 60)
+
+
+def test_the_first_frames_probe_takes_any_length_and_skips_the_keyframes_and_the_duration_is_checked_after(videos):
+    info = probe(videos["keyframes-1s"], max_pixels=10**6, keyframes=False)
+    assert (info.frames, info.duration_s, info.keyframe_interval_s) == (125, 12.5, None)
+    assert check_duration(info, 12.5) is info
+    with pytest.raises(UnreadableVideo, match="it lasts 12.5 s, over the limit of 12 s"):
+        check_duration(info, 12)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -29,3 +29,13 @@ def test_the_dlib_engine_defaults_to_0_6_and_a_margin_and_the_margin_can_be_set(
     assert load_face_settings({"IRAAS_HOME": str(tmp_path), "IRAAS_FACE_MARGIN": "1"}).margin == 1.0
     with pytest.raises(ConfigError, match="IRAAS_FACE_MARGIN=1.5"):
         load_face_settings({"IRAAS_HOME": str(tmp_path), "IRAAS_FACE_MARGIN": "1.5"})
+
+
+def test_the_detection_pixel_cap_is_4k_by_default_and_checked(tmp_path):
+    home = {"IRAAS_HOME": str(tmp_path)}
+    assert load_face_settings(home).max_detect_pixels == 3840 * 2160
+    assert load_face_settings({**home, "IRAAS_MAX_DETECT_PIXELS": "2073600"}).max_detect_pixels == 1920 * 1080
+    with pytest.raises(ConfigError, match="IRAAS_MAX_DETECT_PIXELS=1000"):
+        load_face_settings({**home, "IRAAS_MAX_DETECT_PIXELS": "1000"})  # below 320 x 240: no face would be found
+    with pytest.raises(ConfigError, match="IRAAS_MAX_DETECT_PIXELS"):
+        load_face_settings({**home, "IRAAS_MAX_DETECT_PIXELS": "many"})
