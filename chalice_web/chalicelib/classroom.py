@@ -25,8 +25,9 @@ def classroom() -> ClassroomService:
 @routes.route("/v1/students", methods=["POST"], content_types=["application/json"])
 @api_errors
 def import_students() -> Response:
-    """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept."""
-    return json_response(200, {"imported": classroom().import_students(routes.current_request.raw_body)})
+    """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept.
+    ``{"imported", "new", "changed", "unchanged"}``: a record already as given is not written."""
+    return json_response(200, classroom().import_students(routes.current_request.raw_body))
 
 
 @routes.route("/v1/students", methods=["GET"])

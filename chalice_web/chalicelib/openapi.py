@@ -406,7 +406,12 @@ def _operations(limits: UploadLimits) -> dict[tuple[str, str], dict[str, Any]]:
         ("/v1/students", "POST"): _operation(
             "classroom", "Import students",
             {
-                "200": _json("Imported; existing students keep their faces.", _object(imported=_integer())),
+                "200": _json("Imported; existing students keep their faces.", _object(
+                    imported=_integer("The students of the body."),
+                    new=_integer("Of them, those with no record before (written)."),
+                    changed=_integer("Those whose id, major or year changed (written)."),
+                    unchanged=_integer("Those already as given (not written)."),
+                )),
                 "400": _error("Not a list of students", "invalid_students"),
                 "413": _error("Too many students or bytes", "too_many_students", "too_large"),
                 "415": _json("Not application/json (answered by chalice itself, in its own shape).",

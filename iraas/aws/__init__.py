@@ -38,8 +38,9 @@ from iraas.aws import faults
 # slows the whole client, every operation and thread, while AWS throttles per S3 prefix, SQS queue
 # or DynamoDB table. On the web tier's shared S3 client a SlowDown on one caller's uploads would
 # slow every request's upload and result read; on the worker, the fetches that are not throttled.
-# The student import already retries DynamoDB's unprocessed items with its own backoff. And boto3's
-# guide calls adaptive mode experimental, liable to change.
+# The student import retries DynamoDB's unprocessed keys and its cancelled transactions with its own
+# backoff (botocore retries neither). And boto3's guide calls adaptive mode experimental, liable to
+# change.
 MAX_ATTEMPTS = 4  # the first call and 3 retries (botocore's "max_attempts" counts only the retries)
 RETRY_MODE = "standard"
 

@@ -3,7 +3,7 @@
 ``IRAAS_FAULTS`` names the faults, comma-separated; each entry is ``SERVICE:OPERATION=ERROR[@RATE][xCOUNT]``::
 
     IRAAS_FAULTS="s3:PutObject=SlowDown@0.3, s3:GetObject=503@0.2, sqs:*=ThrottlingException@0.1,
-                  dynamodb:BatchWriteItem=ProvisionedThroughputExceededException@0.5, s3:GetObject=SlowDownx3"
+                  dynamodb:TransactWriteItems=ProvisionedThroughputExceededException@0.5, s3:GetObject=SlowDownx3"
 
 - ``SERVICE`` is a boto3 service name (``s3``, ``sqs``, ``dynamodb``, ...), ``OPERATION`` an API
   operation of it as AWS spells it (``PutObject``) or ``*`` for all of them;

@@ -40,11 +40,12 @@ class ClassroomService:
         except ConfigError as exc:
             raise NotConfigured(str(exc)) from None
 
-    def import_students(self, body: bytes | str | None) -> int:
-        """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept.
+    def import_students(self, body: bytes | str | None) -> dict[str, int]:
+        """The course format: a JSON list of {"id", "name", "major", "year"}; existing faces are kept,
+        records already as given are not written. ``{"imported", "new", "changed", "unchanged"}``.
         InvalidStudents, or TooManyStudents (checked before the records are), if the body is not one."""
         store = self._store()
-        return store.put_students(parse_students_json(body or b""))
+        return store.put_students(parse_students_json(body or b"")).as_json()
 
     def list_students(self) -> dict[str, Any]:
         """Up to MAX_LISTED_STUDENTS students by name, each with its count of enrolled faces."""

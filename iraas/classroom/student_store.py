@@ -5,7 +5,9 @@
 name a face is recognised as): ``{name, id, major, year}`` from ``iraas students import`` (or
 ``POST /v1/students``), plus ``faces``, a binary set of descriptors (512-byte float32 vectors) from
 ``iraas faces enroll`` / ``import-encodings`` or a photo posted to ``/v1/students/{name}/photos``.
-A set makes enrolling the same photo twice a no-op, and importing records never touches the faces.
+A set makes enrolling the same photo twice a no-op, and importing records never touches the faces:
+an import reads and writes only ``name``, ``id``, ``major`` and ``year``, with UpdateItems (never a
+Put, which would replace the whole item), and the web tier's role may write nothing else.
 The face function reads the table on every video, so enrolment takes effect without a redeploy.
 :class:`InMemoryStudentStore` keeps the same in dicts (for unit tests of what uses a store).
 
@@ -18,7 +20,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,7 @@ from iraas.classroom.students import (
     MAX_LISTED_STUDENTS,
     MAX_NAME_CHARS,
     InvalidStudents,
+    StudentImport,
     StudentRecord,
     StudentSummary,
     UnknownStudent,
@@ -36,11 +38,18 @@ from iraas.classroom.students import (
 if TYPE_CHECKING:
     from iraas.classroom.settings import FaceSettings
 
-BATCH_WRITE_LIMIT = 25  # PutRequests per BatchWriteItem (DynamoDB's maximum)
-UPDATE_THREADS = 8  # UpdateItems in flight when the records of students already in the table change
+TRANSACTION_LIMIT = 100  # UpdateItem actions per TransactWriteItems (DynamoDB's maximum)
 MAX_FACES_PER_CALL = 100  # keeps one update well under DynamoDB's 400 KB item limit
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
 MAX_UNPROCESSED_RETRIES = 8  # rounds of asking again for keys DynamoDB left unprocessed
+MAX_TRANSACTION_TRIES = 8  # tries of one transaction that DynamoDB cancels for a conflict or throttling
+# Why DynamoDB may cancel a transaction that would succeed later: another write to one of its items
+# at the same moment (a face enrolled), or throttling. Any other reason (a validation error) is final.
+RETRIED_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+TRANSACTION_CANCELED = "TransactionCanceledException"
+# What an import reads of each student: the record, never the faces.
+RECORD_PROJECTION = {"ProjectionExpression": "#n, #id, major, #year",
+                     "ExpressionAttributeNames": {"#n": "name", "#id": "id", "#year": "year"}}
 # What one listing reads at most: from at most this many Scan pages (1 MB each; an item's
 # descriptors are read with it, counted, and dropped with its page).
 MAX_LIST_PAGES = 32
@@ -49,9 +58,9 @@ CONDITION_FAILED = "ConditionalCheckFailedException"  # the item a condition nam
 
 class StudentStore(ABC):
     @abstractmethod
-    def put_students(self, records: Iterable[StudentRecord]) -> int:
-        """Create or update records; enrolled faces are kept. Returns how many were written (the
-        last record of a name wins)."""
+    def put_students(self, records: Iterable[StudentRecord]) -> StudentImport:
+        """Create or update records; enrolled faces are kept, and a record that is already as given
+        is not written. The last record of a name wins. Returns what was new, changed, unchanged."""
 
     @abstractmethod
     def add_faces(self, name: str, descriptors: list[bytes], must_exist: bool = False) -> None:
@@ -92,49 +101,49 @@ class DynamoStudentStore(StudentStore):
     def __init__(self, dynamodb: Any, table: str, sleep: Any = time.sleep) -> None:
         self._db, self._table, self._sleep = dynamodb, table, sleep
 
-    def put_students(self, records: Iterable[StudentRecord]) -> int:
-        """Which students the table has already is read first (BatchGetItem, 100 names a call, the
-        name alone). A new student is Put, 25 a call (BatchWriteItem). A student the table has (a
-        record, faces, or both) is updated in place, an UpdateItem that sets only the record's
-        fields, several at once: a Put would replace the item and its faces, and carrying faces
-        read beforehand would lose one enrolled in between. (TransactWriteItems would batch the
-        updates, but moto copies the whole table for each of its actions: the embedded stack
-        would take minutes.) A student created by someone else between the read and the Put loses
-        what that wrote: only the CLI enrols faces before a record exists.
+    def put_students(self, records: Iterable[StudentRecord]) -> StudentImport:
+        """The records the table has of these names are read first (BatchGetItem, 100 names a call,
+        ``name``, ``id``, ``major`` and ``year`` only: the faces are never read). A record that is
+        already as given is not written, so importing the same file again writes nothing. The
+        others (new students, changed records, students with faces and no record yet) are written
+        with UpdateItems that SET the record's fields alone, 100 a TransactWriteItems: an update
+        creates a missing item and keeps the rest of an existing one, so an import can never drop
+        faces, not even those enrolled between the read and the write (a Put would replace the
+        item). Each transaction is all or nothing; one DynamoDB cancels for a conflict or
+        throttling is tried again (MAX_TRANSACTION_TRIES, with backoff). An import that fails
+        part-way has written its earlier transactions: importing the file again finishes it.
         """
-        latest = {record.name: record for record in records}  # one write per item
-        existing = {item["name"]["S"] for item in self._get_items(list(latest), name_only=True)}
-        new = [record for name, record in latest.items() if name not in existing]
-        for start in range(0, len(new), BATCH_WRITE_LIMIT):
-            self._put_new(new[start : start + BATCH_WRITE_LIMIT])
-        changed = [record for name, record in latest.items() if name in existing]
-        if changed:
-            with ThreadPoolExecutor(min(UPDATE_THREADS, len(changed)), thread_name_prefix="students") as pool:
-                list(pool.map(self._update_record, changed))  # list(): the first error is raised here
-        return len(latest)
+        latest = {record.name: record for record in records}  # one action per item and transaction
+        before = self._records_of(list(latest))
+        writes = [record for name, record in latest.items() if before.get(name) != record]
+        for start in range(0, len(writes), TRANSACTION_LIMIT):
+            self._write_records(writes[start : start + TRANSACTION_LIMIT])
+        changed = sum(1 for record in writes if record.name in before)
+        return StudentImport(new=len(writes) - changed, changed=changed, unchanged=len(latest) - len(writes))
 
-    def _put_new(self, records: list[StudentRecord]) -> None:
-        """One BatchWriteItem of Puts, and again for what DynamoDB left unprocessed (bounded rounds)."""
-        request: dict[str, Any] = {self._table: [{"PutRequest": {"Item": {
-            "name": {"S": r.name}, "id": {"S": r.id}, "major": {"S": r.major}, "year": {"S": r.year},
-        }}} for r in records]}
-        for attempt in range(MAX_UNPROCESSED_RETRIES):
-            request = self._db.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-            if not request:
+    def _write_records(self, records: list[StudentRecord]) -> None:
+        """One TransactWriteItems of UpdateItems, tried again while DynamoDB cancels it for a reason
+        that can pass (bounded tries, backoff); any other cancellation is raised as it came."""
+        actions = [{"Update": {
+            "TableName": self._table,
+            "Key": {"name": {"S": r.name}},
+            "UpdateExpression": "SET #id = :id, major = :major, #year = :year",
+            "ExpressionAttributeNames": {"#id": "id", "#year": "year"},
+            "ExpressionAttributeValues": {":id": {"S": r.id}, ":major": {"S": r.major}, ":year": {"S": r.year}},
+        }} for r in records]
+        for attempt in range(MAX_TRANSACTION_TRIES):
+            try:
+                self._db.transact_write_items(TransactItems=actions)
                 return
-            self._sleep(min(2.0, 0.05 * 2**attempt))  # throttled: back off, then write the rest
-        raise RuntimeError("DynamoDB kept returning unprocessed student records")
-
-    def _update_record(self, record: StudentRecord) -> None:
-        self._db.update_item(
-            TableName=self._table,
-            Key={"name": {"S": record.name}},
-            UpdateExpression="SET #id = :id, major = :major, #year = :year",
-            ExpressionAttributeNames={"#id": "id", "#year": "year"},
-            ExpressionAttributeValues={
-                ":id": {"S": record.id}, ":major": {"S": record.major}, ":year": {"S": record.year}
-            },
-        )
+            except ClientError as exc:
+                reasons = {r.get("Code") for r in exc.response.get("CancellationReasons", [])} - {None, "None"}
+                if aws.error_code(exc) != TRANSACTION_CANCELED or not reasons or not reasons <= RETRIED_CANCELLATIONS:
+                    raise  # not a cancellation, or one for no reason given or a reason that does not pass
+                if attempt + 1 == MAX_TRANSACTION_TRIES:
+                    raise RuntimeError(
+                        f"DynamoDB kept cancelling the student import ({', '.join(sorted(reasons))})"
+                    ) from exc
+            self._sleep(min(2.0, 0.05 * 2**attempt))  # a conflict or throttling: back off, then again
 
     def add_faces(self, name: str, descriptors: list[bytes], must_exist: bool = False) -> None:
         _check_name(name)
@@ -224,8 +233,12 @@ class DynamoStudentStore(StudentStore):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def records(self, names: Iterable[str]) -> dict[str, StudentRecord]:
+        return self._records_of(sorted(set(names)))
+
+    def _records_of(self, names: list[str]) -> dict[str, StudentRecord]:
+        """The records of ``names`` (distinct) that have one; an item of faces alone has none."""
         found: dict[str, StudentRecord] = {}
-        for item in self._get_items(sorted(set(names))):
+        for item in self._get_items(names):
             if "major" in item:
                 record = StudentRecord(
                     id=item.get("id", {}).get("S", ""), name=item["name"]["S"],
@@ -234,14 +247,13 @@ class DynamoStudentStore(StudentStore):
                 found[record.name] = record
         return found
 
-    def _get_items(self, names: list[str], name_only: bool = False) -> Iterator[dict[str, Any]]:
-        """The items of ``names`` that exist (BatchGetItem, 100 keys a call, strongly consistent),
-        asking again for the keys DynamoDB leaves unprocessed, in bounded rounds."""
+    def _get_items(self, names: list[str]) -> Iterator[dict[str, Any]]:
+        """The records' fields of the items of ``names`` that exist (BatchGetItem, 100 keys a call,
+        strongly consistent), asking again for the keys DynamoDB leaves unprocessed, in bounded rounds."""
         for start in range(0, len(names), BATCH_GET_LIMIT):
             chunk = names[start : start + BATCH_GET_LIMIT]
             request: dict[str, Any] = {self._table: {
-                "Keys": [{"name": {"S": n}} for n in chunk], "ConsistentRead": True,
-                **({"ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": "name"}} if name_only else {}),
+                "Keys": [{"name": {"S": n}} for n in chunk], "ConsistentRead": True, **RECORD_PROJECTION,
             }}
             for attempt in range(MAX_UNPROCESSED_RETRIES):
                 response = self._db.batch_get_item(RequestItems=request)
@@ -262,11 +274,13 @@ class InMemoryStudentStore(StudentStore):
         self._faces: dict[str, set[bytes]] = {}
         self._lock = threading.Lock()
 
-    def put_students(self, records: Iterable[StudentRecord]) -> int:
+    def put_students(self, records: Iterable[StudentRecord]) -> StudentImport:
         latest = {record.name: record for record in records}
         with self._lock:
-            self._records.update(latest)
-        return len(latest)
+            writes = {name: r for name, r in latest.items() if self._records.get(name) != r}
+            changed = sum(1 for name in writes if name in self._records)
+            self._records.update(writes)
+        return StudentImport(new=len(writes) - changed, changed=changed, unchanged=len(latest) - len(writes))
 
     def add_faces(self, name: str, descriptors: list[bytes], must_exist: bool = False) -> None:
         _check_name(name)

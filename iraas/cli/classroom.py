@@ -39,8 +39,9 @@ def cmd_students_import(args: argparse.Namespace) -> int:
     except (OSError, InvalidStudents, TooManyStudents) as exc:
         print(f"iraas: {args.file}: {exc}", file=sys.stderr)
         return 1
-    count = student_store(settings).put_students(records)
-    print(f"imported {count} students into {settings.students_table}")
+    done = student_store(settings).put_students(records)
+    print(f"imported {done.imported} students into {settings.students_table} "
+          f"({done.new} new, {done.changed} changed, {done.unchanged} unchanged)")
     return 0
 
 

@@ -12,7 +12,7 @@ Kinds of request (``KINDS``):
   student records that are not JSON: a clear 4xx, or (an image the web tier let through) a
   recorded failed result (422), never a hang;
 - ``video``: ``POST /v1/videos``, answered on ``GET /v1/videos/{id}/csv``;
-- ``students``: ``POST /v1/students`` (JSON records), answered ``{"imported": n}``.
+- ``students``: ``POST /v1/students`` (JSON records), answered ``{"imported": n, "new", "changed", "unchanged"}``.
 """
 
 from __future__ import annotations

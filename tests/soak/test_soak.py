@@ -413,7 +413,7 @@ def test_a_mixed_stream_with_scaling_and_a_killed_worker_is_answered_exactly_onc
         if item.kind == "video":
             assert (item.final_status, item.final) == (200, item.expect), (item.name, item.final)
         if item.kind == "students":
-            assert item.final == {"imported": len(item.expect)} and set(item.expect) <= listed, item.name
+            assert item.final["imported"] == len(item.expect) and set(item.expect) <= listed, item.name
     # Queues empty: requests, dead letters, responses, the face function's events and its failures.
     assert not any(depths.values()), f"messages left in queues: {depths}; dead letters {dead}"
     # The fleet scaled out and in, and the kill happened while a worker worked.

@@ -3,7 +3,8 @@
 moto funnels every change of the data we keep through a few backend methods: objects through
 ``S3Backend.put_object`` and ``delete_object`` (copies, multipart completions and batch deletes
 call them), items through ``DynamoDBBackend.put_item``, ``update_item`` and ``delete_item``
-(``BatchWriteItem`` calls them), messages through ``Queue.add_message`` (sends, S3 event
+(``BatchWriteItem`` and ``TransactWriteItems`` call them; a cancelled transaction puts back its
+tables, which is what is read afterwards), messages through ``Queue.add_message`` (sends, S3 event
 notifications, moves to a dead-letter queue) and out through ``Queue.delete_message``, a receive
 (redrive, retention) or a purge. Wrappers on those methods only note *what* changed; after the
 request, :meth:`Capture.sync` reads the current state of each noted object, item or queue from

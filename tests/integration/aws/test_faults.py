@@ -75,8 +75,8 @@ def test_a_student_import_under_dynamodb_throttling_writes_each_student_once(sta
     from iraas.classroom.students import StudentRecord
 
     # At most 3 faults a rule: each call gets through within its 4 attempts, whatever the draws.
-    env("dynamodb:BatchWriteItem=ProvisionedThroughputExceededExceptionx3,"
-        " dynamodb:BatchGetItem=ThrottlingException@0.5x3, dynamodb:UpdateItem=ThrottlingException@0.5x3", seed=13)
+    env("dynamodb:TransactWriteItems=ProvisionedThroughputExceededExceptionx3,"
+        " dynamodb:BatchGetItem=ThrottlingException@0.5x3", seed=13)
     store = student_store(load_face_settings())
     records = [StudentRecord(str(1000 + i), f"Student {i:03}", "Law", "senior") for i in range(60)]
 
@@ -84,6 +84,6 @@ def test_a_student_import_under_dynamodb_throttling_writes_each_student_once(sta
     store.put_students([StudentRecord(r.id, r.name, "History", r.year) for r in records[:10]])  # updates
 
     summaries, more = store.summaries()
-    assert faults.injected()["dynamodb:BatchWriteItem"] == 3 and sum(faults.injected().values()) > 3
+    assert faults.injected()["dynamodb:TransactWriteItems"] == 3 and sum(faults.injected().values()) > 3
     assert [s.name for s in summaries] == [r.name for r in records] and not more
     assert sum(s.major == "History" for s in summaries) == 10

@@ -23,11 +23,13 @@ def test_students_import_and_faces_enroll_from_the_command_line(stack, store, cl
     assert main(["faces", "enroll", "Barack Obama", *photos]) == 0
     assert main(["faces", "enroll", "Barack Obama", *photos]) == 0  # again: still two descriptors
 
-    assert "imported 3 students" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "imported 3 students" in out and "(3 new, 0 changed, 0 unchanged)" in out
     assert {n: len(f) for n, f in store.faces().items()} == {"Barack Obama": 2}
     assert store.records(["Barack Obama", "Joe Biden"])["Joe Biden"].major == "History, Politics"
-    # Importing the records again keeps the enrolled faces.
+    # Importing the records again keeps the enrolled faces, and writes nothing: nothing changed.
     assert main(["students", "import", str(records)]) == 0
+    assert "(0 new, 0 changed, 3 unchanged)" in capsys.readouterr().out
     assert len(store.faces()["Barack Obama"]) == 2
 
 
@@ -88,7 +90,7 @@ def test_students_and_videos_over_http(stack, web_app, store, face_settings, cla
     with Client(web_app.app) as client:
         answer = client.http.post("/v1/students", headers={"Content-Type": "application/json"},
                                   body=json.dumps(classroom.students))
-        assert (answer.status_code, answer.json_body) == (200, {"imported": 3})
+        assert (answer.status_code, answer.json_body) == (200, {"imported": 3, "new": 3, "changed": 0, "unchanged": 0})
         bad = client.http.post("/v1/students", headers={"Content-Type": "application/json"}, body=b"[{}]")
         assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_students"
 

@@ -1,4 +1,5 @@
-"""POST /v1/students on moto: bounded before anything is written, written in batches, faces kept.
+"""POST /v1/students on moto: bounded before anything is written, written in batches, faces kept,
+and a record already as given not written again.
 
 Every call on the shared DynamoDB client is counted with botocore's event hooks; nothing here
 asserts a time. No face engine: the web tier only writes records.
@@ -19,6 +20,8 @@ from iraas.classroom.students import MAX_STUDENTS, MAX_STUDENTS_BYTES
 
 DESCRIPTOR = bytes(512)
 JSON = {"Content-Type": "application/json"}
+
+pytestmark = pytest.mark.usefixtures("transactions_copy_each_table_once")  # as the embedded stack's moto
 
 
 def roster(count: int, major: str = "Law") -> list[dict]:
@@ -44,27 +47,43 @@ def dynamodb_calls(face_settings) -> Iterator[Counter[str]]:
     events.unregister("before-call.dynamodb", count)
 
 
-def test_five_thousand_students_are_written_in_two_hundred_calls_and_a_reimport_keeps_their_faces(
-    client, store, dynamodb_calls
+def test_new_students_are_written_100_a_transaction(client, store, dynamodb_calls):
+    answer = client.http.post("/v1/students", headers=JSON, body=json.dumps(roster(250)))
+
+    assert (answer.status_code, answer.json_body) == (200, {"imported": 250, "new": 250, "changed": 0, "unchanged": 0})
+    # The records there are (100 a call), then the new ones set 100 a transaction: nothing one at a time.
+    assert dict(dynamodb_calls) == {"BatchGetItem": 3, "TransactWriteItems": 3}
+    listed, _ = store.summaries()
+    assert len(listed) == 250
+
+
+def test_reimporting_five_thousand_students_writes_only_the_changes_and_keeps_faces(
+    client, store, face_settings, dynamodb_calls
 ):
-    answer = client.http.post("/v1/students", headers=JSON, body=json.dumps(roster(MAX_STUDENTS)))
-
-    assert (answer.status_code, answer.json_body) == (200, {"imported": MAX_STUDENTS})
-    # Which names exist (100 a call), then the new ones put 25 a call: nothing one at a time.
-    assert dict(dynamodb_calls) == {"BatchGetItem": MAX_STUDENTS // 100, "BatchWriteItem": math.ceil(MAX_STUDENTS / 25)}
-    listed, _ = store.summaries(limit=MAX_STUDENTS + 1, max_pages=1000)
-    assert len(listed) == MAX_STUDENTS
-
+    dynamodb = aws.client(face_settings, "dynamodb")
+    for start in range(0, MAX_STUDENTS, 25):  # the table as the last import of the course left it
+        dynamodb.batch_write_item(RequestItems={str(face_settings.students_table): [{"PutRequest": {"Item": {
+            field: {"S": value} for field, value in record.items()}}} for record in roster(MAX_STUDENTS)[start : start + 25]]})
     store.add_faces("Student 00042", [DESCRIPTOR, b"\x01" * 512])
     store.add_faces("Newcomer", [DESCRIPTOR])  # enrolled from the CLI before her record
     dynamodb_calls.clear()
-    changed = [*roster(300, major="Physics"), {"id": "n", "name": "Newcomer", "major": "Art", "year": "2"}]
+
+    same = client.http.post("/v1/students", headers=JSON, body=json.dumps(roster(MAX_STUDENTS)))
+
+    assert (same.status_code, same.json_body) == (
+        200, {"imported": MAX_STUDENTS, "new": 0, "changed": 0, "unchanged": MAX_STUDENTS})
+    assert dict(dynamodb_calls) == {"BatchGetItem": MAX_STUDENTS // 100}  # read, compared, nothing written
+    dynamodb_calls.clear()
+    changed = [*roster(300, major="Physics"), *roster(MAX_STUDENTS - 1)[300:],  # one left out: the limit
+               {"id": "n", "name": "Newcomer", "major": "Art", "year": "2"}]
 
     again = client.http.post("/v1/students", headers=JSON, body=json.dumps(changed))
 
-    assert again.status_code == 200
-    # Students already in the table are updated in place: a Put would have replaced their faces.
-    assert dict(dynamodb_calls) == {"BatchGetItem": 4, "UpdateItem": 301}
+    assert (again.status_code, again.json_body) == (
+        200, {"imported": MAX_STUDENTS, "new": 1, "changed": 300, "unchanged": MAX_STUDENTS - 301})
+    # The 4,699 records already as given are not written; the 301 others are updated in place,
+    # 100 a transaction: a Put would have replaced their faces.
+    assert dict(dynamodb_calls) == {"BatchGetItem": MAX_STUDENTS // 100, "TransactWriteItems": math.ceil(301 / 100)}
     assert {n: len(f) for n, f in store.faces().items()} == {"Student 00042": 2, "Newcomer": 1}
     records = store.records(["Student 00042", "Newcomer"])
     assert (records["Student 00042"].major, records["Newcomer"].major) == ("Physics", "Art")

@@ -3,6 +3,7 @@ not, compute what moto computes, and the server behaves as moto's for the calls 
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import random
@@ -20,6 +21,7 @@ from typing import Any
 import boto3
 import moto  # noqa: F401 - moto first, so that it patches botocore before any client exists
 import moto.backends
+import moto.dynamodb.models as ddb_models
 import moto.sqs.models as sqs_models
 import pytest
 from botocore.config import Config
@@ -62,6 +64,8 @@ def test_the_patches_apply_in_a_fresh_process() -> None:
         "assert m.Queue.messages.fget is a._queue_messages\n"
         "assert m.SQSBackend.get_queue_attributes is a.get_queue_attributes\n"
         "assert m.SQSBackend.is_message_valid_based_on_retention_period is a.is_message_valid_based_on_retention_period\n"
+        "import moto.dynamodb.models as d\n"
+        "assert d.copy is a._COPY and d.DynamoDBBackend.transact_write_items is a.transact_write_items\n"
         "assert isinstance(a.make_app(), a.CachedDomainDispatcherApplication)\n"
         "print('applied')\n"
     )
@@ -89,6 +93,9 @@ BREAKAGES: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     ),
     "sqs_attributes_once": lambda mp: mp.setattr(sqs_models.SQSBackend, "get_queue_attributes", _other_get_queue_attributes),
     "sqs_abandoned_long_poll": lambda mp: mp.setattr(sqs_models.Queue, "wait_for_messages", lambda self, seconds: None),
+    "dynamodb_transaction_copy": lambda mp: mp.setattr(
+        ddb_models.DynamoDBBackend, "transact_write_items", lambda self, transact_items: None
+    ),
 }
 
 
@@ -207,6 +214,111 @@ def test_get_queue_attributes_rejects_what_moto_rejects(names: list[str], sqs_ba
     assert str(ours.value) == str(theirs.value)
     with pytest.raises(sqs_models.QueueDoesNotExist):
         moto_app.get_queue_attributes(backend, "missing", ["All"])
+
+
+# --- dynamodb_transaction_copy: one copy of a table per transaction, moto's transaction otherwise --
+
+
+class CountingCopy:
+    """A ``copy`` module that counts the deep copies of moto tables made through it."""
+
+    def __init__(self) -> None:
+        self.tables = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        self.tables += isinstance(value, ddb_models.Table)
+        return copy.deepcopy(value, memo)
+
+
+def _two_tables_of_students() -> ddb_models.DynamoDBBackend:
+    """moto's DynamoDB backend in-process (inside mock_aws, which resets it), with two tables of 300
+    students each. The functions under test are called directly: this process's moto stays unpatched."""
+    backend = ddb_models.dynamodb_backends[ACCOUNT][REGION]
+    for table in ("students", "others"):
+        backend.create_table(
+            table, schema=[{"AttributeName": "name", "KeyType": "HASH"}],
+            attr=[{"AttributeName": "name", "AttributeType": "S"}], throughput=None,
+            billing_mode="PAY_PER_REQUEST", indexes=None, global_indexes=None, streams=None,
+            sse_specification=None, tags=[], deletion_protection_enabled=False, warm_throughput=None,
+        )
+        for n in range(300):
+            backend.put_item(table, {"name": {"S": f"S{n:03}"}, "major": {"S": "Law"}})
+    return backend
+
+
+@pytest.fixture
+def dynamodb_backend() -> Iterator[ddb_models.DynamoDBBackend]:
+    with mock_aws():
+        yield _two_tables_of_students()
+
+
+def _update(table: str, name: str, major: str, condition: str | None = None) -> dict[str, Any]:
+    update: dict[str, Any] = {
+        "TableName": table, "Key": {"name": {"S": name}}, "UpdateExpression": "SET major = :m",
+        "ExpressionAttributeValues": {":m": {"S": major}},
+    }
+    if condition:
+        update["ConditionExpression"] = condition
+    return {"Update": update}
+
+
+def _items(backend: ddb_models.DynamoDBBackend) -> dict[str, Any]:
+    return {name: sorted((k, str(v)) for item in table.all_items() for k, v in item.to_json()["Attributes"].items())
+            for name, table in backend.tables.items()}
+
+
+TRANSACTIONS: dict[str, list[dict[str, Any]]] = {
+    "100 updates of one table": [_update("students", f"S{n:03}", "Art") for n in range(100)],
+    "updates of two tables, new items too": [_update(t, f"S{n:03}", "Art") for t in ("students", "others")
+                                             for n in range(250, 350, 2)],
+    "a failed condition rolls all back": [*(_update("students", f"S{n:03}", "Art") for n in range(99)),
+                                          _update("others", "S000", "Art", condition="major = :m")],
+    "two actions on one item roll all back": [_update("students", "S001", "Art"), _update("others", "S001", "Art"),
+                                              _update("students", "S001", "Bio")],
+}
+
+
+def test_a_transaction_copies_each_table_once_instead_of_once_per_action(dynamodb_backend, monkeypatch) -> None:
+    counting = CountingCopy()
+    monkeypatch.setattr(ddb_models, "copy", counting)  # moto's own transaction, counted
+    ddb_models.DynamoDBBackend.transact_write_items(dynamodb_backend, TRANSACTIONS["100 updates of one table"])
+    assert counting.tables == 100  # the whole table, once per action: what the patch is there for
+
+    counting.tables = 0
+    monkeypatch.setattr(ddb_models, "copy", moto_app._COPY)  # patched, counted where the copies are made
+    monkeypatch.setattr(moto_app, "copy", counting)
+    moto_app.transact_write_items(dynamodb_backend, TRANSACTIONS["100 updates of one table"])
+    assert counting.tables == 1
+    moto_app.transact_write_items(dynamodb_backend, TRANSACTIONS["updates of two tables, new items too"])
+    assert counting.tables == 3  # one copy per table per transaction: nothing kept from the last one
+
+
+@pytest.mark.parametrize("name", sorted(TRANSACTIONS))
+def test_a_patched_transaction_does_what_moto_does(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes = []
+    for patched in (False, True):
+        with mock_aws():
+            backend = _two_tables_of_students()  # fresh tables each time
+            if patched:
+                monkeypatch.setattr(ddb_models, "copy", moto_app._COPY)
+                monkeypatch.setattr(ddb_models.DynamoDBBackend, "transact_write_items", moto_app.transact_write_items)
+            try:
+                backend.transact_write_items(TRANSACTIONS[name])
+                error = None
+            except Exception as exc:  # noqa: BLE001 - the error is what is compared
+                error = (type(exc).__name__, str(exc))
+            outcomes.append((error, _items(backend)))
+            copied = ddb_models.copy.deepcopy({"a": [1]})  # outside a transaction: the copy module's own
+            assert copied == {"a": [1]}
+            monkeypatch.undo()
+    assert outcomes[0] == outcomes[1]
+    if "roll" in name:  # the rollback put back every table as it was
+        assert outcomes[0][0] is not None
+        assert {row for rows in outcomes[0][1].values() for row in rows} == {("major", str({"S": "Law"}))} | {
+            ("name", str({"S": f"S{n:03}"})) for n in range(300)}
 
 
 # --- (c) the dispatcher does not list moto's modules per request ----------------------------
@@ -486,3 +598,25 @@ def test_dynamodb_put_get(endpoint: str) -> None:
     item = dynamodb.get_item(TableName="moto-app-table", Key={"id": {"S": "a"}})["Item"]
     assert item == {"id": {"S": "a"}, "n": {"N": "2"}}
     assert "Item" not in dynamodb.get_item(TableName="moto-app-table", Key={"id": {"S": "b"}})
+
+
+@pytest.mark.slow
+def test_dynamodb_transactions_commit_and_roll_back(endpoint: str) -> None:
+    dynamodb = _client(endpoint, "dynamodb")
+    dynamodb.create_table(
+        TableName="moto-app-students",
+        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="moto-app-students", Item={"name": {"S": "S000"}, "faces": {"BS": [b"\x01"]}})
+    dynamodb.transact_write_items(TransactItems=[_update("moto-app-students", f"S{n:03}", "Law") for n in range(100)])
+    assert dynamodb.get_item(TableName="moto-app-students", Key={"name": {"S": "S000"}})["Item"] == {
+        "name": {"S": "S000"}, "faces": {"BS": [b"\x01"]}, "major": {"S": "Law"}}
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(TransactItems=[
+            _update("moto-app-students", "S001", "Art"), _update("moto-app-students", "S002", "Art", "major = :m")])
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    items = dynamodb.scan(TableName="moto-app-students")["Items"]
+    assert len(items) == 100 and {i["major"]["S"] for i in items} == {"Law"}  # S001 rolled back

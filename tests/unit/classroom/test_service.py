@@ -35,7 +35,7 @@ ROSTER = [{"id": 1, "name": "Ada Lovelace", "major": "Maths", "year": 1843},
 
 
 def test_students_are_imported_listed_and_removed(classroom: ClassroomService, store: InMemoryStudentStore) -> None:
-    assert classroom.import_students(json.dumps(ROSTER)) == 2
+    assert classroom.import_students(json.dumps(ROSTER)) == {"imported": 2, "new": 2, "changed": 0, "unchanged": 0}
     store.add_faces("Alan Turing", [b"\x01" * 512])
 
     listed = classroom.list_students()

@@ -1,6 +1,7 @@
 """iraas/classroom/student_store.py's DynamoDB adapter when DynamoDB answers what moto never does:
-items and keys left unprocessed (asked for again, in bounded rounds, with a pause), and a Scan that
-answers in small pages (every page read, up to the listing's bounds).
+keys left unprocessed (asked for again, in bounded rounds, with a pause), a transaction cancelled
+for a conflict or throttling (tried again, in bounded tries, with a pause) or for good (raised),
+and a Scan that answers in small pages (every page read, up to the listing's bounds).
 
 DynamoDB is botocore's Stubber on a real client: each call's parameters are checked against the API
 model and against the call expected, and answered with a response of the API's own shape; nothing is
@@ -14,11 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from iraas.classroom.student_store import MAX_UNPROCESSED_RETRIES
+from iraas.classroom.student_store import MAX_TRANSACTION_TRIES, MAX_UNPROCESSED_RETRIES
 from iraas.classroom.student_store import DynamoStudentStore as StudentStore
-from iraas.classroom.students import StudentRecord, parse_students
+from iraas.classroom.students import StudentImport, StudentRecord, parse_students
 
 TABLE = "Students"
 
@@ -36,49 +38,86 @@ def key(name: str) -> dict:
     return {"name": {"S": name}}
 
 
-# ---- writes left unprocessed ------------------------------------------------------------------
+# ---- transactions cancelled ---------------------------------------------------------------------
+
+# What an import reads of each student: the record's fields, never the faces.
+RECORD_FIELDS = {"ProjectionExpression": "#n, #id, major, #year",
+                 "ExpressionAttributeNames": {"#n": "name", "#id": "id", "#year": "year"}}
 
 
 def roster(count: int) -> list[dict]:
     return [{"id": str(n), "name": f"Student {n:05}", "major": "Law", "year": "1"} for n in range(count)]
 
 
-def put(record: StudentRecord) -> dict:
-    return {"PutRequest": {"Item": {
-        "name": {"S": record.name}, "id": {"S": record.id}, "major": {"S": record.major}, "year": {"S": record.year},
-    }}}
+def update(record: StudentRecord) -> dict:
+    return {"Update": {
+        "TableName": TABLE, "Key": key(record.name), "UpdateExpression": "SET #id = :id, major = :major, #year = :year",
+        "ExpressionAttributeNames": {"#id": "id", "#year": "year"},
+        "ExpressionAttributeValues": {":id": {"S": record.id}, ":major": {"S": record.major}, ":year": {"S": record.year}},
+    }}
 
 
 def none_exist(stub: Stubber, records: list[StudentRecord]) -> None:
-    """The first call of an import: which of them the table has (the name alone). None."""
+    """The first call of an import: the records the table has of them. None."""
     stub.add_response("batch_get_item", {"Responses": {TABLE: []}}, {"RequestItems": {TABLE: {
-        "Keys": [key(r.name) for r in records], "ConsistentRead": True,
-        "ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": "name"},
+        "Keys": [key(r.name) for r in records], "ConsistentRead": True, **RECORD_FIELDS,
     }}})
 
 
-def test_puts_left_unprocessed_are_written_again_with_backoff_then_given_up(dynamodb) -> None:
+def cancelled(stub: Stubber, records: list[StudentRecord], reason: str, on: int = 1) -> None:
+    """The transaction of ``records`` cancelled because of its ``on``-th update."""
+    reasons = [{"Code": reason if i == on else "None"} for i in range(len(records))]
+    stub.add_client_error(
+        "transact_write_items", "TransactionCanceledException", f"Transaction cancelled [{reason}]",
+        expected_params={"TransactItems": [update(r) for r in records]}, modeled_fields={"CancellationReasons": reasons},
+    )
+
+
+def test_a_transaction_cancelled_by_a_conflict_or_throttling_is_tried_again_with_backoff_then_given_up(dynamodb):
     client, stub = dynamodb
-    records = parse_students(roster(25))
-    puts, last = [put(r) for r in records], [put(records[-1])]
+    records = parse_students(roster(3))
     none_exist(stub, records)
-    stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: last}}, {"RequestItems": {TABLE: puts}})
-    stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: last}}, {"RequestItems": {TABLE: last}})
-    stub.add_response("batch_write_item", {"UnprocessedItems": {}}, {"RequestItems": {TABLE: last}})
+    cancelled(stub, records, "TransactionConflict")  # a face enrolled at the same moment
+    cancelled(stub, records, "ThrottlingError")
+    stub.add_response("transact_write_items", {}, {"TransactItems": [update(r) for r in records]})
     sleeps: list[float] = []
 
-    assert StudentStore(client, TABLE, sleep=sleeps.append).put_students(records) == 25
+    assert StudentStore(client, TABLE, sleep=sleeps.append).put_students(records) == StudentImport(new=3)
 
-    stub.assert_no_pending_responses()  # all 25 in the first call, the one left over in each of the next two
+    stub.assert_no_pending_responses()  # the same transaction three times
     assert len(sleeps) == 2 and 0 < sleeps[0] < sleeps[1]
 
     none_exist(stub, records)
-    stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: last}}, {"RequestItems": {TABLE: puts}})
-    for _ in range(MAX_UNPROCESSED_RETRIES - 1):
-        stub.add_response("batch_write_item", {"UnprocessedItems": {TABLE: last}}, {"RequestItems": {TABLE: last}})
-    with pytest.raises(RuntimeError, match="unprocessed"):
+    for _ in range(MAX_TRANSACTION_TRIES):
+        cancelled(stub, records, "TransactionConflict")
+    with pytest.raises(RuntimeError, match="kept cancelling the student import.*TransactionConflict"):
         StudentStore(client, TABLE, sleep=lambda _s: None).put_students(records)
-    # MAX_UNPROCESSED_RETRIES calls, no more: the fixture checks none is left, the Stubber that none is extra.
+    # MAX_TRANSACTION_TRIES calls, no more: the fixture checks none is left, the Stubber that none is extra.
+
+
+def test_a_transaction_cancelled_for_good_is_raised_at_once(dynamodb):
+    client, stub = dynamodb
+    records = parse_students(roster(2))
+    none_exist(stub, records)
+    cancelled(stub, records, "ValidationError", on=0)
+    sleeps: list[float] = []
+
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        StudentStore(client, TABLE, sleep=sleeps.append).put_students(records)
+    assert sleeps == []  # one call: the fixture checks that none is left
+
+
+def test_an_import_is_written_100_updates_a_transaction_in_its_order(dynamodb):
+    client, stub = dynamodb
+    records = parse_students(roster(150))
+    stub.add_response("batch_get_item", {"Responses": {TABLE: []}}, {"RequestItems": {TABLE: {
+        "Keys": [key(r.name) for r in records[:100]], "ConsistentRead": True, **RECORD_FIELDS}}})
+    stub.add_response("batch_get_item", {"Responses": {TABLE: [_item(r.name, r.id, "Law", "1") for r in records[100:]]}},
+                      {"RequestItems": {TABLE: {"Keys": [key(r.name) for r in records[100:]], "ConsistentRead": True,
+                                                **RECORD_FIELDS}}})
+    stub.add_response("transact_write_items", {}, {"TransactItems": [update(r) for r in records[:100]]})
+
+    assert StudentStore(client, TABLE).put_students(records) == StudentImport(new=100, unchanged=50)
 
 
 # ---- reads left unprocessed -------------------------------------------------------------------
@@ -88,18 +127,19 @@ def _record(name: str) -> StudentRecord:
     return StudentRecord(id=f"id-{name}", name=name, major="Law", year="4")
 
 
-def _item(name: str) -> dict:
-    return {"name": {"S": name}, "id": {"S": f"id-{name}"}, "major": {"S": "Law"}, "year": {"S": "4"}}
+def _item(name: str, id: str | None = None, major: str = "Law", year: str = "4") -> dict:
+    return {"name": {"S": name}, "id": {"S": id or f"id-{name}"}, "major": {"S": major}, "year": {"S": year}}
 
 
 def asking(*names: str) -> dict:
-    return {"RequestItems": {TABLE: {"Keys": [key(n) for n in names], "ConsistentRead": True}}}
+    return {"RequestItems": {TABLE: {"Keys": [key(n) for n in names], "ConsistentRead": True, **RECORD_FIELDS}}}
 
 
 def answer(found: list[str], unprocessed: Sequence[str] = ()) -> dict:
     response: dict = {"Responses": {TABLE: [_item(n) for n in found]}}
     if unprocessed:
-        response["UnprocessedKeys"] = {TABLE: {"Keys": [key(n) for n in unprocessed], "ConsistentRead": True}}
+        response["UnprocessedKeys"] = {TABLE: {"Keys": [key(n) for n in unprocessed], "ConsistentRead": True,
+                                               **RECORD_FIELDS}}
     return response
 
 

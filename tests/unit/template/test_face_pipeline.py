@@ -63,7 +63,7 @@ def test_the_web_tier_may_list_find_and_remove_students_and_store_photos_under_t
 
     assert actions_on({"Fn::GetAtt": ["StudentsTable", "Arn"]}) == {
         "dynamodb:UpdateItem", "dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DeleteItem",
-        "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",  # an import: which names exist, then the new ones
+        "dynamodb:BatchGetItem",  # an import: the records there are, then UpdateItems (no Put: faces)
     }
     # enrolments/<id>.<ext> in, enrolments/<id>.json out: the grants the videos already have.
     assert actions_on({"Fn::Sub": "${VideoInputBucket.Arn}/*"}) == {"s3:PutObject"}

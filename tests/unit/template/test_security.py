@@ -161,6 +161,32 @@ def test_the_web_tier_writes_student_records_but_never_their_faces():
     assert update["Condition"]["StringEqualsIfExists"] == {"dynamodb:ReturnValues": "NONE"}
 
 
+RECORD = ["name", "id", "major", "year"]
+STUDENTS_TABLE = "<StudentsTable.Arn>"
+
+
+def test_only_the_face_function_may_write_faces_and_the_web_tier_has_no_whole_item_write():
+    """A Put (PutItem, BatchWriteItem's PutRequest, a transaction's Put) replaces the whole item: with
+    one, the web tier's role could erase a student's faces, even under an attribute condition (the
+    faces are what the Put leaves out). Its writes are UpdateItems of the record's fields alone."""
+    web = resolved_statements(TEMPLATE, "ApiHandlerRole", "iraas")
+    face = resolved_statements(TEMPLATE, "FaceRecognitionRole", "iraas")
+    for action in ("dynamodb:PutItem", "dynamodb:BatchWriteItem"):
+        for context in ({}, {"dynamodb:Attributes": RECORD}, {"dynamodb:Attributes": ["name"]}):
+            assert not allows(web, action, STUDENTS_TABLE, context), (action, context)
+    # Every statement of the web tier's role that may write the table conditions the attributes.
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
+    for statement in web:
+        if STUDENTS_TABLE in listed(statement["Resource"]) and writes & set(listed(statement["Action"])):
+            attributes = statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+            assert "faces" not in attributes, statement["Sid"]
+    assert allows(web, "dynamodb:UpdateItem", STUDENTS_TABLE, {"dynamodb:Attributes": RECORD})
+    for attributes in (["name", "faces"], [*RECORD, "faces"]):
+        assert not allows(web, "dynamodb:UpdateItem", STUDENTS_TABLE, {"dynamodb:Attributes": attributes})
+    assert allows(face, "dynamodb:UpdateItem", STUDENTS_TABLE, {"dynamodb:Attributes": ["name", "faces"]})
+    assert not allows(face, "dynamodb:UpdateItem", STUDENTS_TABLE, {"dynamodb:Attributes": RECORD})
+
+
 class Recorded:
     """A real boto3 client whose calls botocore's Stubber answers (each checked against the API model,
     nothing sent), and the parameters of each call in order."""
@@ -194,7 +220,7 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     face = resolved_statements(TEMPLATE, "FaceRecognitionRole", "iraas")
     s3 = Recorded("s3").answers("list_objects_v2", {"KeyCount": 0}).answers("put_object", {})
     dynamodb = Recorded("dynamodb").answers("batch_get_item", {"Responses": {"students": []}})
-    dynamodb.answers("batch_write_item", {}).answers("update_item", {})
+    dynamodb.answers("transact_write_items", {}).answers("update_item", {})
     sqs = Recorded("sqs")  # asked nothing: a call would find no answer
 
     where = SimpleNamespace(image_input_bucket="in", image_output_bucket="out", request_queue_url="q", reply_queue_prefix="r")
@@ -220,18 +246,23 @@ def test_what_the_web_tier_and_the_worker_ask_is_what_their_roles_allow():
     assert not allows(worker, "s3:PutObject", key, {})  # an overwrite
     assert not allows(worker, "s3:DeleteObject", key, {})
 
-    # A new student's record is a BatchWriteItem PutRequest (IAM sees the item's attribute names);
-    # faces are an UpdateItem.
-    (written,) = [params for name, params in dynamodb.calls if name == "batch_write_item"]
-    (record,) = [r["PutRequest"]["Item"] for rs in written["RequestItems"].values() for r in rs]
+    # An import reads the records (BatchGetItem, their fields projected), then writes each new or
+    # changed one as an Update of a transaction, which IAM authorises as the UpdateItem it is;
+    # faces are an UpdateItem of their own.
+    (read,) = [params for name, params in dynamodb.calls if name == "batch_get_item"]
+    [(_, request)] = read["RequestItems"].items()
+    projected = [request["ExpressionAttributeNames"].get(n, n) for n in request["ProjectionExpression"].split(", ")]
+    assert allows(web, "dynamodb:BatchGetItem", "<StudentsTable.Arn>", {"dynamodb:Attributes": projected})
+    (written,) = [params for name, params in dynamodb.calls if name == "transact_write_items"]
+    [record] = [action["Update"] for action in written["TransactItems"]]
     (faces,) = [params for name, params in dynamodb.calls if name == "update_item"]
-    record_attributes = {"dynamodb:Attributes": sorted(record)}
+    record_attributes = {"dynamodb:Attributes": _dynamodb_attributes(record)}
     face_attributes = {"dynamodb:Attributes": _dynamodb_attributes(faces)}
-    assert allows(web, "dynamodb:BatchWriteItem", "<StudentsTable.Arn>", record_attributes)
-    assert not allows(face, "dynamodb:BatchWriteItem", "<StudentsTable.Arn>", record_attributes)
+    assert record_attributes == {"dynamodb:Attributes": RECORD}
+    assert allows(web, "dynamodb:UpdateItem", "<StudentsTable.Arn>", record_attributes)
+    assert not allows(face, "dynamodb:UpdateItem", "<StudentsTable.Arn>", record_attributes)
     assert not allows(web, "dynamodb:UpdateItem", "<StudentsTable.Arn>", face_attributes)
     assert allows(face, "dynamodb:UpdateItem", "<StudentsTable.Arn>", face_attributes)
-    assert not allows(web, "dynamodb:BatchWriteItem", "<StudentsTable.Arn>", {"dynamodb:Attributes": [*record, "faces"]})
 
 
 def test_a_worker_reads_the_model_the_stack_names_and_nothing_else_and_only_when_it_names_one(tmp_path: Path):
@@ -331,7 +362,7 @@ CALLS = {
     "dynamodb:GetItem": ["get_item"],
     "dynamodb:PutItem": ["put_item"],
     "dynamodb:BatchGetItem": ["batch_get_item"],
-    "dynamodb:UpdateItem": ["update_item"],
+    "dynamodb:UpdateItem": ["update_item", "transact_write_items"],  # a transaction's Update is one
     "dynamodb:BatchWriteItem": ["batch_write_item"],
     "dynamodb:DeleteItem": ["delete_item"],
     "ec2:DescribeInstances": ["describe_instances"],

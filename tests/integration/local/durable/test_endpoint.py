@@ -84,6 +84,16 @@ def test_objects_items_and_queued_messages_survive_a_kill_9(endpoint: Endpoint, 
                     ExpressionAttributeValues={":m": {"S": "CS"}})
     ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"name": {"S": "Cy"}}}},
                                                {"DeleteRequest": {"Key": {"name": {"S": "Ann"}}}}]})
+
+    def setting(name: str, year: str, condition: dict | None = None) -> dict:  # a student import's update
+        return {"Update": {"TableName": table, "Key": {"name": {"S": name}}, "UpdateExpression": "SET #y = :y",
+                           "ExpressionAttributeNames": {"#y": "year"}, "ExpressionAttributeValues": {":y": {"S": year}},
+                           **(condition or {})}}
+
+    ddb.transact_write_items(TransactItems=[setting("Bob", "3"), setting("Dee", "1")])
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):  # rolled back: nothing of it is kept
+        ddb.transact_write_items(TransactItems=[setting("Eve", "1"), setting(
+            "Cy", "9", {"ConditionExpression": "attribute_exists(#y)"})])
     for body in ("one", "two", "three"):
         sqs.send_message(QueueUrl=res["RequestQueue"], MessageBody=body,
                          MessageAttributes={"kind": {"DataType": "String", "StringValue": body.upper()}})
@@ -106,7 +116,8 @@ def test_objects_items_and_queued_messages_survive_a_kill_9(endpoint: Endpoint, 
     with pytest.raises(s3.exceptions.ClientError, match="PreconditionFailed"):  # still write-once
         s3.put_object(Bucket=images, Key="results/once.json", Body=b"again", IfNoneMatch="*")
     items = {i["name"]["S"]: i for i in ddb.scan(TableName=table)["Items"]}
-    assert sorted(items) == ["Bob", "Cy"] and items["Bob"]["major"] == {"S": "CS"}
+    assert sorted(items) == ["Bob", "Cy", "Dee"] and items["Bob"]["major"] == {"S": "CS"}
+    assert (items["Bob"]["year"], items["Dee"]["year"], items["Cy"].get("year")) == ({"S": "3"}, {"S": "1"}, None)
     requests_after = endpoint.messages("RequestQueue")
     assert sorted(m["Body"] for m in requests_after) == before["requests"] and len(requests_after) == 2
     assert all(m["MessageAttributes"]["kind"]["StringValue"] == m["Body"].upper() for m in requests_after)
