@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from iraas.web.admission import load_web_limits
+
 # Load openstack/wsgi.py by path: this folder goes on sys.path, the repository root does not,
 # so `import openstack` still finds openstacksdk.
 chdir = str(Path(__file__).resolve().parent)
@@ -15,8 +17,12 @@ wsgi_app = "wsgi:application"
 
 bind = [os.environ.get("IRAAS_WEB_BIND", "127.0.0.1:8000")]
 # Threads, not processes, carry the concurrency: a request mostly waits on S3 (`?wait=` polls for
-# its result up to IRAAS_MAX_WAIT_S), so one thread per in-flight request is cheap.
-worker_class = "gthread"
+# its result up to IRAAS_MAX_WAIT_S), so one thread per in-flight request is cheap. gthread with the
+# web tier's limits (iraas/web/gthread.py): header and body deadlines, each request admitted on its
+# headers (key, body size) before its body is read, and a connection over the cap answered 503.
+worker_class = "iraas.web.gthread.BoundedThreadWorker"
+# Per worker process (IRAAS_WEB_MAX_CONNECTIONS, with the other IRAAS_WEB_* limits: iraas/web/admission.py).
+worker_connections = load_web_limits().max_connections
 workers = int(os.environ.get("IRAAS_WEB_PROCESSES", "2"))
 threads = int(os.environ.get("IRAAS_WEB_THREADS", "32"))
 backlog = 2048  # bursts of 100 clients queue instead of being refused
@@ -27,7 +33,7 @@ timeout = int(os.environ.get("IRAAS_WEB_TIMEOUT_S", "60"))
 graceful_timeout = int(os.environ.get("IRAAS_WEB_GRACEFUL_S", "35"))  # let `?wait=30` requests finish
 keepalive = 5
 
-# Request-line and header bounds; the body is bounded by the adapter (IRAAS_MAX_IMAGE_BYTES).
+# Request-line and header bounds; the body by its route's limit (IRAAS_MAX_IMAGE_BYTES, IRAAS_MAX_BATCH_BYTES).
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -18,14 +18,10 @@ from chalice import Chalice, Response
 from chalicelib.responses import error_response
 from iraas.aws import on_lambda
 from iraas.errors import ConfigError, ServiceError
-from iraas.web.auth import AuthSettings, caller_identity, check_request, load_auth_settings
+from iraas.web.auth import AuthSettings, caller_identity, check_request, load_auth_settings, route_needs_key
 from iraas.web.errors import INTERNAL, http_error
 
 log = logging.getLogger("iraas.web")
-
-# The course-compatible route, which IRAAS_OPEN_COURSE_ENDPOINT (the template's OpenCourseEndpoint)
-# leaves open for a grader's client that sends no key.
-COURSE_ROUTE = ("/", "POST")
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,12 +57,12 @@ def open_routes(app: Chalice) -> set[tuple[str, str]]:
 
 def _authenticate(app: Chalice) -> Callable[[Any, Callable[[Any], Response]], Response]:
     def authenticate(request: Any, get_response: Callable[[Any], Response]) -> Response:
-        route = ((request.context or {}).get("resourcePath"), request.method)
-        entry = app.routes.get(route[0] or "", {}).get(route[1])
+        route = (request.context or {}).get("resourcePath") or ""
+        entry = app.routes.get(route, {}).get(request.method)
         if entry is None or entry.api_key_required is not False:  # unknown: closed
             try:
                 settings = auth_settings()
-                if not (route == COURSE_ROUTE and settings.open_course_endpoint):
+                if route_needs_key(settings, route, request.method, entry.api_key_required if entry else None):
                     check_request(settings, request.headers, request.context or {}, behind_gateway=on_lambda())
             except ServiceError as exc:  # 401 or 403
                 return error_response(http_error(exc))

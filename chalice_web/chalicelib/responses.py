@@ -12,7 +12,7 @@ from chalice import Chalice, Response
 
 from iraas.aws import is_unavailable
 from iraas.errors import ServiceError
-from iraas.web.errors import INTERNAL, STORAGE_UNAVAILABLE, HttpError, error_body, http_error
+from iraas.web.errors import INTERNAL, PRIVATE_HEADERS, STORAGE_UNAVAILABLE, HttpError, error_body, http_error
 
 log = logging.getLogger("iraas.web")
 
@@ -25,9 +25,6 @@ def error_response(error: HttpError) -> Response:
     return json_response(error.status, error.body, error.headers)
 
 
-# On every answer: a browser takes its Content-Type as it is (a CSV or a label is never run as a
-# script), and nothing that carries a user's data is kept by a cache; the page's own files say theirs.
-PRIVATE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 def api_errors(view: Callable[..., Response]) -> Callable[..., Response]:

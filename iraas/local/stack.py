@@ -44,6 +44,7 @@ from iraas.queues import queue_depth
 from iraas.scaling.local import LocalFleet, Process
 from iraas.scaling.scaler import Scaler
 from iraas.scaling.settings import load_scaling_config, load_scaling_settings
+from iraas.web.admission import load_web_limits
 from iraas.web.auth import API_KEY_ENV, load_auth_settings
 
 ENDPOINT_START_S = 120.0  # provisioning and restoring a large state folder before it listens
@@ -109,6 +110,7 @@ class EmbeddedStack:
             raise StackError(f"port {self.port} on {self.host} is in use; choose another with --port")
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         web_auth = self._web_auth_env()  # a bad IRAAS_API_KEY stops it here, before anything starts
+        load_web_limits(os.environ)  # and so does a bad IRAAS_WEB_* limit (the web process reads them)
         faults.from_environ()  # and a bad IRAAS_FAULTS
         os.environ.update(local_credentials_env())  # this process provisions and reads queues too
         os.environ.pop("AWS_PROFILE", None)  # a profile would override the embedded credentials

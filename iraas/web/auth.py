@@ -94,6 +94,23 @@ def wrong_key() -> Forbidden:
     return Forbidden("forbidden", f"the API key in the {API_KEY_HEADER} header is not valid")
 
 
+# The course-compatible route, which IRAAS_OPEN_COURSE_ENDPOINT (the template's OpenCourseEndpoint)
+# leaves open for a grader's client that sends no key.
+COURSE_ROUTE = ("/", "POST")
+
+
+def route_needs_key(settings: AuthSettings, route: str, method: str, api_key_required: bool | None) -> bool:
+    """Whether a request to ``route`` (its pattern) by ``method`` must pass :func:`check_request`.
+
+    Every route does but those that say ``api_key_required=False``; a route of unknown say (None)
+    is closed; the course route is open when ``IRAAS_OPEN_COURSE_ENDPOINT`` opens it. The one
+    decision of the app's middleware and of the web servers' admission (``iraas/web/admission.py``).
+    """
+    if api_key_required is False:
+        return False
+    return not ((route, method) == COURSE_ROUTE and settings.open_course_endpoint)
+
+
 def check_request(
     settings: AuthSettings, headers: Mapping[str, str], context: Mapping[str, Any], behind_gateway: bool
 ) -> None:

@@ -22,6 +22,11 @@ class Forbidden(ServiceError):
     """A keyed route called with a key the service does not accept."""
 
 
+class LengthRequired(InvalidRequest):
+    """A body the server cannot frame: chalice's local server reads ``Content-Length`` only, so a
+    chunked body there is refused rather than taken for the next request."""
+
+
 class Unavailable(ServiceError):
     """Not now, later: a web process that is stopping, storage that throttles. ``retry_after_s`` is
     sent as ``Retry-After``."""
@@ -37,11 +42,17 @@ STATUS: dict[type[ServiceError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    LengthRequired: 411,
     TooLarge: 413,
     UnsupportedMediaType: 415,
     NotConfigured: 503,
     Unavailable: 503,
 }
+
+
+# On every answer: a browser takes its Content-Type as it is (a CSV or a label is never run as a
+# script), and nothing that carries a user's data is kept by a cache; the page's own files say theirs.
+PRIVATE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
 
 @dataclass(frozen=True)

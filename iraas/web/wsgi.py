@@ -23,7 +23,9 @@ from chalice.local import LocalGatewayException
 
 from iraas.config import MIB
 from iraas.errors import InvalidRequest, ServiceError, TooLarge
-from iraas.media.uploads import MULTIPART_HEADROOM
+from iraas.media.uploads import UploadLimits
+from iraas.web.admission import Admission, Admitted
+from iraas.web.auth import AuthSettings, load_auth_settings
 from iraas.web.errors import http_error
 from iraas.web.project import ProjectGateway, load_chalice_project
 
@@ -31,15 +33,6 @@ _READ_CHUNK = 256 * 1024
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
-
-
-class BodyTooLarge(Exception):
-    """The request body is over the limit; answered 413 before it is read in full."""
-
-    def __init__(self, size: int, exact: bool) -> None:
-        super().__init__(size)
-        self.size = size
-        self.exact = exact  # from Content-Length; otherwise only "at least this much" is known
 
 
 def request_headers(environ: Environ) -> dict[str, str]:
@@ -62,28 +55,22 @@ def request_path(environ: Environ) -> str:
     return f"{path}?{query}" if query else path
 
 
-def read_body(environ: Environ, limit: int) -> bytes | None:
-    """The whole body, or ``None`` when there is none; ``BodyTooLarge`` past ``limit`` bytes.
+def read_body(environ: Environ, admitted: Admitted) -> bytes | None:
+    """The whole body, or ``None`` when there is none; TooLarge past ``admitted.limit`` bytes.
 
     With no Content-Length (chunked transfer, which gunicorn de-chunks), read until the end of
-    ``wsgi.input`` but never more than ``limit + 1`` bytes.
+    ``wsgi.input`` but never more than ``limit + 1`` bytes. A body that ends before its
+    Content-Length (the client went, or missed its deadline) is an InvalidRequest.
     """
-    raw_length = environ.get("CONTENT_LENGTH") or ""
     stream = environ.get("wsgi.input")
-    if raw_length.strip():
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
-        if length < 0:
-            raise ValueError(f"Content-Length {raw_length!r} is not a size")
-        if length > limit:
-            raise BodyTooLarge(length, exact=True)
-        body = _read_up_to(stream, length) if length else b""
+    if admitted.length is not None:
+        body = _read_up_to(stream, admitted.length) if admitted.length else b""
+        if len(body) < admitted.length:
+            raise InvalidRequest("bad_request", f"the body ended after {len(body)} of its {admitted.length} bytes")
     else:
-        body = _read_up_to(stream, limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise BodyTooLarge(len(body), exact=False)
+        body = _read_up_to(stream, admitted.limit + 1) if stream is not None else b""
+        if len(body) > admitted.limit:
+            raise TooLarge("too_large", f"the request body is over {admitted.limit} bytes; {_limit_named(admitted)}")
     return body or None
 
 
@@ -97,6 +84,10 @@ def _read_up_to(stream: Any, size: int) -> bytes:
         parts.append(chunk)
         remaining -= len(chunk)
     return b"".join(parts)
+
+
+def _limit_named(admitted: Admitted) -> str:
+    return f"the limit is {admitted.named} bytes ({admitted.named / MIB:.1f} MiB)"
 
 
 def _error(exc: ServiceError) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -134,14 +125,20 @@ class WSGIAdapter:
     """A WSGI application that serves a Chalice app through chalice's local gateway."""
 
     def __init__(
-        self, app: Chalice, config: Config | None = None, max_image_bytes: int = 10 * MIB, max_batch_bytes: int = 0
+        self,
+        app: Chalice,
+        config: Config | None = None,
+        max_image_bytes: int = 10 * MIB,
+        max_batch_bytes: int = 0,
+        auth: AuthSettings | None = None,
     ) -> None:
         self.app = app
-        self.max_image_bytes = max_image_bytes
-        self.max_batch_bytes = max_batch_bytes
-        # As much as the web tier could accept (one image, or a batch), so that it answers every such
-        # body with its own codes.
-        self.max_body_bytes = max(max_image_bytes + MULTIPART_HEADROOM, max_batch_bytes)
+        # No batch limit of its own (0): a batch's body is bounded as one image's.
+        uploads = UploadLimits(max_image_bytes=max_image_bytes, max_batch_bytes=max_batch_bytes or max_image_bytes)
+        # Each request is admitted on its headers (the key, the route's body limit) before its body
+        # is read; gunicorn's worker (iraas/web/gthread.py) asks the same of it before the app runs.
+        self.admission = Admission(app, load_auth_settings() if auth is None else auth, uploads)
+        self.max_body_bytes = uploads.max_body_bytes  # one image's body, multipart framed
         self._gateway = ProjectGateway(app, config or Config.create(app_name=app.app_name))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -153,24 +150,13 @@ class WSGIAdapter:
 
     def handle(self, environ: Environ) -> tuple[int, list[tuple[str, str]], bytes]:
         """Status, headers and body for one request."""
+        method, path, headers = environ.get("REQUEST_METHOD", "GET"), request_path(environ), request_headers(environ)
         try:
-            body = read_body(environ, self.max_body_bytes)
-        except BodyTooLarge as exc:
-            batch = self.max_batch_bytes and request_path(environ).rstrip("/") == "/v1/batches"
-            limit = self.max_batch_bytes if batch else self.max_image_bytes
-            size = f"{exc.size} bytes" if exc.exact else f"over {self.max_body_bytes} bytes"
-            return _error(
-                TooLarge("too_large", f"the request body is {size}; the limit is {limit} bytes ({limit / MIB:.1f} MiB)")
-            )
-        except ValueError as exc:
-            return _error(InvalidRequest("bad_request", str(exc)))
+            body = read_body(environ, self.admission.admit(method, path, headers))
+        except ServiceError as exc:  # refused on its headers (401, 403, 413, 400), or a chunked body too large
+            return _error(exc)
         try:
-            response = self._gateway.handle_request(
-                method=environ.get("REQUEST_METHOD", "GET"),
-                path=request_path(environ),
-                headers=request_headers(environ),
-                body=body,
-            )
+            response = self._gateway.handle_request(method=method, path=path, headers=headers, body=body)
         except LocalGatewayException as exc:  # no route (404 JSON), or the gateway's own 401/403
             return exc.CODE, list((exc.headers or {}).items()), exc.body or b""
         return response_parts(response)

@@ -186,3 +186,25 @@ def test_concurrent_requests_each_get_their_own_answer(adapter):
 def _load_web_app_class():
     """ThreadSafeChalice from chalice_web/app.py (importing it touches no AWS: settings load on first request)."""
     return load_app_module("iraas_web_app_for_adapter").ThreadSafeChalice
+
+
+def test_a_request_without_its_key_is_refused_before_a_byte_of_its_body_is_read():
+    from iraas.web.auth import AuthSettings
+
+    keyed = WSGIAdapter(echo_app(), max_image_bytes=1000, auth=AuthSettings(keys=("a-key-of-twenty-chars",)))
+    stream = Chunks(b"x" * 500, piece=500)
+    status, _, data = call(
+        keyed, "POST", "/echo/n", stream=stream, headers={"Content-Length": "500", "Content-Type": "image/png"}
+    )
+
+    assert status.startswith("401") and json.loads(data)["error"]["code"] == "unauthorized"
+    assert stream.consumed == 0
+
+
+def test_a_body_that_ends_before_its_content_length_never_reaches_the_app(adapter):
+    stream = Chunks(b"x" * 10)
+    status, _, data = call(
+        adapter, "POST", "/echo/n", stream=stream, headers={"Content-Length": "500", "Content-Type": "image/png"}
+    )
+
+    assert status.startswith("400") and "ended after 10 of its 500 bytes" in json.loads(data)["error"]["message"]
