@@ -585,15 +585,20 @@ def test_sqs_errors_are_moto_errors(endpoint: str) -> None:
     assert "NonExistentQueue" in missing.value.response["Error"]["Code"] or "QueueDoesNotExist" in str(missing.value)
 
 
+def _table(dynamodb: Any, name: str, key: str) -> None:
+    """An on-demand table keyed by the string ``key``."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @pytest.mark.slow
 def test_dynamodb_put_get(endpoint: str) -> None:
     dynamodb = _client(endpoint, "dynamodb")
-    dynamodb.create_table(
-        TableName="moto-app-table",
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _table(dynamodb, "moto-app-table", "id")
     dynamodb.put_item(TableName="moto-app-table", Item={"id": {"S": "a"}, "n": {"N": "2"}})
     item = dynamodb.get_item(TableName="moto-app-table", Key={"id": {"S": "a"}})["Item"]
     assert item == {"id": {"S": "a"}, "n": {"N": "2"}}
@@ -603,12 +608,7 @@ def test_dynamodb_put_get(endpoint: str) -> None:
 @pytest.mark.slow
 def test_dynamodb_transactions_commit_and_roll_back(endpoint: str) -> None:
     dynamodb = _client(endpoint, "dynamodb")
-    dynamodb.create_table(
-        TableName="moto-app-students",
-        KeySchema=[{"AttributeName": "name", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "name", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _table(dynamodb, "moto-app-students", "name")
     dynamodb.put_item(TableName="moto-app-students", Item={"name": {"S": "S000"}, "faces": {"BS": [b"\x01"]}})
     dynamodb.transact_write_items(TransactItems=[_update("moto-app-students", f"S{n:03}", "Law") for n in range(100)])
     assert dynamodb.get_item(TableName="moto-app-students", Key={"name": {"S": "S000"}})["Item"] == {
