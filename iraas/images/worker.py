@@ -42,6 +42,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -73,6 +74,11 @@ AWS_TROUBLE_PAUSE_CAP_S = 30.0
 TRANSIENT_CODES = frozenset({"classification_failed", "unknown"})
 # How long received messages stay hidden before the lease extends them (see _Lease).
 RECEIVE_VISIBILITY_S = 2
+# Receipts of answered messages whose delete failed, kept to try again with the next delete and
+# before the worker stops. Bounded: past it, the oldest are left to come back and be retired as
+# repeats (their answers are stored), which costs a receive, never a second answer.
+UNDELETED_CAP = 1000
+FINAL_DELETE_TRIES = 3
 
 
 class BatchClassifier(Protocol):
@@ -212,6 +218,7 @@ class Worker:
         self.metrics = LatencyWindow()  # what it answered lately, published on the heartbeat tick
         self._in_hand = 0  # batches received and not yet finished (at most 2: see run)
         self._in_hand_lock = threading.Lock()
+        self._undeleted: deque[str] = deque(maxlen=UNDELETED_CAP)
         # Fetches and stores of one batch run side by side: each is one S3 round trip.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3")
         # Receives the next batch and takes its images while this one is classified (run).
@@ -250,6 +257,8 @@ class Worker:
                         outcome = self._finish(batch)
                     finally:
                         self._put_down()
+                elif self._undeleted:
+                    self._delete_undeleted()
             except Exception as exc:  # noqa: BLE001 - SQS unreachable after boto3's retries: keep going
                 log.warning("could not poll %s: %s; trying again", self.settings.request_queue_url, exc)
                 stop.wait(POLL_ERROR_BACKOFF_S)
@@ -264,7 +273,8 @@ class Worker:
                 idle_since = time.monotonic()
             elif ahead is None and max_idle_s is not None and time.monotonic() - idle_since >= max_idle_s:
                 log.info("worker %s idle for %.0f s, stopping", self.worker_id, max_idle_s)
-                return
+                break
+        self._delete_before_stopping()
 
     def poll_once(self, wait_s: int | None = None) -> BatchOutcome:
         """One receive and the batch it got, worked through in this thread."""
@@ -584,12 +594,40 @@ class Worker:
         return item.request is not None and item.error is not None and item.error.permanent
 
     def _delete(self, items: list[_Item]) -> None:
-        receipts = [item.message["ReceiptHandle"] for item in items]
+        """Delete the answered ``items``' messages, with any whose delete failed before."""
+        self._undeleted.extend(item.message["ReceiptHandle"] for item in items)
+        self._delete_undeleted()
+
+    def _delete_undeleted(self) -> bool:
+        """One try at every receipt still to delete; True when none is left. A call AWS fails
+        (after boto3's retries) or an entry it refuses for its own reasons is kept for the next try;
+        an entry refused as the sender's fault (a receipt no longer valid) is dropped."""
+        receipts, kept = list(self._undeleted), list[str]()
+        self._undeleted.clear()
         for entries in entry_batches(receipts):
-            response = self.sqs.delete_message_batch(QueueUrl=self.settings.request_queue_url, Entries=entries)
+            by_id = {entry["Id"]: entry["ReceiptHandle"] for entry in entries}
+            try:
+                response = self.sqs.delete_message_batch(QueueUrl=self.settings.request_queue_url, Entries=entries)
+            except Exception as exc:  # noqa: BLE001 - SQS unreachable after boto3's retries
+                log.warning("could not delete %d answered messages: %s; trying again later", len(entries), exc)
+                kept.extend(by_id.values())
+                continue
             for failure in response.get("Failed", []):
-                # The answer is stored; a redelivery will be recognised and retired.
+                # The answer is stored; a redelivery would be recognised and retired.
                 log.warning("could not delete a message", extra={"failure": failure})
+                if not failure.get("SenderFault", False):
+                    kept.append(by_id[failure["Id"]])
+        self._undeleted.extend(kept)
+        return not self._undeleted
+
+    def _delete_before_stopping(self) -> None:
+        """A stopping worker's last tries at the deletes that failed, so its answered requests do not
+        come back to another worker as repeats."""
+        for attempt in range(FINAL_DELETE_TRIES):
+            if not self._undeleted or self._delete_undeleted():
+                return
+            time.sleep(POLL_ERROR_BACKOFF_S * (attempt + 1) * 0.5)
+        log.warning("%d answered messages left undeleted; they will be retired as repeats", len(self._undeleted))
 
 
 def answer_to(request: ImageRequest | None, settings: ImageSettings) -> str | None:

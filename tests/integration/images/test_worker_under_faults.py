@@ -128,6 +128,16 @@ def result_keys(s3, bucket: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="results/").get("Contents", [])]
 
 
+def queue_request(settings, clean, photo, name: str) -> ImageRequest:
+    """A request for ``photo`` put where the web tier puts one: its image in S3, its message queued."""
+    s3, sqs = clean
+    request_id = new_id()
+    request = ImageRequest(request_id, name, settings.image_input_bucket, input_key("anonymous", request_id, name))
+    s3.put_object(Bucket=request.bucket, Key=request.key, Body=photo.path.read_bytes())
+    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
+    return request
+
+
 def working(worker: Worker) -> tuple[threading.Event, threading.Thread]:
     """``Worker.run`` in a thread, as a worker process runs it: it outlives a failed poll."""
     stop = threading.Event()
@@ -204,10 +214,7 @@ def test_an_input_that_can_never_be_read_is_dead_lettered_with_its_reason_after_
 ):
     inject("s3:GetObject=SlowDown")
     s3, sqs = clean
-    request_id = new_id()
-    request = ImageRequest(request_id, "slow.jpg", settings.image_input_bucket, input_key("anonymous", request_id, "slow.jpg"))
-    s3.put_object(Bucket=request.bucket, Key=request.key, Body=photo.path.read_bytes())
-    sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=request.to_message())
+    request = queue_request(settings, clean, photo, "slow.jpg")
     worker = Worker(settings, classifier)
     calls = Calls(settings)
     deliveries: Counter[str] = Counter()
@@ -270,6 +277,27 @@ def test_a_batch_sqs_took_but_whose_answer_was_lost_is_queued_twice_and_answered
     assert len(result_keys(s3, settings.image_output_bucket)) == len(requests)
     assert drain_queue(sqs, settings.request_queue_url) == []
     service.replies.close()
+
+
+def test_an_answered_request_whose_delete_keeps_failing_is_deleted_later_not_handed_out_again(
+    settings, inject, backoff, clean, classifier, photo
+):
+    # Every attempt of the first two DeleteMessageBatch calls: the one after the batch, the one
+    # when the next receive came back empty; the third, when the idle worker stops, gets through.
+    inject(f"sqs:DeleteMessageBatch=ThrottlingExceptionx{2 * aws.MAX_ATTEMPTS}")
+    s3, sqs = clean
+    request = queue_request(settings, clean, photo, "fish.jpg")
+    worker = Worker(settings, classifier)
+    calls = Calls(settings)
+
+    worker.run(threading.Event(), max_idle_s=1)
+
+    assert faults.injected() == Counter({"sqs:DeleteMessageBatch": 2 * aws.MAX_ATTEMPTS})
+    deletes = calls.params["sqs.DeleteMessageBatch"]
+    assert len(deletes) == 3 and {e["ReceiptHandle"] for d in deletes for e in d["Entries"]} == {
+        deletes[0]["Entries"][0]["ReceiptHandle"]}  # the same receipt each time
+    assert queues.queue_depth(sqs, settings.request_queue_url).queued == 0  # gone, not merely hidden
+    assert result_keys(s3, settings.image_output_bucket) == [result_key(request.id, request.name)]
 
 
 def test_a_request_whose_send_failed_is_queued_by_the_clients_retry(settings, inject, backoff, clean, classifier, photo):
@@ -353,13 +381,7 @@ def test_a_worker_that_s3_keeps_failing_pauses_longer_after_each_failed_batch(
 ):
     inject("s3:GetObject=SlowDown")
     s3, sqs = clean
-    requests = []
-    for n in range(3):
-        request_id = new_id()
-        requests.append(ImageRequest(request_id, f"{n}.jpg", settings.image_input_bucket,
-                                     input_key("anonymous", request_id, f"{n}.jpg")))
-        s3.put_object(Bucket=requests[-1].bucket, Key=requests[-1].key, Body=photo.path.read_bytes())
-        sqs.send_message(QueueUrl=settings.request_queue_url, MessageBody=requests[-1].to_message())
+    requests = [queue_request(settings, clean, photo, f"{n}.jpg") for n in range(3)]
     worker = Worker(settings, classifier)
     calls = Calls(settings)
     stop = Stop(rounds=3)
