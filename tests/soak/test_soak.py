@@ -327,8 +327,15 @@ def test_a_mixed_stream_with_scaling_and_a_killed_worker_is_answered_exactly_onc
                     return (all(i.kind in stream.IMAGE_KINDS for i in waiting) and depth["q"] == 0
                             and depth["dlq"] - before >= len(waiting))
 
+                def drained_now(fs: list = futures) -> bool:
+                    """Every send returned, and then every request settled. The sends are looked at
+                    first: a send still under way (a retry between its two POSTs) has no id yet, and
+                    a look at the requests made before it returned would pass it over."""
+                    sent = all(f.done() for f in fs)
+                    return settled() and sent
+
                 # Requests queued (202) are looked for while the others still wait for their replies.
-                drained = wait_until(lambda fs=futures: settled() and all(f.done() for f in fs), DRAIN_S, 0.25)
+                drained = wait_until(drained_now, DRAIN_S, 0.25)
                 for future in futures:
                     future.result()  # send() records its exceptions; anything else is the test's own bug
                 drained = drained and all(i.final_status is not None for i in batch)
