@@ -8,7 +8,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from iraas.web.admission import load_web_limits
+# GET /metrics adds up every worker process's request counts (prometheus-client's multiprocess
+# mode, iraas/web/prometheus.py): each process writes them under this folder, a fresh one per start.
+# Set first, in the master, before anything imports prometheus-client (which picks its value class
+# on import): the iraas import below, and the worker class gunicorn loads from this file.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="iraas-prometheus-"))
+
+from iraas.web.admission import load_web_limits  # noqa: E402 - after the variable above
 
 # Load openstack/wsgi.py by path: this folder goes on sys.path, the repository root does not,
 # so `import openstack` still finds openstacksdk.
@@ -44,11 +50,6 @@ loglevel = os.environ.get("IRAAS_WEB_LOG_LEVEL", "info")
 proc_name = "iraas-web"
 # No gunicornc control socket: it would default to one shared path in $HOME, and nothing uses it.
 control_socket_disable = True
-
-# GET /metrics adds up every worker process's request counts (prometheus-client's multiprocess
-# mode, iraas/web/prometheus.py): each process writes them under this folder, a fresh one per start.
-# Set here, in the master, before any worker imports prometheus-client.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="iraas-prometheus-"))
 
 
 def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature

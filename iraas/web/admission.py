@@ -28,6 +28,7 @@ from iraas.web.errors import LengthRequired, Unavailable
 
 if TYPE_CHECKING:
     from chalice import Chalice
+    from chalice.local import RouteMatcher
 
 KIB = 1024
 BUSY_RETRY_AFTER_S = 1  # what a connection over the cap is told to wait
@@ -83,6 +84,15 @@ BATCH_ROUTE = ("/v1/batches", "POST")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 
 
+def route_pattern(routes: RouteMatcher, path: str) -> str | None:
+    """The pattern of the route that serves ``path`` (with its query), None if none does: what a
+    request is admitted by here and labelled by in the metrics (``iraas/web/project.py``)."""
+    try:
+        return str(routes.match_route(path).route)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Admitted:
     """A request the server may read: its body's length (None: chunked, read up to ``limit``)."""
@@ -116,10 +126,7 @@ class Admission:
 
     def route(self, path: str) -> str | None:
         """The pattern of the route that serves ``path`` (with its query), None if none does."""
-        try:
-            return str(self._routes.match_route(path).route)
-        except ValueError:
-            return None
+        return route_pattern(self._routes, path)
 
     def body_limit(self, route: str | None, method: str) -> tuple[int, int]:
         """The largest body the route takes, and the limit its 413 names (the image or the batch)."""

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from chalice.local import ChaliceRequestHandler, LocalGateway, LocalGatewayException, RouteMatcher
 
 from iraas.config import CHALICE_PROJECT
+from iraas.web.admission import route_pattern
 from iraas.web.errors import error_body
 from iraas.web.prometheus import METRICS_PATH, count_request, metrics_response
 
@@ -51,10 +52,7 @@ class ProjectGateway(LocalGateway):
             response = metrics_response(headers)
             count_request(METRICS_PATH, response["statusCode"])
             return response
-        try:
-            route: str | None = self._routes.match_route(path).route
-        except ValueError:
-            route = None
+        route = route_pattern(self._routes, path)
         try:
             answer: dict = super().handle_request(method, path, headers, body)
         except LocalGatewayException as exc:
