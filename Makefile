@@ -75,14 +75,13 @@ test-fast: install
 
 # The documentation site (mkdocs.yml, docs/), built strictly into build/site: a broken link or anchor,
 # a page left out of the nav or a missing included file fails it; part of `make test`.
-# NO_MKDOCS_2_WARNING hides mkdocs-material's notice about MkDocs 2.0 (mkdocs is pinned to 1.6).
 docs-build: install
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	$(BIN)/mkdocs build --strict
 
 # Serve the documentation site on http://127.0.0.1:8001 (make run's service has 8000), rebuilt on every edit.
 DOCS_ADDR ?= 127.0.0.1:8001
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
+	$(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 # The soak test for several minutes (make test runs a 60 s version): a mixed stream through `iraas up`
 # with scaling and a killed worker. SOAK_S sets its length; IRAAS_SOAK_SEED=N replays a run.
