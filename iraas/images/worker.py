@@ -623,10 +623,11 @@ class Worker:
     def _delete_before_stopping(self) -> None:
         """A stopping worker's last tries at the deletes that failed, so its answered requests do not
         come back to another worker as repeats."""
-        for attempt in range(FINAL_DELETE_TRIES):
-            if not self._undeleted or self._delete_undeleted():
+        pause = Backoff(AWS_TROUBLE_PAUSE_BASE_S, POLL_ERROR_BACKOFF_S)
+        for _ in range(FINAL_DELETE_TRIES):
+            if self._delete_undeleted():
                 return
-            time.sleep(POLL_ERROR_BACKOFF_S * (attempt + 1) * 0.5)
+            time.sleep(pause.next_wait())
         log.warning("%d answered messages left undeleted; they will be retired as repeats", len(self._undeleted))
 
 
